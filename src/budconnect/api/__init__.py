@@ -1,0 +1,1 @@
+"""HTTP: the application factory, routes, wire formats and error responses."""

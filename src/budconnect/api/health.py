@@ -1,0 +1,40 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from budconnect.api.deps import catalog
+from budconnect.api.responses import JSONBytes, problem
+from budconnect.services.catalog import Catalog
+from budconnect.storage.migrate import current_revision, head_revision
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """Liveness: the process answers. Never touches the database."""
+    return JSONBytes({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(service: Catalog = Depends(catalog)) -> Response:
+    """Readiness: the database answers and its schema is at the revision this code expects."""
+
+    def check() -> str | None:
+        with service.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, head = current_revision(service.db.engine), head_revision()
+        return None if current == head else f"schema at {current}, code expects {head}"
+
+    try:
+        problem_text = await run_in_threadpool(check)
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        return problem(503, "Service Unavailable", f"database unreachable: {type(exc).__name__}")
+    if problem_text:
+        return problem(503, "Service Unavailable", problem_text)
+    return JSONBytes({"status": "ready"})

@@ -1,0 +1,60 @@
+"""The one place that turns errors into `application/problem+json` responses."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from budconnect.api.responses import problem
+from budconnect.errors import BudConnectError
+
+log = logging.getLogger(__name__)
+
+
+def _kind(error: BudConnectError) -> str:
+    # UnknownEngine -> unknown-engine: a stable, greppable problem type per exception class.
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BudConnectError)
+    async def _budconnect_error(_: Request, exc: BudConnectError) -> Response:
+        return problem(exc.status, exc.title, exc.detail, kind=_kind(exc), **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "parameter": ".".join(str(part) for part in error["loc"][1:]) or "body",
+                "in": str(error["loc"][0]) if error["loc"] else "request",
+                "message": error["msg"],
+            }
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
+        return problem(422, "Invalid request parameters", detail, kind="invalid-parameters",
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return problem(exc.status_code, _reason(exc.status_code), detail,
+                       headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "Internal Server Error", "the server failed to answer this request")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

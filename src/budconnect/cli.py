@@ -1,0 +1,212 @@
+"""The `budconnect` command: a thin shell over the services (serve, migrate, seed)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from budconnect.config import Settings
+from budconnect.errors import BudConnectError, InvalidSourceFile
+from budconnect.seeders import PARSERS, bundled_versions, parser_for
+from budconnect.services.seeding import SeedResult, registry_is_empty, seed, seed_bundled
+from budconnect.storage import migrate as migrations
+from budconnect.storage.database import Database
+
+app = typer.Typer(
+    help="BudConnect: the registry of inference engines, versions, providers and models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+class CommandFailed(Exception):
+    """A one-line message for the user; the command exits non-zero."""
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    try:
+        yield
+    except (BudConnectError, CommandFailed) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BUDCONNECT_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise CommandFailed(f"{name}: {first['msg']}") from None
+
+
+def _database(settings: Settings) -> Database:
+    try:
+        return Database(settings.database_url)
+    except Exception as exc:  # a malformed URL is the user's to fix, not a traceback
+        raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
+
+
+def _guard(action: Callable[[], T], what: str) -> T:
+    """Run a database action, turning connection failures into one line."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return action()
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise CommandFailed(f"{what}: database unavailable: {reason}") from None
+
+
+@app.command("migrate")
+def migrate_command(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Create or upgrade the database schema."""
+    with _reported():
+        settings = _settings()
+        db = _database(settings)
+        _guard(lambda: migrations.upgrade(db.engine, revision), "migrate")
+        out.print(f"schema at revision {migrations.current_revision(db.engine)}")
+
+
+@app.command("seed")
+def seed_command(
+    engine: Annotated[str, typer.Argument(help="Engine key, e.g. litellm.")],
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Engine version to seed.")
+    ] = None,
+    all_versions: Annotated[
+        bool, typer.Option("--all", help="Seed every bundled version of the engine.")
+    ] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Seed this file as --version instead of the bundled one."),
+    ] = None,
+) -> None:
+    """Seed an engine version from its bundled data file (or any file)."""
+    with _reported():
+        parser_for(engine)  # refuses unknown or malformed engine keys before anything else
+        if all_versions == (version is not None):
+            raise CommandFailed("give exactly one of --version V or --all")
+        if all_versions and file is not None:
+            raise CommandFailed("--file seeds one version: use it with --version, not --all")
+        settings = _settings()
+        db = _database(settings)
+        _guard(lambda: migrations.ensure_schema(db.engine), "seed")
+
+        if version is not None and file is not None:
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
+            try:
+                result = _guard(
+                    lambda: seed(db, engine=engine, version=version, raw=raw), "seed"
+                )
+            except InvalidSourceFile as exc:
+                raise CommandFailed(f"{file}: {exc}") from None
+            _print_result(result)
+            return
+        if version is not None:
+            results = _guard(
+                lambda: seed_bundled(db, engine=engine, versions=[version],
+                                     data_dir=settings.data_dir),
+                "seed",
+            )
+            _print_result(results[0])
+            return
+
+        versions = bundled_versions(engine, settings.data_dir)
+        if not versions:
+            raise CommandFailed(f"no bundled files for engine {engine!r}")
+        with Progress(
+            TextColumn("seeding {task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True,
+        ) as progress:
+            task = progress.add_task(engine, total=len(versions))
+            done: list[SeedResult] = []
+
+            def advance(result: SeedResult) -> None:
+                done.append(result)
+                progress.update(task, advance=1, description=f"{engine} {result.version}")
+
+            _guard(
+                lambda: seed_bundled(db, engine=engine, versions=versions,
+                                     data_dir=settings.data_dir, on_done=advance),
+                "seed",
+            )
+        for result in done:
+            _print_result(result)
+
+
+def _print_result(result: SeedResult) -> None:
+    state = "created" if result.created else ("updated" if result.changed else "unchanged")
+    table = Table(title=f"{result.engine} {result.version}: {state}", title_justify="left")
+    table.add_column("")
+    for name in ("inserted", "updated", "removed", "unchanged"):
+        table.add_column(name, justify="right")
+    for label, counts in (("providers", result.providers), ("models", result.models)):
+        table.add_row(label, str(counts.inserted), str(counts.updated), str(counts.removed),
+                      str(counts.unchanged))
+    out.print(table)
+    for issue in result.issues:
+        out.print(f"  {issue.action} {issue.key!r}: {issue.reason}", markup=False,
+                  highlight=False, soft_wrap=True)
+    out.print(f"  digest {result.content_digest}", markup=False, highlight=False)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the API. On an empty database: migrate and seed every bundled version first."""
+    import uvicorn
+
+    with _reported():
+        settings = _settings()
+        db = _database(settings)
+        _guard(lambda: migrations.ensure_schema(db.engine), "serve")
+        if _guard(lambda: registry_is_empty(db), "serve"):
+            for engine in sorted(PARSERS):
+                for result in seed_bundled(db, engine=engine, data_dir=settings.data_dir):
+                    err.print(
+                        f"seeded {result.engine} {result.version}: "
+                        f"{result.providers.inserted} providers, {result.models.inserted} models",
+                        highlight=False,
+                    )
+        db.dispose()
+    uvicorn.run(
+        "budconnect.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        server_header=False,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

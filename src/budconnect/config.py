@@ -1,0 +1,40 @@
+"""Settings of BudConnect, read once from `BUDCONNECT_*` environment variables and validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Nothing here connects to anything; factories take a Settings."""
+
+    model_config = SettingsConfigDict(env_prefix="BUDCONNECT_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./budconnect.db",
+        description="SQLAlchemy URL: sqlite:///PATH (embedded default) or postgresql+psycopg://...",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Directory of <engine>/<version>.json source files; default: bundled files.",
+    )
+    max_page_limit: int = Field(default=100, ge=1, le=1000)
+    snapshot_check_interval: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Seconds a worker trusts its view of the current snapshot digests.",
+    )
+    cache_max_age: int = Field(
+        default=60, ge=0, description="Cache-Control max-age of snapshot responses, seconds."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:// and postgresql:// URLs are supported")
+        return value

@@ -1,0 +1,121 @@
+"""Plain records of one engine version's catalog, as parsers produce them and storage keeps them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+JSONObject = dict[str, Any]
+
+# The buckets of a model's wire form, in the order the API writes them.
+MODEL_BUCKETS = (
+    "input_cost",
+    "output_cost",
+    "cache_cost",
+    "search_context_cost_per_query",
+    "tokens",
+    "rate_limits",
+    "media_limits",
+    "features",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Bytes that are equal exactly when the JSON values are equal (key order ignored)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits: orjson refuses them, the stdlib does not
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(slots=True)
+class ProviderRecord:
+    """A provider as one engine version knows it."""
+
+    key: str
+    name: str
+    description: str
+    icon: str
+    capabilities: list[str]
+    credentials: list[JSONObject]
+
+    def digest(self) -> str:
+        return hashlib.sha256(
+            canonical_json(
+                [self.key, self.name, self.description, self.icon, self.capabilities,
+                 self.credentials]
+            )
+        ).hexdigest()
+
+
+@dataclass(slots=True)
+class ModelRecord:
+    """A model of one engine version, normalized, with its source entry kept verbatim."""
+
+    key: str
+    provider_key: str
+    mode: str | None
+    modality: list[str]
+    endpoints: list[str]
+    max_input_tokens: int | None
+    max_output_tokens: int | None
+    max_tokens: int | None
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    deprecation_date: dt.date | None
+    input_cost: JSONObject | None
+    output_cost: JSONObject | None
+    cache_cost: JSONObject | None
+    search_context_cost_per_query: JSONObject | None
+    tokens: JSONObject | None
+    rate_limits: JSONObject | None
+    media_limits: JSONObject | None
+    features: JSONObject | None
+    source_entry: JSONObject
+
+    def digest(self) -> str:
+        """A hash of everything stored for the model; equal digests mean nothing to write."""
+        return hashlib.sha256(
+            canonical_json(
+                [
+                    self.key, self.provider_key, self.mode, self.modality, self.endpoints,
+                    self.max_input_tokens, self.max_output_tokens, self.max_tokens,
+                    self.input_cost_per_token, self.output_cost_per_token,
+                    self.deprecation_date.isoformat() if self.deprecation_date else None,
+                    self.input_cost, self.output_cost, self.cache_cost,
+                    self.search_context_cost_per_query, self.tokens, self.rate_limits,
+                    self.media_limits, self.features, self.source_entry,
+                ]
+            )
+        ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIssue:
+    """An entry of a source file the parser skipped or had to repair, and why."""
+
+    key: str
+    action: Literal["skipped", "repaired"]
+    reason: str
+
+
+@dataclass(slots=True)
+class ParsedCatalog:
+    """Everything one source file holds: providers and models sorted by key, plus the issues."""
+
+    providers: list[ProviderRecord]
+    models: list[ModelRecord]
+    issues: list[EntryIssue] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[EntryIssue]:
+        return [issue for issue in self.issues if issue.action == "skipped"]
+
+    @property
+    def repaired(self) -> list[EntryIssue]:
+        return [issue for issue in self.issues if issue.action == "repaired"]

@@ -1,0 +1,78 @@
+"""The exception tree of BudConnect.
+
+Every error a caller can cause derives from `BudConnectError` and carries an HTTP status, so the
+one problem+json handler in `budconnect.api.problems` and the one CLI handler in
+`budconnect.cli` can report it without knowing each kind:
+
+    BudConnectError
+    ├── InvalidInput (422)            a value the caller supplied is malformed
+    │   ├── InvalidIdentifier         an engine key or version string outside the alphabet
+    │   └── InvalidSourceFile         a data file that is not a JSON object
+    ├── NotFound (404)
+    │   ├── UnknownEngine             names the engines that exist
+    │   ├── UnknownVersion            names the versions that exist
+    │   └── SourceFileMissing         no bundled file for that engine and version
+    ├── Gone (410)                    a change-feed revision older than the kept history
+    ├── SchemaOutOfDate (503)         the database needs `budconnect migrate`
+    └── UnsupportedEngine (422)       no parser for that engine's data format
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BudConnectError(Exception):
+    """Base of every error BudConnect reports to a caller."""
+
+    status: int = 500
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(BudConnectError):
+    status = 422
+    title = "Invalid input"
+
+
+class InvalidIdentifier(InvalidInput):
+    title = "Invalid identifier"
+
+
+class InvalidSourceFile(InvalidInput):
+    title = "Invalid source file"
+
+
+class UnsupportedEngine(InvalidInput):
+    title = "Unsupported engine"
+
+
+class NotFound(BudConnectError):
+    status = 404
+    title = "Not found"
+
+
+class UnknownEngine(NotFound):
+    title = "Unknown engine"
+
+
+class UnknownVersion(NotFound):
+    title = "Unknown engine version"
+
+
+class SourceFileMissing(NotFound):
+    title = "Source file not found"
+
+
+class Gone(BudConnectError):
+    status = 410
+    title = "Gone"
+
+
+class SchemaOutOfDate(BudConnectError):
+    status = 503
+    title = "Database schema out of date"

@@ -1,0 +1,67 @@
+"""Parsers of engines' published data formats, and where their bundled data files live.
+
+A parser is pure: the bytes of one source file in, a `ParsedCatalog` out. Supporting a new
+engine means adding one module with a `parse` function and registering it in `PARSERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from budconnect.domain.records import ParsedCatalog
+from budconnect.domain.versions import sort_versions, validate_engine_key, validate_version
+from budconnect.errors import SourceFileMissing, UnsupportedEngine
+from budconnect.seeders import litellm
+
+Parser = Callable[[bytes], ParsedCatalog]
+
+PARSERS: dict[str, Parser] = {"litellm": litellm.parse}
+
+# Engine display names; the key is what URLs and the CLI use.
+ENGINE_NAMES: dict[str, str] = {"litellm": "LiteLLM"}
+
+# Bumped whenever a parser's output for the same bytes changes, so that re-seeding an
+# unchanged file after an upgrade still rewrites what the new parser derives differently.
+PARSER_REVISIONS: dict[str, int] = {"litellm": 1}
+
+
+def parser_for(engine: str) -> Parser:
+    validate_engine_key(engine)
+    try:
+        return PARSERS[engine]
+    except KeyError:
+        known = ", ".join(sorted(PARSERS))
+        raise UnsupportedEngine(
+            f"no parser for engine {engine!r}; supported engines: {known}",
+            supported_engines=sorted(PARSERS),
+        ) from None
+
+
+def bundled_data_dir() -> Path:
+    return Path(str(resources.files("budconnect.seeders") / "data"))
+
+
+def bundled_versions(engine: str, data_dir: Path | None = None) -> list[str]:
+    """Versions with a bundled file for `engine`, oldest first."""
+    directory = (data_dir or bundled_data_dir()) / validate_engine_key(engine)
+    if not directory.is_dir():
+        return []
+    return sort_versions(path.stem for path in directory.glob("*.json"))
+
+
+def bundled_file(engine: str, version: str, data_dir: Path | None = None) -> Path:
+    """The bundled source file of `engine` at `version`.
+
+    Both parts are validated before they touch the file system, and the result is checked to
+    stay inside the data directory, so no input can name a file elsewhere.
+    """
+    root = (data_dir or bundled_data_dir()).resolve()
+    path = (root / validate_engine_key(engine) / f"{validate_version(version)}.json").resolve()
+    if root not in path.parents or not path.is_file():
+        available = ", ".join(bundled_versions(engine, data_dir)) or "none"
+        raise SourceFileMissing(
+            f"no bundled file for {engine} {version}; bundled versions: {available}"
+        )
+    return path

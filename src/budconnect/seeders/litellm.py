@@ -1,0 +1,465 @@
+"""Parser of LiteLLM's model map (`model_prices_and_context_window.json`): bytes in, records out.
+
+LiteLLM's file is not a schema but a moving target, so this parser keeps every model it can:
+fields come and go across releases, numbers are ints or floats (or strings), some top-level
+entries are documentation (`sample_spec`) or metadata (`fallback_generalizations`), an entry
+may be a pointer (a string naming another entry), a key can appear twice in the raw text, and
+dates are not always zero-padded. Each entry is skipped or repaired on its own, with a reason;
+only a file that is not a JSON object is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ParsedCatalog
+from budconnect.errors import InvalidSourceFile
+from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
+
+MODALITIES = ("text_input", "text_output", "image_input", "image_output", "audio_input",
+              "audio_output")
+
+# Endpoints every deployed BudServe client accepts. `/v1/completions` is not among them, and
+# LiteLLM serves text-completion models through its chat route, so it is read as that route.
+ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/images/generations",
+             "/v1/audio/transcriptions", "/v1/audio/speech", "/v1/batch", "/v1/rerank",
+             "/v1/moderations")
+_ENDPOINT_ALIASES = {"/v1/completions": "/v1/chat/completions"}
+
+_CHAT = "/v1/chat/completions"
+_TEXT = frozenset({"text_input"}), frozenset({"text_output"})
+
+# mode -> (input modalities, output modalities, endpoints); used when the entry lists none.
+_MODE_DEFAULTS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = {
+    "chat": (*_TEXT, (_CHAT,)),
+    "completion": (*_TEXT, (_CHAT,)),
+    "responses": (*_TEXT, ("/v1/responses",)),
+    "embedding": (*_TEXT, ("/v1/embeddings",)),
+    "moderation": (*_TEXT, ("/v1/moderations",)),
+    "moderations": (*_TEXT, ("/v1/moderations",)),
+    "rerank": (*_TEXT, ("/v1/rerank",)),
+    "search": (*_TEXT, ()),
+    "guardrail": (*_TEXT, ()),
+    "evaluation": (*_TEXT, ()),
+    "image_generation": (frozenset({"text_input"}), frozenset({"image_output"}),
+                         ("/v1/images/generations",)),
+    "image_edit": (frozenset({"text_input", "image_input"}), frozenset({"image_output"}), ()),
+    "audio_transcription": (frozenset({"audio_input"}), frozenset({"text_output"}),
+                            ("/v1/audio/transcriptions",)),
+    "audio_speech": (frozenset({"text_input"}), frozenset({"audio_output"}),
+                     ("/v1/audio/speech",)),
+    "realtime": (frozenset({"text_input", "audio_input"}),
+                 frozenset({"text_output", "audio_output"}), ()),
+    "ocr": (frozenset({"image_input"}), frozenset({"text_output"}), ()),
+    # Video is not a modality deployed clients know; the text prompt is all that can be said.
+    "video_generation": (frozenset({"text_input"}), frozenset(), ()),
+}
+_NO_DEFAULTS: tuple[frozenset[str], frozenset[str], tuple[str, ...]] = (
+    frozenset(), frozenset(), ()
+)
+
+_INPUT_MODALITIES = {"text": "text_input", "image": "image_input", "audio": "audio_input"}
+_OUTPUT_MODALITIES = {"text": "text_output", "code": "text_output", "image": "image_output",
+                      "audio": "audio_output"}
+_INPUT_FLAGS = {"supports_vision": "image_input", "supports_image_input": "image_input",
+                "supports_embedding_image_input": "image_input",
+                "supports_audio_input": "audio_input"}
+_OUTPUT_FLAGS = {"supports_audio_output": "audio_output"}
+
+_PROVIDER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_DATE = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][0-9:.]*(?:Z|[+-]\d{2}:?\d{2})?)?\s*")
+_INT32_MAX = 2**31 - 1
+_MAX_KEY_LENGTH = 512
+_MAX_POINTER_HOPS = 16
+
+
+def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatalog:
+    """Parse one LiteLLM model map. Raises InvalidSourceFile only for a file unusable as a whole."""
+    directory = directory if directory is not None else bundled_directory("litellm")
+    document, duplicate_keys, nested_duplicates, non_finite = _decode(raw)
+    issues: list[EntryIssue] = []
+
+    entries: dict[str, JSONObject] = {}
+    pointers: dict[str, str] = {}
+    for key, value in document.items():
+        if key in duplicate_keys:
+            issues.append(EntryIssue(key, "repaired", (
+                f"key appears {duplicate_keys[key]} times in the file; the last occurrence is "
+                "kept, as LiteLLM's own loader does")))
+        if isinstance(value, str):
+            pointers[key] = value
+            continue
+        reason = _not_a_model(key, value)
+        if reason:
+            issues.append(EntryIssue(key, "skipped", reason))
+            continue
+        entries[key] = value
+
+    for key, target in pointers.items():
+        resolved, reason = _follow(key, target, entries, pointers)
+        if resolved is None:
+            issues.append(EntryIssue(key, "skipped", reason))
+        else:
+            issues.append(EntryIssue(key, "repaired", reason))
+            entries[key] = resolved
+
+    models: list[ModelRecord] = []
+    provider_keys: set[str] = set()
+    for key in sorted(entries):
+        entry = entries[key]
+        notes: list[str] = []
+        if id(entry) in nested_duplicates:
+            notes.append("fields appear twice: " + ", ".join(sorted(nested_duplicates[id(entry)]))
+                         + "; the last occurrence is kept")
+        if non_finite and _scrub_non_finite(entry):
+            notes.append("NaN or Infinity is not a JSON number; read as null")
+        model = _model(key, entry, notes)
+        models.append(model)
+        provider_keys.add(model.provider_key)
+        if notes:
+            issues.append(EntryIssue(key, "repaired", "; ".join(notes)))
+
+    providers = [directory.provider(key) for key in sorted(provider_keys)]
+    issues.sort(key=lambda issue: (issue.key, issue.action))
+    return ParsedCatalog(providers=providers, models=models, issues=issues)
+
+
+def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], dict[int, set[str]], bool]:
+    duplicates: dict[int, set[str]] = {}
+    counts: dict[int, dict[str, int]] = {}
+    non_finite = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> JSONObject:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: dict[str, int] = {}
+            for name, _ in pairs:
+                seen[name] = seen.get(name, 0) + 1
+            duplicates[id(obj)] = {name for name, n in seen.items() if n > 1}
+            counts[id(obj)] = {name: n for name, n in seen.items() if n > 1}
+        return obj
+
+    def constant_hook(_: str) -> _NonFinite:
+        nonlocal non_finite
+        non_finite = True
+        return _NON_FINITE
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidSourceFile(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    try:
+        document = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=constant_hook)
+    except json.JSONDecodeError as exc:
+        raise InvalidSourceFile(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidSourceFile("not usable JSON: nested too deeply") from None
+    if not isinstance(document, dict):
+        raise InvalidSourceFile(
+            f"not a JSON object: the top level is {_json_type(document)}, "
+            "expected an object mapping model keys to entries"
+        )
+    top_counts = counts.pop(id(document), {})
+    duplicates.pop(id(document), None)
+    return document, top_counts, duplicates, non_finite
+
+
+def _not_a_model(key: str, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"entry is {_json_type(value)}, not an object"
+    if key == "sample_spec":
+        return "documentation of the file format (sample_spec), not a model"
+    if not key.strip():
+        return "empty model key"
+    if len(key) > _MAX_KEY_LENGTH:
+        return f"model key longer than {_MAX_KEY_LENGTH} characters"
+    provider = value.get("litellm_provider")
+    if provider is None:
+        return "no litellm_provider field: metadata or documentation, not a model"
+    if not isinstance(provider, str) or not _PROVIDER_KEY.fullmatch(provider):
+        return f"litellm_provider {provider!r} is not a provider key: documentation, not a model"
+    return None
+
+
+def _follow(
+    key: str, target: str, entries: dict[str, JSONObject], pointers: dict[str, str]
+) -> tuple[JSONObject | None, str]:
+    """Resolve a pointer entry (a string naming another entry) to the entry it names."""
+    seen = {key}
+    current = target
+    for _ in range(_MAX_POINTER_HOPS):
+        if current in entries:
+            return entries[current], f"pointer to {target!r}; served with the entry of {current!r}"
+        if current in seen or current not in pointers:
+            break
+        seen.add(current)
+        current = pointers[current]
+    return None, f"pointer to {target!r}, which names no model entry in this file"
+
+
+def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
+    provider = entry["litellm_provider"]
+    mode = entry.get("mode")
+    if mode is not None and not isinstance(mode, str):
+        notes.append(f"mode {mode!r} is not a string; ignored")
+        mode = None
+
+    input_cost: JSONObject = {}
+    output_cost: JSONObject = {}
+    cache_cost: JSONObject = {}
+    tokens: JSONObject = {}
+    rate_limits: JSONObject = {}
+    media_limits: JSONObject = {}
+    features: JSONObject = {}
+    search_cost: JSONObject | None = None
+
+    for name, value in entry.items():
+        if value is None:
+            continue
+        if name.startswith("supports_"):
+            flag = _flag(name, value, notes)
+            if flag is not None:
+                features[name] = flag
+        elif name.startswith("max_"):
+            if "tokens" in name:
+                count = _count(name, value, notes)
+                if count is not None:
+                    tokens[name] = _int32(name, count, notes)
+            else:
+                number = _number(name, value, notes)
+                if number is not None:
+                    media_limits[name] = number
+        elif name == "tool_use_system_prompt_tokens":
+            count = _count(name, value, notes)
+            if count is not None:
+                tokens[name] = _int32(name, count, notes)
+        elif name in ("rpm", "tpm", "rpd"):
+            count = _count(name, value, notes)
+            if count is not None:
+                rate_limits[name] = count
+        elif name.startswith("input_cost_per_") or name == "input_dbu_cost_per_token":
+            _put_number(input_cost, name, value, notes)
+        elif name.startswith("output_cost_per_") or name in (
+            "output_dbu_cost_per_token", "output_db_cost_per_token"
+        ):
+            _put_number(output_cost, name, value, notes)
+        elif name.startswith(("cache_read_input_", "cache_creation_input_")) and "cost" in name:
+            _put_number(cache_cost, name, value, notes)
+        elif name == "search_context_cost_per_query":
+            search_cost = _number_map(name, value, notes)
+
+    inputs, outputs, endpoints = _MODE_DEFAULTS.get(mode or "", _NO_DEFAULTS)
+    listed_inputs = _listed(entry.get("supported_modalities"), _INPUT_MODALITIES)
+    listed_outputs = _listed(entry.get("supported_output_modalities"), _OUTPUT_MODALITIES)
+    modality = set(listed_inputs if listed_inputs is not None else inputs)
+    modality |= listed_outputs if listed_outputs is not None else outputs
+    modality |= {value for flag, value in _INPUT_FLAGS.items() if features.get(flag) is True}
+    modality |= {value for flag, value in _OUTPUT_FLAGS.items() if features.get(flag) is True}
+
+    listed_endpoints = entry.get("supported_endpoints")
+    if isinstance(listed_endpoints, list) and listed_endpoints:
+        endpoints = tuple(_endpoints(listed_endpoints))
+
+    return ModelRecord(
+        key=key,
+        provider_key=provider,
+        mode=mode,
+        modality=[m for m in MODALITIES if m in modality],
+        endpoints=[e for e in ENDPOINTS if e in endpoints],
+        max_input_tokens=_plain_count(entry.get("max_input_tokens")),
+        max_output_tokens=_plain_count(entry.get("max_output_tokens")),
+        max_tokens=_plain_count(entry.get("max_tokens")),
+        input_cost_per_token=_plain_number(entry.get("input_cost_per_token")),
+        output_cost_per_token=_plain_number(entry.get("output_cost_per_token")),
+        deprecation_date=_date(entry.get("deprecation_date"), notes),
+        input_cost=input_cost or None,
+        output_cost=output_cost or None,
+        cache_cost=cache_cost or None,
+        search_context_cost_per_query=search_cost or None,
+        tokens=tokens or None,
+        rate_limits=rate_limits or None,
+        media_limits=media_limits or None,
+        features=features or None,
+        source_entry=entry,
+    )
+
+
+def _listed(values: Any, mapping: dict[str, str]) -> set[str] | None:
+    if not isinstance(values, list):
+        return None
+    return {mapping[v] for v in values if isinstance(v, str) and v in mapping}
+
+
+def _endpoints(values: Iterable[Any]) -> set[str]:
+    found = set()
+    for value in values:
+        if isinstance(value, str):
+            path = value.strip()
+            found.add(_ENDPOINT_ALIASES.get(path, path))
+    return found
+
+
+def _flag(name: str, value: Any, notes: list[str]) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        notes.append(f"{name} {value!r} is a string; read as a boolean")
+        return value.strip().lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        notes.append(f"{name} {value!r} is a number; read as a boolean")
+        return bool(value)
+    notes.append(f"{name} {value!r} is not a boolean; ignored")
+    return None
+
+
+def _number(name: str, value: Any, notes: list[str]) -> int | float | None:
+    if isinstance(value, bool):
+        notes.append(f"{name} {value!r} is not a number; ignored")
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            notes.append(f"{name} {value!r} is not a number; ignored")
+            return None
+        if not math.isfinite(number):
+            notes.append(f"{name} {value!r} is not a finite number; ignored")
+            return None
+        notes.append(f"{name} {value!r} is a string; read as a number")
+        return int(number) if number.is_integer() and "." not in value else number
+    notes.append(f"{name} is {_json_type(value)}, not a number; ignored")
+    return None
+
+
+def _put_number(bucket: JSONObject, name: str, value: Any, notes: list[str]) -> None:
+    number = _number(name, value, notes)
+    if number is not None:
+        bucket[name] = number
+
+
+def _number_map(name: str, value: Any, notes: list[str]) -> JSONObject | None:
+    if not isinstance(value, dict):
+        number = _number(name, value, notes)
+        return None if number is None else {"search_context_size_medium": number}
+    result: JSONObject = {}
+    for sub, item in value.items():
+        if item is None:
+            continue
+        number = _number(f"{name}.{sub}", item, notes)
+        if number is not None:
+            result[sub] = number
+    return result
+
+
+def _count(name: str, value: Any, notes: list[str]) -> int | None:
+    """A token or request count as an integer; integral floats and numeric strings are read."""
+    number = _number(name, value, notes)
+    if number is None or isinstance(number, int):
+        return number
+    if number.is_integer():
+        if isinstance(value, float):
+            notes.append(f"{name} {value!r} is a float; read as the integer {int(number)}")
+        return int(number)
+    notes.append(f"{name} {value!r} is not a whole number; rounded down to {int(number)}")
+    return int(number)
+
+
+def _int32(name: str, count: int, notes: list[str]) -> int:
+    # Deployed clients keep token limits in 32-bit integers; a larger number would abort them.
+    if count > _INT32_MAX:
+        notes.append(f"{name} {count} exceeds 2^31-1; capped at {_INT32_MAX} in tokens")
+        return _INT32_MAX
+    return count
+
+
+def _plain_count(value: Any) -> int | None:
+    """The same reading as `_count`, without notes: for the queryable columns."""
+    number = _plain_number(value)
+    return None if number is None else int(number)
+
+
+def _plain_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _date(value: Any, notes: list[str]) -> dt.date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        notes.append(f"deprecation_date {value!r} is not a date string; ignored")
+        return None
+    match = _DATE.fullmatch(value)
+    if match is None:
+        notes.append(f"deprecation_date {value!r} is not a YYYY-MM-DD date; ignored")
+        return None
+    year, month, day = (int(part) for part in match.groups())
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        notes.append(f"deprecation_date {value!r} is not a calendar date; ignored")
+        return None
+    if date.isoformat() != value.strip():
+        notes.append(f"deprecation_date {value!r} read as {date.isoformat()}")
+    return date
+
+
+class _NonFinite:
+    """Stands for NaN or Infinity, which Python's decoder accepts but JSON does not have."""
+
+
+_NON_FINITE = _NonFinite()
+
+
+def _scrub_non_finite(value: Any) -> bool:
+    """Replace NaN/Infinity markers in `value` by None, in place; True when there were any."""
+    found = False
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if item is _NON_FINITE:
+                value[name] = None
+                found = True
+            else:
+                found = _scrub_non_finite(item) or found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if item is _NON_FINITE:
+                value[index] = None
+                found = True
+            else:
+                found = _scrub_non_finite(item) or found
+    return found
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"

@@ -1,0 +1,1 @@
+"""Rules of the registry and its transaction boundaries: seeding, catalogs, snapshots."""

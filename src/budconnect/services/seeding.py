@@ -1,0 +1,251 @@
+"""Seeding: make one engine version equal one source file, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from budconnect.domain import identity
+from budconnect.domain.records import EntryIssue, ModelRecord, ParsedCatalog, ProviderRecord
+from budconnect.domain.versions import validate_engine_key, validate_version
+from budconnect.seeders import (
+    ENGINE_NAMES,
+    PARSER_REVISIONS,
+    bundled_file,
+    bundled_versions,
+    parser_for,
+)
+from budconnect.services.snapshots import build_snapshot
+from budconnect.storage import repository as repo
+from budconnect.storage.database import Database
+
+
+@dataclass(slots=True)
+class Counts:
+    inserted: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.removed)
+
+
+@dataclass(slots=True)
+class SeedResult:
+    """What one seed did to one engine version."""
+
+    engine: str
+    version: str
+    created: bool
+    providers: Counts = field(default_factory=Counts)
+    models: Counts = field(default_factory=Counts)
+    issues: list[EntryIssue] = field(default_factory=list)
+    content_digest: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.created or self.providers.changed or self.models.changed
+
+    @property
+    def skipped(self) -> list[EntryIssue]:
+        return [issue for issue in self.issues if issue.action == "skipped"]
+
+    @property
+    def repaired(self) -> list[EntryIssue]:
+        return [issue for issue in self.issues if issue.action == "repaired"]
+
+
+def seed(
+    db: Database,
+    *,
+    engine: str,
+    version: str,
+    raw: bytes,
+    now: dt.datetime | None = None,
+) -> SeedResult:
+    """Make `engine` `version` serve exactly what `raw` holds.
+
+    Idempotent: when the same bytes were already seeded by the same parser revision, nothing
+    is written at all. A file that cannot be parsed is refused before any transaction starts.
+    """
+    validate_engine_key(engine)
+    validate_version(version)
+    parser = parser_for(engine)
+    source_digest = hashlib.sha256(raw).hexdigest()
+    parser_revision = PARSER_REVISIONS[engine]
+
+    # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
+    with db.read() as conn:
+        unchanged = _unchanged(conn, engine, version, source_digest, parser_revision)
+    if unchanged is not None:
+        return unchanged
+
+    parsed = parser(raw)  # pure and possibly slow: done before taking the write lock
+    now = now or dt.datetime.now(dt.UTC)
+    with db.write() as conn:
+        # Another seeder may have applied the same file while this one was parsing.
+        unchanged = _unchanged(conn, engine, version, source_digest, parser_revision)
+        if unchanged is not None:
+            return unchanged
+        return _apply(conn, engine, version, parsed, source_digest, parser_revision, now)
+
+
+def _unchanged(
+    conn: Connection, engine: str, version: str, source_digest: str, parser_revision: int
+) -> SeedResult | None:
+    row = repo.get_version(conn, engine_key=engine, version=version)
+    if row is None or row.source_digest != source_digest:
+        return None
+    if row.parser_revision != parser_revision:
+        return None
+    return SeedResult(
+        engine=engine,
+        version=version,
+        created=False,
+        providers=Counts(unchanged=row.provider_count),
+        models=Counts(unchanged=row.model_count),
+        issues=repo.get_version_issues(conn, version_id=row.id),
+        content_digest=row.content_digest,
+    )
+
+
+def _apply(
+    conn: Connection,
+    engine: str,
+    version: str,
+    parsed: ParsedCatalog,
+    source_digest: str,
+    parser_revision: int,
+    now: dt.datetime,
+) -> SeedResult:
+    engine_row = repo.get_engine(conn, key=engine) or repo.create_engine_row(
+        conn, key=engine, name=ENGINE_NAMES.get(engine, engine), now=now
+    )
+    version_row = repo.get_version(conn, engine_key=engine, version=version)
+    created = version_row is None
+    if version_row is None:
+        version_id = repo.create_version(
+            conn, engine_id=engine_row.id, version=version, now=now,
+            source_digest=source_digest, parser_revision=parser_revision,
+        )
+        stored_providers: dict[str, repo.StoredRow] = {}
+        stored_models: dict[str, repo.StoredRow] = {}
+    else:
+        version_id = version_row.id
+        stored_providers = repo.stored_providers(conn, version_id=version_id)
+        stored_models = repo.stored_models(conn, version_id=version_id)
+
+    result = SeedResult(engine=engine, version=version, created=created, issues=parsed.issues)
+
+    provider_ids: dict[str, uuid.UUID] = {}
+    new_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
+    changed_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
+    for record in parsed.providers:
+        pid = identity.provider_id(engine, version, record.key)
+        provider_ids[record.key] = pid
+        digest = record.digest()
+        stored = stored_providers.get(record.key)
+        if stored is None:
+            new_providers.append((pid, record, digest))
+        elif stored.digest != digest:
+            changed_providers.append((stored.id, record, digest))
+            provider_ids[record.key] = stored.id
+        else:
+            provider_ids[record.key] = stored.id
+            result.providers.unchanged += 1
+    gone_providers = [row.id for key, row in stored_providers.items() if key not in provider_ids]
+
+    new_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
+    changed_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
+    model_ids: dict[str, uuid.UUID] = {}
+    for model in parsed.models:
+        pid = provider_ids[model.provider_key]
+        digest = model.digest()
+        stored = stored_models.get(model.key)
+        if stored is None:
+            mid = identity.model_id(engine, version, model.key)
+            new_models.append((mid, pid, model, digest))
+        elif stored.digest != digest:
+            mid = stored.id
+            changed_models.append((mid, pid, model, digest))
+        else:
+            mid = stored.id
+            result.models.unchanged += 1
+        model_ids[model.key] = mid
+    gone_models = [row.id for key, row in stored_models.items() if key not in model_ids]
+
+    # Order matters for foreign keys: providers before the models that point at them, and
+    # removed providers only after the models that pointed at them are gone or moved.
+    repo.insert_providers(conn, version_id=version_id, rows=new_providers)
+    repo.update_providers(conn, rows=changed_providers)
+    repo.delete_models(conn, ids=gone_models)
+    repo.update_models(conn, rows=changed_models)
+    repo.insert_models(conn, version_id=version_id, rows=new_models)
+    repo.delete_providers(conn, ids=gone_providers)
+
+    result.providers.inserted = len(new_providers)
+    result.providers.updated = len(changed_providers)
+    result.providers.removed = len(gone_providers)
+    result.models.inserted = len(new_models)
+    result.models.updated = len(changed_models)
+    result.models.removed = len(gone_models)
+
+    snapshot = build_snapshot(
+        engine=engine,
+        engine_name=engine_row.name,
+        version=version,
+        providers=[(provider_ids[p.key], p) for p in parsed.providers],
+        models=[(model_ids[m.key], provider_ids[m.provider_key], m) for m in parsed.models],
+    )
+    result.content_digest = snapshot.digest
+
+    values: dict[str, object] = {
+        "source_digest": source_digest,
+        "parser_revision": parser_revision,
+        "issues": parsed.issues,
+    }
+    if result.changed:
+        values.update(
+            seeded_at=now,
+            content_digest=snapshot.digest,
+            provider_count=len(parsed.providers),
+            model_count=len(parsed.models),
+        )
+    repo.update_version(conn, version_id=version_id, **values)
+    return result
+
+
+def seed_bundled(
+    db: Database,
+    *,
+    engine: str,
+    versions: list[str] | None = None,
+    data_dir: Path | None = None,
+    on_done: Callable[[SeedResult], None] | None = None,
+) -> list[SeedResult]:
+    """Seed bundled files of `engine` (all of them by default), oldest version first.
+
+    Each version is its own transaction: a failure stops the run but keeps the versions that
+    were already applied, each complete.
+    """
+    results = []
+    for version in versions if versions is not None else bundled_versions(engine, data_dir):
+        raw = bundled_file(engine, version, data_dir).read_bytes()
+        result = seed(db, engine=engine, version=version, raw=raw)
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def registry_is_empty(db: Database) -> bool:
+    with db.read() as conn:
+        return not repo.list_versions(conn)

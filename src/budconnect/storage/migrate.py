@@ -1,0 +1,67 @@
+"""Schema upgrades through Alembic, run from code (no alembic.ini needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from budconnect.errors import SchemaOutOfDate
+
+_SCRIPTS = Path(__file__).parent / "migrations"
+# PostgreSQL: one process migrates at a time; others wait, then find nothing to do.
+_MIGRATION_LOCK_KEY = 0x42554444
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`; a no-op when it is already there."""
+    config = _config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def ensure_schema(engine: Engine) -> bool:
+    """Migrate an empty database; refuse one whose schema is at another revision.
+
+    Upgrading a database that already holds data is an operator's decision (`budconnect
+    migrate`), not a side effect of starting a server. Returns True when it migrated.
+    """
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return False
+    if current is None:
+        upgrade(engine)
+        return True
+    raise SchemaOutOfDate(
+        f"database schema is at revision {current}, this version of BudConnect needs {head}; "
+        "run `budconnect migrate`"
+    )

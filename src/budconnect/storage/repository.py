@@ -1,0 +1,321 @@
+"""Every SQL statement of BudConnect. Functions take a Connection and never commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+
+from budconnect.domain.records import EntryIssue, ModelRecord, ProviderRecord
+from budconnect.storage.tables import engine, engine_version, model_info, provider
+
+_MODEL_FIELDS = (
+    "mode", "modality", "endpoints", "max_input_tokens", "max_output_tokens", "max_tokens",
+    "input_cost_per_token", "output_cost_per_token", "deprecation_date", "input_cost",
+    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
+    "media_limits", "features", "source_entry",
+)
+_PROVIDER_FIELDS = ("name", "description", "icon", "capabilities", "credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRow:
+    id: int
+    key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    id: int
+    engine_id: int
+    engine_key: str
+    version: str
+    created_at: dt.datetime
+    seeded_at: dt.datetime
+    source_digest: str
+    parser_revision: int
+    content_digest: str
+    provider_count: int
+    model_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """What a seed compares against: a stored row's id and content digest."""
+
+    id: uuid.UUID
+    digest: str
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite keeps no zone; every timestamp BudConnect writes is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _version(row: Row[Any]) -> VersionRow:
+    return VersionRow(
+        id=row.id, engine_id=row.engine_id, engine_key=row.engine_key, version=row.version,
+        created_at=_utc(row.created_at), seeded_at=_utc(row.seeded_at),
+        source_digest=row.source_digest,
+        parser_revision=row.parser_revision, content_digest=row.content_digest,
+        provider_count=row.provider_count, model_count=row.model_count,
+    )
+
+
+_VERSION_COLUMNS = (
+    engine_version.c.id, engine_version.c.engine_id, engine.c.key.label("engine_key"),
+    engine_version.c.version, engine_version.c.created_at, engine_version.c.seeded_at,
+    engine_version.c.source_digest, engine_version.c.parser_revision,
+    engine_version.c.content_digest, engine_version.c.provider_count,
+    engine_version.c.model_count,
+)
+
+
+# --- engines -----------------------------------------------------------------------------
+
+
+def get_engine(conn: Connection, *, key: str) -> EngineRow | None:
+    row = conn.execute(
+        select(engine.c.id, engine.c.key, engine.c.name).where(engine.c.key == key)
+    ).one_or_none()
+    return EngineRow(row.id, row.key, row.name) if row else None
+
+
+def create_engine_row(conn: Connection, *, key: str, name: str, now: dt.datetime) -> EngineRow:
+    engine_id = conn.execute(
+        insert(engine).values(key=key, name=name, created_at=now).returning(engine.c.id)
+    ).scalar_one()
+    return EngineRow(engine_id, key, name)
+
+
+def list_engines(conn: Connection) -> list[EngineRow]:
+    rows = conn.execute(select(engine.c.id, engine.c.key, engine.c.name))
+    return [EngineRow(row.id, row.key, row.name) for row in rows]
+
+
+# --- engine versions ---------------------------------------------------------------------
+
+
+def get_version(conn: Connection, *, engine_key: str, version: str) -> VersionRow | None:
+    row = conn.execute(
+        select(*_VERSION_COLUMNS)
+        .join(engine, engine.c.id == engine_version.c.engine_id)
+        .where(engine.c.key == engine_key, engine_version.c.version == version)
+    ).one_or_none()
+    return _version(row) if row else None
+
+
+def list_versions(conn: Connection, *, engine_key: str | None = None) -> list[VersionRow]:
+    query = select(*_VERSION_COLUMNS).join(engine, engine.c.id == engine_version.c.engine_id)
+    if engine_key is not None:
+        query = query.where(engine.c.key == engine_key)
+    return [_version(row) for row in conn.execute(query)]
+
+
+def get_version_issues(conn: Connection, *, version_id: int) -> list[EntryIssue]:
+    issues = conn.execute(
+        select(engine_version.c.issues).where(engine_version.c.id == version_id)
+    ).scalar_one()
+    return [EntryIssue(item["key"], item["action"], item["reason"]) for item in issues]
+
+
+def create_version(
+    conn: Connection,
+    *,
+    engine_id: int,
+    version: str,
+    now: dt.datetime,
+    source_digest: str,
+    parser_revision: int,
+) -> int:
+    """A version row with empty content; the seed fills in counts and digest in the same txn."""
+    version_id: int = conn.execute(
+        insert(engine_version)
+        .values(
+            engine_id=engine_id, version=version, created_at=now, seeded_at=now,
+            source_digest=source_digest, parser_revision=parser_revision, content_digest="",
+            provider_count=0, model_count=0, issues=[],
+        )
+        .returning(engine_version.c.id)
+    ).scalar_one()
+    return version_id
+
+
+def update_version(conn: Connection, *, version_id: int, **values: Any) -> None:
+    if "issues" in values:
+        values["issues"] = [
+            {"key": i.key, "action": i.action, "reason": i.reason} for i in values["issues"]
+        ]
+    conn.execute(update(engine_version).where(engine_version.c.id == version_id).values(**values))
+
+
+# --- providers and models ----------------------------------------------------------------
+
+
+def stored_providers(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
+    rows = conn.execute(
+        select(provider.c.key, provider.c.id, provider.c.digest).where(
+            provider.c.engine_version_id == version_id
+        )
+    )
+    return {row.key: StoredRow(row.id, row.digest) for row in rows}
+
+
+def stored_models(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
+    rows = conn.execute(
+        select(model_info.c.key, model_info.c.id, model_info.c.digest).where(
+            model_info.c.engine_version_id == version_id
+        )
+    )
+    return {row.key: StoredRow(row.id, row.digest) for row in rows}
+
+
+def _provider_values(record: ProviderRecord) -> dict[str, Any]:
+    return {
+        "name": record.name, "description": record.description, "icon": record.icon,
+        "capabilities": record.capabilities, "credentials": record.credentials,
+    }
+
+
+def _model_values(record: ModelRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _MODEL_FIELDS}
+
+
+def insert_providers(
+    conn: Connection,
+    *,
+    version_id: int,
+    rows: Sequence[tuple[uuid.UUID, ProviderRecord, str]],
+) -> None:
+    if rows:
+        conn.execute(
+            insert(provider),
+            [
+                {"id": pid, "engine_version_id": version_id, "key": record.key, "digest": digest,
+                 **_provider_values(record)}
+                for pid, record, digest in rows
+            ],
+        )
+
+
+def update_providers(
+    conn: Connection, *, rows: Sequence[tuple[uuid.UUID, ProviderRecord, str]]
+) -> None:
+    if rows:
+        statement = (
+            update(provider)
+            .where(provider.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in (*_PROVIDER_FIELDS, "digest")})
+        )
+        conn.execute(
+            statement,
+            [
+                {"b_id": pid, "b_digest": digest,
+                 **{f"b_{k}": v for k, v in _provider_values(record).items()}}
+                for pid, record, digest in rows
+            ],
+        )
+
+
+def insert_models(
+    conn: Connection,
+    *,
+    version_id: int,
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]],
+) -> None:
+    """Insert models; each row is (model id, provider id, record, digest)."""
+    if rows:
+        conn.execute(
+            insert(model_info),
+            [
+                {"id": mid, "engine_version_id": version_id, "provider_id": pid,
+                 "key": record.key, "digest": digest, **_model_values(record)}
+                for mid, pid, record, digest in rows
+            ],
+        )
+
+
+def update_models(
+    conn: Connection, *, rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]]
+) -> None:
+    if rows:
+        names = (*_MODEL_FIELDS, "digest", "provider_id")
+        statement = (
+            update(model_info)
+            .where(model_info.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        conn.execute(
+            statement,
+            [
+                {"b_id": mid, "b_provider_id": pid, "b_digest": digest,
+                 **{f"b_{k}": v for k, v in _model_values(record).items()}}
+                for mid, pid, record, digest in rows
+            ],
+        )
+
+
+def delete_models(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        conn.execute(delete(model_info).where(model_info.c.id.in_(ids[start:start + 500])))
+
+
+def delete_providers(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        conn.execute(delete(provider).where(provider.c.id.in_(ids[start:start + 500])))
+
+
+# --- reading a whole catalog -------------------------------------------------------------
+
+
+def load_providers(
+    conn: Connection, *, version_id: int
+) -> list[tuple[uuid.UUID, ProviderRecord]]:
+    rows = conn.execute(
+        select(provider.c.id, provider.c.key, *(provider.c[n] for n in _PROVIDER_FIELDS)).where(
+            provider.c.engine_version_id == version_id
+        )
+    )
+    return [
+        (row.id, ProviderRecord(key=row.key, name=row.name, description=row.description,
+                                icon=row.icon, capabilities=row.capabilities,
+                                credentials=row.credentials))
+        for row in rows
+    ]
+
+
+def load_models(
+    conn: Connection, *, version_id: int
+) -> list[tuple[uuid.UUID, uuid.UUID, ModelRecord]]:
+    """Every model of a version as (model id, provider id, record)."""
+    rows = conn.execute(
+        select(
+            model_info.c.id, model_info.c.provider_id, model_info.c.key,
+            provider.c.key.label("provider_key"), *(model_info.c[n] for n in _MODEL_FIELDS),
+        )
+        .join(provider, provider.c.id == model_info.c.provider_id)
+        .where(model_info.c.engine_version_id == version_id)
+    )
+    return [
+        (row.id, row.provider_id,
+         ModelRecord(key=row.key, provider_key=row.provider_key,
+                     **{name: getattr(row, name) for name in _MODEL_FIELDS}))
+        for row in rows
+    ]
+
+
+def count_rows(conn: Connection, *, version_id: int) -> tuple[int, int]:
+    providers = conn.execute(
+        select(func.count()).where(provider.c.engine_version_id == version_id)
+    ).scalar_one()
+    models = conn.execute(
+        select(func.count()).where(model_info.c.engine_version_id == version_id)
+    ).scalar_one()
+    return providers, models
