@@ -116,17 +116,16 @@ def seed_command(
             except OSError as exc:
                 raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
             try:
-                result = _guard(
-                    lambda: seed(db, engine=engine, version=version, raw=raw), "seed"
-                )
+                result = _guard(lambda: seed(db, engine=engine, version=version, raw=raw), "seed")
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{file}: {exc}") from None
             _print_result(result)
             return
         if version is not None:
             results = _guard(
-                lambda: seed_bundled(db, engine=engine, versions=[version],
-                                     data_dir=settings.data_dir),
+                lambda: seed_bundled(
+                    db, engine=engine, versions=[version], data_dir=settings.data_dir
+                ),
                 "seed",
             )
             _print_result(results[0])
@@ -136,8 +135,12 @@ def seed_command(
         if not versions:
             raise CommandFailed(f"no bundled files for engine {engine!r}")
         with Progress(
-            TextColumn("seeding {task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err, transient=True,
+            TextColumn("seeding {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
         ) as progress:
             task = progress.add_task(engine, total=len(versions))
             done: list[SeedResult] = []
@@ -147,8 +150,13 @@ def seed_command(
                 progress.update(task, advance=1, description=f"{engine} {result.version}")
 
             _guard(
-                lambda: seed_bundled(db, engine=engine, versions=versions,
-                                     data_dir=settings.data_dir, on_done=advance),
+                lambda: seed_bundled(
+                    db,
+                    engine=engine,
+                    versions=versions,
+                    data_dir=settings.data_dir,
+                    on_done=advance,
+                ),
                 "seed",
             )
         for result in done:
@@ -162,12 +170,21 @@ def _print_result(result: SeedResult) -> None:
     for name in ("inserted", "updated", "removed", "unchanged"):
         table.add_column(name, justify="right")
     for label, counts in (("providers", result.providers), ("models", result.models)):
-        table.add_row(label, str(counts.inserted), str(counts.updated), str(counts.removed),
-                      str(counts.unchanged))
+        table.add_row(
+            label,
+            str(counts.inserted),
+            str(counts.updated),
+            str(counts.removed),
+            str(counts.unchanged),
+        )
     out.print(table)
     for issue in result.issues:
-        out.print(f"  {issue.action} {issue.key!r}: {issue.reason}", markup=False,
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"  {issue.action} {issue.key!r}: {issue.reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     out.print(f"  digest {result.content_digest}", markup=False, highlight=False)
 
 

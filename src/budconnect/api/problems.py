@@ -38,14 +38,16 @@ def install(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
-        return problem(422, "Invalid request parameters", detail, kind="invalid-parameters",
-                       errors=errors)
+        return problem(
+            422, "Invalid request parameters", detail, kind="invalid-parameters", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return problem(exc.status_code, _reason(exc.status_code), detail,
-                       headers=dict(exc.headers or {}))
+        return problem(
+            exc.status_code, _reason(exc.status_code), detail, headers=dict(exc.headers or {})
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:

@@ -40,6 +40,8 @@ def problem(
         **extra,
     }
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/problem+json",
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
         headers=headers,
     )

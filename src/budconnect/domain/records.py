@@ -47,8 +47,14 @@ class ProviderRecord:
     def digest(self) -> str:
         return hashlib.sha256(
             canonical_json(
-                [self.key, self.name, self.description, self.icon, self.capabilities,
-                 self.credentials]
+                [
+                    self.key,
+                    self.name,
+                    self.description,
+                    self.icon,
+                    self.capabilities,
+                    self.credentials,
+                ]
             )
         ).hexdigest()
 
@@ -83,13 +89,26 @@ class ModelRecord:
         return hashlib.sha256(
             canonical_json(
                 [
-                    self.key, self.provider_key, self.mode, self.modality, self.endpoints,
-                    self.max_input_tokens, self.max_output_tokens, self.max_tokens,
-                    self.input_cost_per_token, self.output_cost_per_token,
+                    self.key,
+                    self.provider_key,
+                    self.mode,
+                    self.modality,
+                    self.endpoints,
+                    self.max_input_tokens,
+                    self.max_output_tokens,
+                    self.max_tokens,
+                    self.input_cost_per_token,
+                    self.output_cost_per_token,
                     self.deprecation_date.isoformat() if self.deprecation_date else None,
-                    self.input_cost, self.output_cost, self.cache_cost,
-                    self.search_context_cost_per_query, self.tokens, self.rate_limits,
-                    self.media_limits, self.features, self.source_entry,
+                    self.input_cost,
+                    self.output_cost,
+                    self.cache_cost,
+                    self.search_context_cost_per_query,
+                    self.tokens,
+                    self.rate_limits,
+                    self.media_limits,
+                    self.features,
+                    self.source_entry,
                 ]
             )
         ).hexdigest()

@@ -12,8 +12,18 @@ from budconnect.errors import InvalidIdentifier
 _ENGINE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
-_PRE_RELEASE_TAGS = {"dev": 0, "a": 1, "alpha": 1, "b": 2, "beta": 2, "pre": 3, "preview": 3,
-                     "c": 4, "rc": 4, "nightly": 0}
+_PRE_RELEASE_TAGS = {
+    "dev": 0,
+    "a": 1,
+    "alpha": 1,
+    "b": 2,
+    "beta": 2,
+    "pre": 3,
+    "preview": 3,
+    "c": 4,
+    "rc": 4,
+    "nightly": 0,
+}
 
 VersionKey = tuple[tuple[int, int | str, str], ...]
 

@@ -21,14 +21,28 @@ from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, Parse
 from budconnect.errors import InvalidSourceFile
 from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
 
-MODALITIES = ("text_input", "text_output", "image_input", "image_output", "audio_input",
-              "audio_output")
+MODALITIES = (
+    "text_input",
+    "text_output",
+    "image_input",
+    "image_output",
+    "audio_input",
+    "audio_output",
+)
 
 # Endpoints every deployed BudServe client accepts. `/v1/completions` is not among them, and
 # LiteLLM serves text-completion models through its chat route, so it is read as that route.
-ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/images/generations",
-             "/v1/audio/transcriptions", "/v1/audio/speech", "/v1/batch", "/v1/rerank",
-             "/v1/moderations")
+ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/audio/transcriptions",
+    "/v1/audio/speech",
+    "/v1/batch",
+    "/v1/rerank",
+    "/v1/moderations",
+)
 _ENDPOINT_ALIASES = {"/v1/completions": "/v1/chat/completions"}
 
 _CHAT = "/v1/chat/completions"
@@ -46,29 +60,46 @@ _MODE_DEFAULTS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]
     "search": (*_TEXT, ()),
     "guardrail": (*_TEXT, ()),
     "evaluation": (*_TEXT, ()),
-    "image_generation": (frozenset({"text_input"}), frozenset({"image_output"}),
-                         ("/v1/images/generations",)),
+    "image_generation": (
+        frozenset({"text_input"}),
+        frozenset({"image_output"}),
+        ("/v1/images/generations",),
+    ),
     "image_edit": (frozenset({"text_input", "image_input"}), frozenset({"image_output"}), ()),
-    "audio_transcription": (frozenset({"audio_input"}), frozenset({"text_output"}),
-                            ("/v1/audio/transcriptions",)),
-    "audio_speech": (frozenset({"text_input"}), frozenset({"audio_output"}),
-                     ("/v1/audio/speech",)),
-    "realtime": (frozenset({"text_input", "audio_input"}),
-                 frozenset({"text_output", "audio_output"}), ()),
+    "audio_transcription": (
+        frozenset({"audio_input"}),
+        frozenset({"text_output"}),
+        ("/v1/audio/transcriptions",),
+    ),
+    "audio_speech": (frozenset({"text_input"}), frozenset({"audio_output"}), ("/v1/audio/speech",)),
+    "realtime": (
+        frozenset({"text_input", "audio_input"}),
+        frozenset({"text_output", "audio_output"}),
+        (),
+    ),
     "ocr": (frozenset({"image_input"}), frozenset({"text_output"}), ()),
     # Video is not a modality deployed clients know; the text prompt is all that can be said.
     "video_generation": (frozenset({"text_input"}), frozenset(), ()),
 }
 _NO_DEFAULTS: tuple[frozenset[str], frozenset[str], tuple[str, ...]] = (
-    frozenset(), frozenset(), ()
+    frozenset(),
+    frozenset(),
+    (),
 )
 
 _INPUT_MODALITIES = {"text": "text_input", "image": "image_input", "audio": "audio_input"}
-_OUTPUT_MODALITIES = {"text": "text_output", "code": "text_output", "image": "image_output",
-                      "audio": "audio_output"}
-_INPUT_FLAGS = {"supports_vision": "image_input", "supports_image_input": "image_input",
-                "supports_embedding_image_input": "image_input",
-                "supports_audio_input": "audio_input"}
+_OUTPUT_MODALITIES = {
+    "text": "text_output",
+    "code": "text_output",
+    "image": "image_output",
+    "audio": "audio_output",
+}
+_INPUT_FLAGS = {
+    "supports_vision": "image_input",
+    "supports_image_input": "image_input",
+    "supports_embedding_image_input": "image_input",
+    "supports_audio_input": "audio_input",
+}
 _OUTPUT_FLAGS = {"supports_audio_output": "audio_output"}
 
 _PROVIDER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -88,9 +119,16 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     pointers: dict[str, str] = {}
     for key, value in document.items():
         if key in duplicate_keys:
-            issues.append(EntryIssue(key, "repaired", (
-                f"key appears {duplicate_keys[key]} times in the file; the last occurrence is "
-                "kept, as LiteLLM's own loader does")))
+            issues.append(
+                EntryIssue(
+                    key,
+                    "repaired",
+                    (
+                        f"key appears {duplicate_keys[key]} times in the file; the last "
+                        "occurrence is kept, as LiteLLM's own loader does"
+                    ),
+                )
+            )
         if isinstance(value, str):
             pointers[key] = value
             continue
@@ -114,8 +152,11 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
         entry = entries[key]
         notes: list[str] = []
         if id(entry) in nested_duplicates:
-            notes.append("fields appear twice: " + ", ".join(sorted(nested_duplicates[id(entry)]))
-                         + "; the last occurrence is kept")
+            notes.append(
+                "fields appear twice: "
+                + ", ".join(sorted(nested_duplicates[id(entry)]))
+                + "; the last occurrence is kept"
+            )
         if non_finite and _scrub_non_finite(entry):
             notes.append("NaN or Infinity is not a JSON number; read as null")
         model = _model(key, entry, notes)
@@ -247,7 +288,8 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
         elif name.startswith("input_cost_per_") or name == "input_dbu_cost_per_token":
             _put_number(input_cost, name, value, notes)
         elif name.startswith("output_cost_per_") or name in (
-            "output_dbu_cost_per_token", "output_db_cost_per_token"
+            "output_dbu_cost_per_token",
+            "output_db_cost_per_token",
         ):
             _put_number(output_cost, name, value, notes)
         elif name.startswith(("cache_read_input_", "cache_creation_input_")) and "cost" in name:

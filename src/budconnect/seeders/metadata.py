@@ -15,8 +15,17 @@ CREDENTIAL_TYPES = frozenset({"password", "text", "textarea", "url"})
 CAPABILITIES = frozenset({"model", "moderation", "local"})
 
 # Known spellings that title-casing would get wrong in derived display names.
-_WORDS = {"ai": "AI", "api": "API", "llm": "LLM", "nim": "NIM", "oci": "OCI", "xai": "xAI",
-          "aws": "AWS", "ml": "ML", "gpu": "GPU"}
+_WORDS = {
+    "ai": "AI",
+    "api": "API",
+    "llm": "LLM",
+    "nim": "NIM",
+    "oci": "OCI",
+    "xai": "xAI",
+    "aws": "AWS",
+    "ml": "ML",
+    "gpu": "GPU",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +59,22 @@ def derived_name(key: str) -> str:
 
 def generic_credentials() -> list[JSONObject]:
     return [
-        {"field": "api_key", "label": "API Key", "type": "password", "required": True,
-         "description": "Secret key issued by the provider.", "order": 1},
-        {"field": "api_base", "label": "API Base URL", "type": "url", "required": False,
-         "description": "Endpoint to call instead of the provider's default.", "order": 2},
+        {
+            "field": "api_key",
+            "label": "API Key",
+            "type": "password",
+            "required": True,
+            "description": "Secret key issued by the provider.",
+            "order": 1,
+        },
+        {
+            "field": "api_base",
+            "label": "API Base URL",
+            "type": "url",
+            "required": False,
+            "description": "Endpoint to call instead of the provider's default.",
+            "order": 2,
+        },
     ]
 
 

@@ -116,8 +116,9 @@ class Catalog:
         found = self.engine(engine)
         if version is None or version == LATEST:
             if found.latest is None:
-                raise UnknownVersion(f"engine {engine!r} has no versions yet",
-                                     available_versions=[])
+                raise UnknownVersion(
+                    f"engine {engine!r} has no versions yet", available_versions=[]
+                )
             return found.latest
         row = found.version(version)
         if row is None:
@@ -183,8 +184,11 @@ class Catalog:
         )
 
 
+MAX_PAGE = 1_000_000
+
+
 def check_page(page: int, limit: int, max_limit: int) -> None:
-    if page < 1:
-        raise InvalidInput(f"page must be 1 or more, got {page}")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput(f"page must be between 1 and {MAX_PAGE}, got {page}")
     if not 1 <= limit <= max_limit:
         raise InvalidInput(f"limit must be between 1 and {max_limit}, got {limit}")

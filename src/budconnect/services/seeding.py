@@ -133,8 +133,12 @@ def _apply(
     created = version_row is None
     if version_row is None:
         version_id = repo.create_version(
-            conn, engine_id=engine_row.id, version=version, now=now,
-            source_digest=source_digest, parser_revision=parser_revision,
+            conn,
+            engine_id=engine_row.id,
+            version=version,
+            now=now,
+            source_digest=source_digest,
+            parser_revision=parser_revision,
         )
         stored_providers: dict[str, repo.StoredRow] = {}
         stored_models: dict[str, repo.StoredRow] = {}

@@ -81,17 +81,18 @@ def build_snapshot(
     database's collation.
     """
     by_provider: dict[uuid.UUID, list[tuple[str, JSONObject]]] = {}
-    for model_id, provider_id, record in models:
+    for model_id, provider_id, model in models:
         by_provider.setdefault(provider_id, []).append(
-            (record.key, model_document(record, model_id, provider_id))
+            (model.key, model_document(model, model_id, provider_id))
         )
     documents = []
-    for provider_id, record in sorted(providers, key=lambda item: item[1].key):
+    for provider_id, provider in sorted(providers, key=lambda item: item[1].key):
         rows = sorted(by_provider.get(provider_id, ()), key=lambda item: item[0])
-        documents.append(provider_document(record, provider_id, [doc for _, doc in rows]))
+        documents.append(provider_document(provider, provider_id, [doc for _, doc in rows]))
     digest = content_digest(engine=engine, version=version, providers=documents)
-    return Snapshot(engine=engine, engine_name=engine_name, version=version,
-                    providers=documents, digest=digest)
+    return Snapshot(
+        engine=engine, engine_name=engine_name, version=version, providers=documents, digest=digest
+    )
 
 
 def content_digest(*, engine: str, version: str, providers: list[JSONObject]) -> str:

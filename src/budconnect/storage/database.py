@@ -110,8 +110,9 @@ class Database:
             conn = conn.execution_options(budconnect_write=True)
             with conn.begin():
                 if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                 {"key": _WRITE_LOCK_KEY})
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY}
+                    )
                 yield conn
 
     def dispose(self) -> None:

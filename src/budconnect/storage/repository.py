@@ -8,16 +8,30 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from budconnect.domain.records import EntryIssue, ModelRecord, ProviderRecord
 from budconnect.storage.tables import engine, engine_version, model_info, provider
 
 _MODEL_FIELDS = (
-    "mode", "modality", "endpoints", "max_input_tokens", "max_output_tokens", "max_tokens",
-    "input_cost_per_token", "output_cost_per_token", "deprecation_date", "input_cost",
-    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
-    "media_limits", "features", "source_entry",
+    "mode",
+    "modality",
+    "endpoints",
+    "max_input_tokens",
+    "max_output_tokens",
+    "max_tokens",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "deprecation_date",
+    "input_cost",
+    "output_cost",
+    "cache_cost",
+    "search_context_cost_per_query",
+    "tokens",
+    "rate_limits",
+    "media_limits",
+    "features",
+    "source_entry",
 )
 _PROVIDER_FIELDS = ("name", "description", "icon", "capabilities", "credentials")
 
@@ -57,21 +71,33 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _version(row: Row[Any]) -> VersionRow:
+def _version(row: Any) -> VersionRow:
     return VersionRow(
-        id=row.id, engine_id=row.engine_id, engine_key=row.engine_key, version=row.version,
-        created_at=_utc(row.created_at), seeded_at=_utc(row.seeded_at),
+        id=row.id,
+        engine_id=row.engine_id,
+        engine_key=row.engine_key,
+        version=row.version,
+        created_at=_utc(row.created_at),
+        seeded_at=_utc(row.seeded_at),
         source_digest=row.source_digest,
-        parser_revision=row.parser_revision, content_digest=row.content_digest,
-        provider_count=row.provider_count, model_count=row.model_count,
+        parser_revision=row.parser_revision,
+        content_digest=row.content_digest,
+        provider_count=row.provider_count,
+        model_count=row.model_count,
     )
 
 
 _VERSION_COLUMNS = (
-    engine_version.c.id, engine_version.c.engine_id, engine.c.key.label("engine_key"),
-    engine_version.c.version, engine_version.c.created_at, engine_version.c.seeded_at,
-    engine_version.c.source_digest, engine_version.c.parser_revision,
-    engine_version.c.content_digest, engine_version.c.provider_count,
+    engine_version.c.id,
+    engine_version.c.engine_id,
+    engine.c.key.label("engine_key"),
+    engine_version.c.version,
+    engine_version.c.created_at,
+    engine_version.c.seeded_at,
+    engine_version.c.source_digest,
+    engine_version.c.parser_revision,
+    engine_version.c.content_digest,
+    engine_version.c.provider_count,
     engine_version.c.model_count,
 )
 
@@ -137,9 +163,16 @@ def create_version(
     version_id: int = conn.execute(
         insert(engine_version)
         .values(
-            engine_id=engine_id, version=version, created_at=now, seeded_at=now,
-            source_digest=source_digest, parser_revision=parser_revision, content_digest="",
-            provider_count=0, model_count=0, issues=[],
+            engine_id=engine_id,
+            version=version,
+            created_at=now,
+            seeded_at=now,
+            source_digest=source_digest,
+            parser_revision=parser_revision,
+            content_digest="",
+            provider_count=0,
+            model_count=0,
+            issues=[],
         )
         .returning(engine_version.c.id)
     ).scalar_one()
@@ -177,8 +210,11 @@ def stored_models(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
 
 def _provider_values(record: ProviderRecord) -> dict[str, Any]:
     return {
-        "name": record.name, "description": record.description, "icon": record.icon,
-        "capabilities": record.capabilities, "credentials": record.credentials,
+        "name": record.name,
+        "description": record.description,
+        "icon": record.icon,
+        "capabilities": record.capabilities,
+        "credentials": record.credentials,
     }
 
 
@@ -196,8 +232,13 @@ def insert_providers(
         conn.execute(
             insert(provider),
             [
-                {"id": pid, "engine_version_id": version_id, "key": record.key, "digest": digest,
-                 **_provider_values(record)}
+                {
+                    "id": pid,
+                    "engine_version_id": version_id,
+                    "key": record.key,
+                    "digest": digest,
+                    **_provider_values(record),
+                }
                 for pid, record, digest in rows
             ],
         )
@@ -215,8 +256,11 @@ def update_providers(
         conn.execute(
             statement,
             [
-                {"b_id": pid, "b_digest": digest,
-                 **{f"b_{k}": v for k, v in _provider_values(record).items()}}
+                {
+                    "b_id": pid,
+                    "b_digest": digest,
+                    **{f"b_{k}": v for k, v in _provider_values(record).items()},
+                }
                 for pid, record, digest in rows
             ],
         )
@@ -233,8 +277,14 @@ def insert_models(
         conn.execute(
             insert(model_info),
             [
-                {"id": mid, "engine_version_id": version_id, "provider_id": pid,
-                 "key": record.key, "digest": digest, **_model_values(record)}
+                {
+                    "id": mid,
+                    "engine_version_id": version_id,
+                    "provider_id": pid,
+                    "key": record.key,
+                    "digest": digest,
+                    **_model_values(record),
+                }
                 for mid, pid, record, digest in rows
             ],
         )
@@ -253,8 +303,12 @@ def update_models(
         conn.execute(
             statement,
             [
-                {"b_id": mid, "b_provider_id": pid, "b_digest": digest,
-                 **{f"b_{k}": v for k, v in _model_values(record).items()}}
+                {
+                    "b_id": mid,
+                    "b_provider_id": pid,
+                    "b_digest": digest,
+                    **{f"b_{k}": v for k, v in _model_values(record).items()},
+                }
                 for mid, pid, record, digest in rows
             ],
         )
@@ -263,30 +317,36 @@ def update_models(
 def delete_models(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
     ids = list(ids)
     for start in range(0, len(ids), 500):
-        conn.execute(delete(model_info).where(model_info.c.id.in_(ids[start:start + 500])))
+        conn.execute(delete(model_info).where(model_info.c.id.in_(ids[start : start + 500])))
 
 
 def delete_providers(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
     ids = list(ids)
     for start in range(0, len(ids), 500):
-        conn.execute(delete(provider).where(provider.c.id.in_(ids[start:start + 500])))
+        conn.execute(delete(provider).where(provider.c.id.in_(ids[start : start + 500])))
 
 
 # --- reading a whole catalog -------------------------------------------------------------
 
 
-def load_providers(
-    conn: Connection, *, version_id: int
-) -> list[tuple[uuid.UUID, ProviderRecord]]:
+def load_providers(conn: Connection, *, version_id: int) -> list[tuple[uuid.UUID, ProviderRecord]]:
     rows = conn.execute(
         select(provider.c.id, provider.c.key, *(provider.c[n] for n in _PROVIDER_FIELDS)).where(
             provider.c.engine_version_id == version_id
         )
     )
     return [
-        (row.id, ProviderRecord(key=row.key, name=row.name, description=row.description,
-                                icon=row.icon, capabilities=row.capabilities,
-                                credentials=row.credentials))
+        (
+            row.id,
+            ProviderRecord(
+                key=row.key,
+                name=row.name,
+                description=row.description,
+                icon=row.icon,
+                capabilities=row.capabilities,
+                credentials=row.credentials,
+            ),
+        )
         for row in rows
     ]
 
@@ -297,16 +357,25 @@ def load_models(
     """Every model of a version as (model id, provider id, record)."""
     rows = conn.execute(
         select(
-            model_info.c.id, model_info.c.provider_id, model_info.c.key,
-            provider.c.key.label("provider_key"), *(model_info.c[n] for n in _MODEL_FIELDS),
+            model_info.c.id,
+            model_info.c.provider_id,
+            model_info.c.key,
+            provider.c.key.label("provider_key"),
+            *(model_info.c[n] for n in _MODEL_FIELDS),
         )
         .join(provider, provider.c.id == model_info.c.provider_id)
         .where(model_info.c.engine_version_id == version_id)
     )
     return [
-        (row.id, row.provider_id,
-         ModelRecord(key=row.key, provider_key=row.provider_key,
-                     **{name: getattr(row, name) for name in _MODEL_FIELDS}))
+        (
+            row.id,
+            row.provider_id,
+            ModelRecord(
+                key=row.key,
+                provider_key=row.provider_key,
+                **{name: getattr(row, name) for name in _MODEL_FIELDS},
+            ),
+        )
         for row in rows
     ]
 

@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.Column("model_count", sa.Integer(), nullable=False),
         sa.Column("issues", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["engine_id"], ["engine.id"], name="fk_engine_version_engine_id_engine",
+            ["engine_id"],
+            ["engine.id"],
+            name="fk_engine_version_engine_id_engine",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_engine_version"),
@@ -58,8 +60,10 @@ def upgrade() -> None:
         sa.Column("credentials", sa.JSON(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["engine_version_id"], ["engine_version.id"],
-            name="fk_provider_engine_version_id_engine_version", ondelete="CASCADE",
+            ["engine_version_id"],
+            ["engine_version.id"],
+            name="fk_provider_engine_version_id_engine_version",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_provider"),
         sa.UniqueConstraint("engine_version_id", "key", name="uq_provider_engine_version_id_key"),
@@ -90,17 +94,19 @@ def upgrade() -> None:
         sa.Column("source_entry", sa.JSON(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["engine_version_id"], ["engine_version.id"],
-            name="fk_model_info_engine_version_id_engine_version", ondelete="CASCADE",
+            ["engine_version_id"],
+            ["engine_version.id"],
+            name="fk_model_info_engine_version_id_engine_version",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["provider_id"], ["provider.id"], name="fk_model_info_provider_id_provider",
+            ["provider_id"],
+            ["provider.id"],
+            name="fk_model_info_provider_id_provider",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_model_info"),
-        sa.UniqueConstraint(
-            "engine_version_id", "key", name="uq_model_info_engine_version_id_key"
-        ),
+        sa.UniqueConstraint("engine_version_id", "key", name="uq_model_info_engine_version_id_key"),
     )
     op.create_index("ix_model_info_provider_id", "model_info", ["provider_id"])
 

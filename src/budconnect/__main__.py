@@ -1,0 +1,5 @@
+"""`python -m budconnect` runs the CLI."""
+
+from budconnect.cli import main
+
+main()

@@ -1,0 +1,230 @@
+"""Shared fixtures: real SQLite files, real PostgreSQL databases, and real server processes.
+
+Every database is built by the real migrations. PostgreSQL tests fail (not skip) when the
+server is missing and CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from budconnect.seeders import bundled_data_dir, bundled_versions
+from budconnect.services.seeding import seed_bundled
+from budconnect.storage.database import Database
+from budconnect.storage.migrate import upgrade
+
+POSTGRES_URL = os.environ.get(
+    "BUDCONNECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ["sqlite", "postgres"]
+LITELLM_DIR = bundled_data_dir() / "litellm"
+VERSIONS = bundled_versions("litellm")
+
+
+def source_bytes(version: str) -> bytes:
+    return (LITELLM_DIR / f"{version}.json").read_bytes()
+
+
+def source_models(version: str) -> dict[str, Any]:
+    """The model entries of a bundled file, read without BudConnect's parser.
+
+    A model is an object entry with a string `litellm_provider`; `sample_spec` is LiteLLM's
+    documentation of the format. Later duplicates win, as in LiteLLM's own loader.
+    """
+    document = json.loads(source_bytes(version))
+    return {
+        key: value
+        for key, value in document.items()
+        if key != "sample_spec"
+        and isinstance(value, dict)
+        and isinstance(value.get("litellm_provider"), str)
+    }
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and is unreachable: {exc}")
+        return False
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (or one session), dropped afterwards."""
+    name = f"budconnect_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, directory: Path, postgres_ok: bool) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / f'{uuid.uuid4().hex[:8]}.db'}"
+        return
+    if not postgres_ok:
+        pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
+) -> Iterator[str]:
+    """The URL of a fresh, empty database (no schema yet), on each backend."""
+    with empty_database(request.param, tmp_path, postgres_available) as url:
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A fresh database with the schema built by the migrations."""
+    database = Database(database_url)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def seeded_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_available: bool,
+) -> Iterator[str]:
+    """A database holding every bundled LiteLLM version. Tests must not change it."""
+    directory = tmp_path_factory.mktemp("seeded")
+    with empty_database(request.param, directory, postgres_available) as url:
+        database = Database(url)
+        upgrade(database.engine)
+        seed_bundled(database, engine="litellm")
+        database.dispose()
+        yield url
+
+
+# --- server processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A `budconnect serve` process on a free port."""
+
+    def __init__(self, database_url: str, env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "BUDCONNECT_DATABASE_URL": database_url,
+            "BUDCONNECT_SNAPSHOT_CHECK_INTERVAL": "0",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "budconnect",
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"server exited with {self.process.returncode}: {stderr}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("server did not start in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_server(seeded_url: str) -> Iterator[Server]:
+    """The real server process over the fully seeded database of each backend."""
+    with Server(seeded_url) as server:
+        yield server
+
+
+def run_cli(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `budconnect` command."""
+    return subprocess.run(
+        [sys.executable, "-m", "budconnect", *args],
+        env={**os.environ, "BUDCONNECT_DATABASE_URL": database_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

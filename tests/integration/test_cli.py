@@ -1,0 +1,182 @@
+"""The `budconnect` command, run as a real process against real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from budconnect.storage.database import Database
+from budconnect.storage.migrate import current_revision, downgrade, head_revision
+from budconnect.storage.tables import engine_version, model_info
+from tests.conftest import VERSIONS, Server, run_cli, source_models
+
+
+def counts(url: str) -> tuple[int, int]:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return (
+                conn.execute(select(func.count()).select_from(engine_version)).scalar_one(),
+                conn.execute(select(func.count()).select_from(model_info)).scalar_one(),
+            )
+    finally:
+        db.dispose()
+
+
+def test_seed_one_bundled_version_prints_a_summary(database_url: str) -> None:
+    first = run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url)
+    assert first.returncode == 0, first.stderr
+    assert "litellm 1.70.4: created" in first.stdout
+    assert str(len(source_models("1.70.4"))) in first.stdout
+    assert "skipped 'sample_spec'" in first.stdout
+    assert "2025-1-6" in first.stdout  # the repaired date is reported
+
+    again = run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url)
+    assert again.returncode == 0
+    assert "litellm 1.70.4: unchanged" in again.stdout
+
+
+def test_seed_all_seeds_every_bundled_version(database_url: str) -> None:
+    result = run_cli("seed", "litellm", "--all", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    for version in VERSIONS:
+        assert f"litellm {version}: created" in result.stdout
+    assert counts(database_url) == (
+        len(VERSIONS),
+        sum(len(source_models(v)) for v in VERSIONS),
+    )
+
+
+def test_seed_any_file_as_a_version(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "custom.json"
+    path.write_text(json.dumps({"m1": {"litellm_provider": "openai", "mode": "chat"}}))
+    result = run_cli(
+        "seed",
+        "litellm",
+        "--version",
+        "0.1.0-custom",
+        "--file",
+        str(path),
+        database_url=database_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert counts(database_url) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["seed", "litellm", "--version", "../../x"], "invalid version '../../x'"),
+        (["seed", "litellm", "--version", "9.9.9"], "no bundled file for litellm 9.9.9"),
+        (["seed", "litellm"], "give exactly one of --version V or --all"),
+        (["seed", "litellm", "--all", "--version", "1.14.4"], "exactly one of"),
+        (["seed", "vllm", "--all"], "no parser for engine 'vllm'"),
+        (["seed", "../etc", "--all"], "invalid engine key"),
+    ],
+)
+def test_bad_seed_arguments_fail_with_one_line_and_no_writes(
+    database_url: str, args: list[str], message: str
+) -> None:
+    run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
+    before = counts(database_url)
+    result = run_cli(*args, database_url=database_url)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert counts(database_url) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"{oops", "not valid JSON"), (b"[]", "not a JSON object"), (b"\xff", "not UTF-8")],
+)
+def test_a_bad_file_is_refused_with_its_name_and_no_writes(
+    database_url: str, tmp_path: Path, content: bytes, message: str
+) -> None:
+    run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
+    before = counts(database_url)
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    result = run_cli(
+        "seed", "litellm", "--version", "1.14.4", "--file", str(path), database_url=database_url
+    )
+    assert result.returncode == 1
+    assert str(path) in result.stderr
+    assert message in result.stderr
+    assert counts(database_url) == before
+
+
+def test_a_missing_file_is_one_line(database_url: str, tmp_path: Path) -> None:
+    result = run_cli(
+        "seed",
+        "litellm",
+        "--version",
+        "1.0",
+        "--file",
+        str(tmp_path / "nope"),
+        database_url=database_url,
+    )
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line() -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    result = run_cli("seed", "litellm", "--version", "1.14.4", database_url=url)
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_two_seeders_at_once_apply_the_version_once(database_url: str) -> None:
+    args = [sys.executable, "-m", "budconnect", "seed", "litellm", "--version", "1.80.17"]
+    env = {"BUDCONNECT_DATABASE_URL": database_url}
+    procs = [
+        subprocess.Popen(
+            args,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    states = sorted("created" if ": created" in out else "unchanged" for out, _ in outputs)
+    assert states == ["created", "unchanged"]
+    assert counts(database_url) == (1, len(source_models("1.80.17")))
+
+
+def test_migrate_builds_the_schema_and_serve_refuses_an_outdated_one(database_url: str) -> None:
+    result = run_cli("migrate", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    db = Database(database_url)
+    assert current_revision(db.engine) == head_revision()
+    if head_revision() != "20261126_01":
+        downgrade(db.engine, "20261126_01")
+        refused = run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
+        assert refused.returncode == 1
+        assert "budconnect migrate" in refused.stderr
+    db.dispose()
+
+
+def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with Server(url) as server:
+        engines = httpx.get(f"{server.base_url}/engines").json()["items"]
+    assert engines == [
+        {
+            "key": "litellm",
+            "name": "LiteLLM",
+            "latest_version": VERSIONS[-1],
+            "version_count": len(VERSIONS),
+        }
+    ]

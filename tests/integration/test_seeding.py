@@ -1,0 +1,238 @@
+"""Seeding on SQLite and PostgreSQL: snapshots per version, idempotence, atomicity."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select, text
+
+from budconnect.errors import InvalidIdentifier, InvalidSourceFile
+from budconnect.services.catalog import Catalog
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.storage.tables import engine, engine_version, metadata, model_info, provider
+from tests.conftest import source_bytes, source_models
+
+
+def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: equal dumps mean nothing was written."""
+    result = {}
+    with db.read() as conn:
+        for table in metadata.sorted_tables:
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            result[table.name] = [tuple(row) for row in rows]
+    return result
+
+
+def version_rows(db: Database, version: str) -> list[tuple[Any, ...]]:
+    """Rows that make up one version: its version row, providers and models."""
+    with db.read() as conn:
+        vid = conn.execute(
+            select(engine_version.c.id).where(engine_version.c.version == version)
+        ).scalar_one()
+        rows = [tuple(conn.execute(select(engine_version).where(engine_version.c.id == vid)).one())]
+        for table in (provider, model_info):
+            rows += [
+                tuple(r)
+                for r in conn.execute(
+                    select(table).where(table.c.engine_version_id == vid).order_by(table.c.id)
+                )
+            ]
+    return rows
+
+
+def served(db: Database, version: str) -> bytes:
+    snapshot = Catalog(db, check_interval=0).snapshot("litellm", version)
+    return orjson.dumps(snapshot.providers)
+
+
+def test_a_fresh_seed_stores_every_model_with_its_provider_and_entry(db: Database) -> None:
+    result = seed(db, engine="litellm", version="1.65.8", raw=source_bytes("1.65.8"))
+    expected = source_models("1.65.8")
+    assert result.created
+    assert result.models.inserted == len(expected)
+    assert result.providers.inserted == len({e["litellm_provider"] for e in expected.values()})
+    assert {i.key for i in result.skipped} == {"sample_spec"}
+    assert {i.key for i in result.repaired} == {"perplexity/sonar", "perplexity/sonar-pro"}
+
+    with db.read() as conn:
+        rows = conn.execute(
+            select(model_info.c.key, provider.c.key, model_info.c.source_entry).join(
+                provider, provider.c.id == model_info.c.provider_id
+            )
+        ).all()
+    assert {key: (prov, entry) for key, prov, entry in rows} == {
+        key: (entry["litellm_provider"], entry) for key, entry in expected.items()
+    }
+
+
+def test_reseeding_the_same_file_writes_nothing(db: Database) -> None:
+    seed(db, engine="litellm", version="1.70.4", raw=source_bytes("1.70.4"))
+    before = dump(db)
+    again = seed(db, engine="litellm", version="1.70.4", raw=source_bytes("1.70.4"))
+    assert not again.changed
+    assert again.models.unchanged == len(source_models("1.70.4"))
+    assert again.models.inserted == again.models.updated == again.models.removed == 0
+    assert dump(db) == before
+
+
+def test_reseeding_the_same_content_in_different_bytes_writes_no_row(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    before = dump(db)
+    reformatted = json.dumps(json.loads(source_bytes("1.14.4")), indent=1).encode()
+    again = seed(db, engine="litellm", version="1.14.4", raw=reformatted)
+    assert not again.changed
+    assert again.models.unchanged == len(source_models("1.14.4"))
+    after = dump(db)
+    # Only the recorded digest of the source bytes may differ; no timestamps, no content.
+    assert after["model_info"] == before["model_info"]
+    assert after["provider"] == before["provider"]
+    (old,), (new,) = before["engine_version"], after["engine_version"]
+    assert [a for a, b in zip(old, new, strict=True) if a != b] == [old[5]]
+
+
+def test_a_changed_file_makes_the_version_equal_the_file(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    document = json.loads(source_bytes("1.14.4"))
+    gone_provider = "nlp_cloud"
+    changed_key = "gpt-4"
+    removed = [k for k, v in document.items() if v.get("litellm_provider") == gone_provider]
+    assert removed
+    for key in removed:
+        del document[key]
+    document[changed_key]["input_cost_per_token"] = 1.0
+    document["brand-new-model"] = {"litellm_provider": "openai", "mode": "chat"}
+
+    result = seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+    assert (result.models.inserted, result.models.updated, result.models.removed) == (
+        1,
+        1,
+        len(removed),
+    )
+    assert (result.providers.inserted, result.providers.removed) == (0, 1)
+
+    snapshot = Catalog(db, check_interval=0).snapshot("litellm", "1.14.4")
+    entries = {m["uri"]: m["source_entry"] for p in snapshot.providers for m in p["models"]}
+    assert entries == document
+    assert gone_provider not in {p["provider_type"] for p in snapshot.providers}
+
+
+def test_seeding_one_version_leaves_another_byte_identical(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    rows_before, body_before = version_rows(db, "1.60.9"), served(db, "1.60.9")
+    seed(db, engine="litellm", version="1.65.8", raw=source_bytes("1.65.8"))
+    # Re-seeding the other version with different content must not leak either.
+    seed(db, engine="litellm", version="1.65.8", raw=source_bytes("1.60.9"))
+    assert version_rows(db, "1.60.9") == rows_before
+    assert served(db, "1.60.9") == body_before
+
+
+def test_a_seed_that_fails_part_way_leaves_the_previous_state(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    before = dump(db)
+    # A real database failure in the middle of the write: a trigger refuses one model row,
+    # after providers and other models of the same seed were already written.
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_info "
+                    "WHEN NEW.key = 'zz-boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.key = 'zz-boom' THEN RAISE EXCEPTION 'boom refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_info "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
+                )
+            )
+    document = json.loads(source_bytes("1.60.9"))  # many changes against 1.14.4
+    document["zz-boom"] = {"litellm_provider": "openai"}
+    with pytest.raises(Exception, match="boom refused"):
+        seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+    with pytest.raises(Exception, match="boom refused"):
+        seed(db, engine="litellm", version="9.9.9", raw=json.dumps(document).encode())
+    assert dump(db) == before
+
+
+def test_a_file_that_is_not_json_is_refused_without_writes(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    before = dump(db)
+    with pytest.raises(InvalidSourceFile):
+        seed(db, engine="litellm", version="1.14.4", raw=b'{"truncated": {')
+    with pytest.raises(InvalidSourceFile):
+        seed(db, engine="litellm", version="2.0.0", raw=b"[]")
+    with pytest.raises(InvalidIdentifier):
+        seed(db, engine="litellm", version="../../x", raw=source_bytes("1.14.4"))
+    assert dump(db) == before
+
+
+def test_concurrent_seeders_of_the_same_version_apply_it_once(db: Database) -> None:
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(seed(db, engine="litellm", version="1.70.4", raw=source_bytes("1.70.4")))
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.created for r in results) == 1
+    with db.read() as conn:
+        assert conn.execute(select(engine.c.key)).scalars().all() == ["litellm"]
+        assert conn.execute(select(model_info.c.id)).all().__len__() == len(source_models("1.70.4"))
+
+
+def test_concurrent_seeders_of_different_versions_share_one_engine_row(db: Database) -> None:
+    errors: list[Exception] = []
+
+    def run(version: str) -> None:
+        try:
+            seed(db, engine="litellm", version=version, raw=source_bytes(version))
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in ("1.14.4", "1.60.9", "1.65.8")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.read() as conn:
+        assert conn.execute(select(engine.c.key)).scalars().all() == ["litellm"]
+        assert sorted(conn.execute(select(engine_version.c.version)).scalars()) == [
+            "1.14.4",
+            "1.60.9",
+            "1.65.8",
+        ]
+
+
+def test_ids_are_stable_across_a_removal_and_a_reseed(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    first = served(db, "1.14.4")
+    seed(db, engine="litellm", version="1.14.4", raw=b'{"x": {"litellm_provider": "openai"}}')
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    assert served(db, "1.14.4") == first
+
+
+def test_the_stored_digest_is_the_digest_of_what_is_served(db: Database) -> None:
+    result = seed(db, engine="litellm", version="1.80.17", raw=source_bytes("1.80.17"))
+    snapshot = Catalog(db, check_interval=0).snapshot("litellm", "1.80.17")
+    assert snapshot.digest == result.content_digest
