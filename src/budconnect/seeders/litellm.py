@@ -11,6 +11,7 @@ only a file that is not a JSON object is refused as a whole.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -261,41 +262,35 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
     features: JSONObject = {}
     search_cost: JSONObject | None = None
 
+    buckets = {
+        "input_cost": input_cost,
+        "output_cost": output_cost,
+        "cache_cost": cache_cost,
+        "rate_limits": rate_limits,
+        "media_limits": media_limits,
+    }
     for name, value in entry.items():
-        if value is None:
+        kind = _field_kind(name)
+        if kind is None or value is None:
             continue
-        if name.startswith("supports_"):
-            flag = _flag(name, value, notes)
+        if kind == "features":
+            flag = value if value is True or value is False else _flag(name, value, notes)
             if flag is not None:
                 features[name] = flag
-        elif name.startswith("max_"):
-            if "tokens" in name:
-                count = _count(name, value, notes)
-                if count is not None:
-                    tokens[name] = _int32(name, count, notes)
-            else:
-                number = _number(name, value, notes)
-                if number is not None:
-                    media_limits[name] = number
-        elif name == "tool_use_system_prompt_tokens":
-            count = _count(name, value, notes)
+        elif kind == "tokens":
+            count = value if type(value) is int else _count(name, value, notes)
             if count is not None:
                 tokens[name] = _int32(name, count, notes)
-        elif name in ("rpm", "tpm", "rpd"):
-            count = _count(name, value, notes)
+        elif kind == "rate_limits":
+            count = value if type(value) is int else _count(name, value, notes)
             if count is not None:
                 rate_limits[name] = count
-        elif name.startswith("input_cost_per_") or name == "input_dbu_cost_per_token":
-            _put_number(input_cost, name, value, notes)
-        elif name.startswith("output_cost_per_") or name in (
-            "output_dbu_cost_per_token",
-            "output_db_cost_per_token",
-        ):
-            _put_number(output_cost, name, value, notes)
-        elif name.startswith(("cache_read_input_", "cache_creation_input_")) and "cost" in name:
-            _put_number(cache_cost, name, value, notes)
-        elif name == "search_context_cost_per_query":
+        elif kind == "search_context_cost_per_query":
             search_cost = _number_map(name, value, notes)
+        else:
+            number = value if type(value) in (int, float) else _number(name, value, notes)
+            if number is not None:
+                buckets[kind][name] = number
 
     inputs, outputs, endpoints = _MODE_DEFAULTS.get(mode or "", _NO_DEFAULTS)
     listed_inputs = _listed(entry.get("supported_modalities"), _INPUT_MODALITIES)
@@ -331,6 +326,31 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
         features=features or None,
         source_entry=entry,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_kind(name: str) -> str | None:
+    """Which bucket a LiteLLM field belongs to (None: kept only in the source entry)."""
+    if name.startswith("supports_"):
+        return "features"
+    if name.startswith("max_"):
+        return "tokens" if "tokens" in name else "media_limits"
+    if name == "tool_use_system_prompt_tokens":
+        return "tokens"
+    if name in ("rpm", "tpm", "rpd"):
+        return "rate_limits"
+    if name.startswith("input_cost_per_") or name == "input_dbu_cost_per_token":
+        return "input_cost"
+    if name.startswith("output_cost_per_") or name in (
+        "output_dbu_cost_per_token",
+        "output_db_cost_per_token",
+    ):
+        return "output_cost"
+    if name.startswith(("cache_read_input_", "cache_creation_input_")) and "cost" in name:
+        return "cache_cost"
+    if name == "search_context_cost_per_query":
+        return "search_context_cost_per_query"
+    return None
 
 
 def _listed(values: Any, mapping: dict[str, str]) -> set[str] | None:

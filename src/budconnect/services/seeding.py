@@ -21,7 +21,7 @@ from budconnect.seeders import (
     bundled_versions,
     parser_for,
 )
-from budconnect.services.snapshots import build_snapshot
+from budconnect.services.snapshots import content_digest
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
@@ -84,7 +84,8 @@ def seed(
 
     # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
     with db.read() as conn:
-        unchanged = _unchanged(conn, engine, version, source_digest, parser_revision)
+        current = repo.get_version(conn, engine_key=engine, version=version)
+        unchanged = _unchanged(conn, current, source_digest, parser_revision)
     if unchanged is not None:
         return unchanged
 
@@ -92,23 +93,23 @@ def seed(
     now = now or dt.datetime.now(dt.UTC)
     with db.write() as conn:
         # Another seeder may have applied the same file while this one was parsing.
-        unchanged = _unchanged(conn, engine, version, source_digest, parser_revision)
+        current = repo.get_version(conn, engine_key=engine, version=version)
+        unchanged = _unchanged(conn, current, source_digest, parser_revision)
         if unchanged is not None:
             return unchanged
-        return _apply(conn, engine, version, parsed, source_digest, parser_revision, now)
+        return _apply(conn, engine, version, current, parsed, source_digest, parser_revision, now)
 
 
 def _unchanged(
-    conn: Connection, engine: str, version: str, source_digest: str, parser_revision: int
+    conn: Connection, row: repo.VersionRow | None, source_digest: str, parser_revision: int
 ) -> SeedResult | None:
-    row = repo.get_version(conn, engine_key=engine, version=version)
     if row is None or row.source_digest != source_digest:
         return None
     if row.parser_revision != parser_revision:
         return None
     return SeedResult(
-        engine=engine,
-        version=version,
+        engine=row.engine_key,
+        version=row.version,
         created=False,
         providers=Counts(unchanged=row.provider_count),
         models=Counts(unchanged=row.model_count),
@@ -121,17 +122,17 @@ def _apply(
     conn: Connection,
     engine: str,
     version: str,
+    version_row: repo.VersionRow | None,
     parsed: ParsedCatalog,
     source_digest: str,
     parser_revision: int,
     now: dt.datetime,
 ) -> SeedResult:
-    engine_row = repo.get_engine(conn, key=engine) or repo.create_engine_row(
-        conn, key=engine, name=ENGINE_NAMES.get(engine, engine), now=now
-    )
-    version_row = repo.get_version(conn, engine_key=engine, version=version)
     created = version_row is None
     if version_row is None:
+        engine_row = repo.get_engine(conn, key=engine) or repo.create_engine_row(
+            conn, key=engine, name=ENGINE_NAMES.get(engine, engine), now=now
+        )
         version_id = repo.create_version(
             conn,
             engine_id=engine_row.id,
@@ -149,27 +150,32 @@ def _apply(
 
     result = SeedResult(engine=engine, version=version, created=created, issues=parsed.issues)
 
+    # Every row of the version once the seed is applied: (id, digest) and (id, provider, digest).
+    final_providers: list[tuple[uuid.UUID, str]] = []
+    final_models: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+
     provider_ids: dict[str, uuid.UUID] = {}
     new_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
     changed_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
     for record in parsed.providers:
-        pid = identity.provider_id(engine, version, record.key)
-        provider_ids[record.key] = pid
         digest = record.digest()
         stored = stored_providers.get(record.key)
         if stored is None:
+            pid = identity.provider_id(engine, version, record.key)
             new_providers.append((pid, record, digest))
-        elif stored.digest != digest:
-            changed_providers.append((stored.id, record, digest))
-            provider_ids[record.key] = stored.id
         else:
-            provider_ids[record.key] = stored.id
-            result.providers.unchanged += 1
+            pid = stored.id
+            if stored.digest != digest:
+                changed_providers.append((pid, record, digest))
+            else:
+                result.providers.unchanged += 1
+        provider_ids[record.key] = pid
+        final_providers.append((pid, digest))
     gone_providers = [row.id for key, row in stored_providers.items() if key not in provider_ids]
 
     new_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
     changed_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
-    model_ids: dict[str, uuid.UUID] = {}
+    seen_models: set[str] = set()
     for model in parsed.models:
         pid = provider_ids[model.provider_key]
         digest = model.digest()
@@ -177,14 +183,15 @@ def _apply(
         if stored is None:
             mid = identity.model_id(engine, version, model.key)
             new_models.append((mid, pid, model, digest))
-        elif stored.digest != digest:
-            mid = stored.id
-            changed_models.append((mid, pid, model, digest))
         else:
             mid = stored.id
-            result.models.unchanged += 1
-        model_ids[model.key] = mid
-    gone_models = [row.id for key, row in stored_models.items() if key not in model_ids]
+            if stored.digest != digest:
+                changed_models.append((mid, pid, model, digest))
+            else:
+                result.models.unchanged += 1
+        seen_models.add(model.key)
+        final_models.append((mid, pid, digest))
+    gone_models = [row.id for key, row in stored_models.items() if key not in seen_models]
 
     # Order matters for foreign keys: providers before the models that point at them, and
     # removed providers only after the models that pointed at them are gone or moved.
@@ -201,15 +208,9 @@ def _apply(
     result.models.inserted = len(new_models)
     result.models.updated = len(changed_models)
     result.models.removed = len(gone_models)
-
-    snapshot = build_snapshot(
-        engine=engine,
-        engine_name=engine_row.name,
-        version=version,
-        providers=[(provider_ids[p.key], p) for p in parsed.providers],
-        models=[(model_ids[m.key], provider_ids[m.provider_key], m) for m in parsed.models],
+    result.content_digest = content_digest(
+        engine=engine, version=version, providers=final_providers, models=final_models
     )
-    result.content_digest = snapshot.digest
 
     values: dict[str, object] = {
         "source_digest": source_digest,
@@ -219,7 +220,7 @@ def _apply(
     if result.changed:
         values.update(
             seeded_at=now,
-            content_digest=snapshot.digest,
+            content_digest=result.content_digest,
             provider_count=len(parsed.providers),
             model_count=len(parsed.models),
         )

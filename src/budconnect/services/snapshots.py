@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, canonical_json
+from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord
 
 
 def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.UUID) -> JSONObject:
@@ -80,6 +80,8 @@ def build_snapshot(
     Sorting here rather than in SQL keeps the order, and so the digest, independent of the
     database's collation.
     """
+    providers = list(providers)
+    models = list(models)
     by_provider: dict[uuid.UUID, list[tuple[str, JSONObject]]] = {}
     for model_id, provider_id, model in models:
         by_provider.setdefault(provider_id, []).append(
@@ -89,12 +91,38 @@ def build_snapshot(
     for provider_id, provider in sorted(providers, key=lambda item: item[1].key):
         rows = sorted(by_provider.get(provider_id, ()), key=lambda item: item[0])
         documents.append(provider_document(provider, provider_id, [doc for _, doc in rows]))
-    digest = content_digest(engine=engine, version=version, providers=documents)
+    digest = content_digest(
+        engine=engine,
+        version=version,
+        providers=[(pid, record.digest()) for pid, record in providers],
+        models=[(mid, pid, record.digest()) for mid, pid, record in models],
+    )
     return Snapshot(
         engine=engine, engine_name=engine_name, version=version, providers=documents, digest=digest
     )
 
 
-def content_digest(*, engine: str, version: str, providers: list[JSONObject]) -> str:
-    payload = canonical_json({"engine": engine, "version": version, "providers": providers})
-    return hashlib.sha256(payload).hexdigest()
+# Bump whenever model_document or provider_document changes what it renders, so that every
+# digest (and ETag) changes with the served bytes.
+WIRE_REVISION = 1
+
+
+def content_digest(
+    *,
+    engine: str,
+    version: str,
+    providers: Iterable[tuple[uuid.UUID, str]],
+    models: Iterable[tuple[uuid.UUID, uuid.UUID, str]],
+) -> str:
+    """The digest of a catalog, from its rows' ids and content digests.
+
+    Every rendered value is a function of the rows' ids and canonical contents, which the row
+    digests cover, so this changes exactly when the served catalog changes, and it costs a
+    hash of a few hundred bytes per row instead of serializing the whole catalog again.
+    """
+    hasher = hashlib.sha256(f"budconnect-catalog/{WIRE_REVISION}\0{engine}\0{version}".encode())
+    for pid, digest in sorted((str(pid), digest) for pid, digest in providers):
+        hasher.update(f"\0p{pid}:{digest}".encode())
+    for mid, pid, digest in sorted((str(m), str(p), d) for m, p, d in models):
+        hasher.update(f"\0m{mid}:{pid}:{digest}".encode())
+    return hasher.hexdigest()

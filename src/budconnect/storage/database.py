@@ -15,14 +15,14 @@ from sqlalchemy.engine import make_url
 _WRITE_LOCK_KEY = 0x42554443  # "BUDC"
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # integers beyond 64 bits
         return json.dumps(value, ensure_ascii=False)
 
 
-def _json_loads(value: str | bytes) -> Any:
+def json_loads(value: str | bytes) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError:  # integers beyond 64 bits, written by the fallback above
@@ -43,16 +43,16 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            json_serializer=_json_dumps,
-            json_deserializer=_json_loads,
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
         url,
-        json_serializer=_json_dumps,
-        json_deserializer=_json_loads,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
         pool_pre_ping=True,
     )
 
