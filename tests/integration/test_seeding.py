@@ -10,6 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import select, text
 
+from budconnect.domain.documents import catalog_digest
 from budconnect.errors import InvalidIdentifier, InvalidSourceFile
 from budconnect.services.catalog import Catalog
 from budconnect.services.seeding import seed
@@ -236,3 +237,16 @@ def test_the_stored_digest_is_the_digest_of_what_is_served(db: Database) -> None
     result = seed(db, engine="litellm", version="1.80.17", raw=source_bytes("1.80.17"))
     snapshot = Catalog(db, check_interval=0).snapshot("litellm", "1.80.17")
     assert snapshot.digest == result.content_digest
+    # Recomputed from the served documents alone, as a client verifies it.
+    assert catalog_digest(engine="litellm", version="1.80.17", providers=snapshot.providers) == (
+        result.content_digest
+    )
+
+
+def test_every_changing_seed_raises_the_registry_revision(db: Database) -> None:
+    first = seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    second = seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    unchanged = seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    changed = seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.60.9"))
+    assert 0 < first.revision < second.revision < changed.revision
+    assert unchanged.revision == first.revision

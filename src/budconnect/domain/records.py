@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,20 +44,6 @@ class ProviderRecord:
     capabilities: list[str]
     credentials: list[JSONObject]
 
-    def digest(self) -> str:
-        return hashlib.sha256(
-            canonical_json(
-                [
-                    self.key,
-                    self.name,
-                    self.description,
-                    self.icon,
-                    self.capabilities,
-                    self.credentials,
-                ]
-            )
-        ).hexdigest()
-
 
 @dataclass(slots=True)
 class ModelRecord:
@@ -84,35 +70,6 @@ class ModelRecord:
     features: JSONObject | None
     source_entry: JSONObject
 
-    def digest(self) -> str:
-        """A hash of everything stored for the model; equal digests mean nothing to write."""
-        return hashlib.sha256(
-            canonical_json(
-                [
-                    self.key,
-                    self.provider_key,
-                    self.mode,
-                    self.modality,
-                    self.endpoints,
-                    self.max_input_tokens,
-                    self.max_output_tokens,
-                    self.max_tokens,
-                    self.input_cost_per_token,
-                    self.output_cost_per_token,
-                    self.deprecation_date.isoformat() if self.deprecation_date else None,
-                    self.input_cost,
-                    self.output_cost,
-                    self.cache_cost,
-                    self.search_context_cost_per_query,
-                    self.tokens,
-                    self.rate_limits,
-                    self.media_limits,
-                    self.features,
-                    self.source_entry,
-                ]
-            )
-        ).hexdigest()
-
 
 @dataclass(frozen=True, slots=True)
 class EntryIssue:
@@ -138,3 +95,22 @@ class ParsedCatalog:
     @property
     def repaired(self) -> list[EntryIssue]:
         return [issue for issue in self.issues if issue.action == "repaired"]
+
+
+@dataclass(slots=True)
+class IdentifiedProvider:
+    """A provider with its id and the digest of its served document."""
+
+    id: uuid.UUID
+    record: ProviderRecord
+    digest: str
+
+
+@dataclass(slots=True)
+class IdentifiedModel:
+    """A model with its id, its provider's id and the digest of its served document."""
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    record: ModelRecord
+    digest: str

@@ -179,6 +179,7 @@ class Catalog:
             engine=row.engine_key,
             engine_name=engine_row.name if engine_row else row.engine_key,
             version=row.version,
+            revision=current.revision,
             providers=providers,
             models=models,
         )

@@ -12,7 +12,18 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from budconnect.domain import identity
-from budconnect.domain.records import EntryIssue, ModelRecord, ParsedCatalog, ProviderRecord
+from budconnect.domain.documents import (
+    content_digest,
+    document_digest,
+    model_document,
+    provider_document,
+)
+from budconnect.domain.records import (
+    EntryIssue,
+    IdentifiedModel,
+    IdentifiedProvider,
+    ParsedCatalog,
+)
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.seeders import (
     ENGINE_NAMES,
@@ -21,9 +32,10 @@ from budconnect.seeders import (
     bundled_versions,
     parser_for,
 )
-from budconnect.services.snapshots import content_digest
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
+
+DEFAULT_HISTORY = 1000
 
 
 @dataclass(slots=True)
@@ -49,6 +61,7 @@ class SeedResult:
     models: Counts = field(default_factory=Counts)
     issues: list[EntryIssue] = field(default_factory=list)
     content_digest: str = ""
+    revision: int = 0
 
     @property
     def changed(self) -> bool:
@@ -70,11 +83,14 @@ def seed(
     version: str,
     raw: bytes,
     now: dt.datetime | None = None,
+    history: int = DEFAULT_HISTORY,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
     Idempotent: when the same bytes were already seeded by the same parser revision, nothing
     is written at all. A file that cannot be parsed is refused before any transaction starts.
+    Removal records older than `history` registry revisions are pruned; the change feed
+    answers `410 Gone` for revisions before that.
     """
     validate_engine_key(engine)
     validate_version(version)
@@ -97,7 +113,9 @@ def seed(
         unchanged = _unchanged(conn, current, source_digest, parser_revision)
         if unchanged is not None:
             return unchanged
-        return _apply(conn, engine, version, current, parsed, source_digest, parser_revision, now)
+        return _apply(
+            conn, engine, version, current, parsed, source_digest, parser_revision, now, history
+        )
 
 
 def _unchanged(
@@ -115,6 +133,7 @@ def _unchanged(
         models=Counts(unchanged=row.model_count),
         issues=repo.get_version_issues(conn, version_id=row.id),
         content_digest=row.content_digest,
+        revision=row.revision,
     )
 
 
@@ -127,6 +146,7 @@ def _apply(
     source_digest: str,
     parser_revision: int,
     now: dt.datetime,
+    history: int,
 ) -> SeedResult:
     created = version_row is None
     if version_row is None:
@@ -150,57 +170,46 @@ def _apply(
 
     result = SeedResult(engine=engine, version=version, created=created, issues=parsed.issues)
 
-    # Every row of the version once the seed is applied: (id, digest) and (id, provider, digest).
-    final_providers: list[tuple[uuid.UUID, str]] = []
-    final_models: list[tuple[uuid.UUID, uuid.UUID, str]] = []
-
+    # Ids are kept for rows that exist and derived for new ones; digests are of the documents
+    # the API will serve, so "unchanged" means "serves the same bytes".
+    providers: list[IdentifiedProvider] = []
     provider_ids: dict[str, uuid.UUID] = {}
-    new_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
-    changed_providers: list[tuple[uuid.UUID, ProviderRecord, str]] = []
+    new_providers: list[IdentifiedProvider] = []
+    changed_providers: list[IdentifiedProvider] = []
     for record in parsed.providers:
-        digest = record.digest()
         stored = stored_providers.get(record.key)
-        if stored is None:
-            pid = identity.provider_id(engine, version, record.key)
-            new_providers.append((pid, record, digest))
-        else:
-            pid = stored.id
-            if stored.digest != digest:
-                changed_providers.append((pid, record, digest))
-            else:
-                result.providers.unchanged += 1
+        pid = stored.id if stored else identity.provider_id(engine, version, record.key)
+        row = IdentifiedProvider(pid, record, document_digest(provider_document(record, pid)))
+        providers.append(row)
         provider_ids[record.key] = pid
-        final_providers.append((pid, digest))
-    gone_providers = [row.id for key, row in stored_providers.items() if key not in provider_ids]
+        if stored is None:
+            new_providers.append(row)
+        elif stored.digest != row.digest:
+            changed_providers.append(row)
+        else:
+            result.providers.unchanged += 1
+    gone_providers = [(key, r.id) for key, r in stored_providers.items() if key not in provider_ids]
 
-    new_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
-    changed_models: list[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]] = []
+    models: list[IdentifiedModel] = []
+    new_models: list[IdentifiedModel] = []
+    changed_models: list[IdentifiedModel] = []
     seen_models: set[str] = set()
     for model in parsed.models:
         pid = provider_ids[model.provider_key]
-        digest = model.digest()
         stored = stored_models.get(model.key)
-        if stored is None:
-            mid = identity.model_id(engine, version, model.key)
-            new_models.append((mid, pid, model, digest))
-        else:
-            mid = stored.id
-            if stored.digest != digest:
-                changed_models.append((mid, pid, model, digest))
-            else:
-                result.models.unchanged += 1
+        mid = stored.id if stored else identity.model_id(engine, version, model.key)
+        model_row = IdentifiedModel(
+            mid, pid, model, document_digest(model_document(model, mid, pid))
+        )
+        models.append(model_row)
         seen_models.add(model.key)
-        final_models.append((mid, pid, digest))
-    gone_models = [row.id for key, row in stored_models.items() if key not in seen_models]
-
-    # Order matters for foreign keys: providers before the models that point at them, and
-    # removed providers only after the models that pointed at them are gone or moved.
-    repo.insert_providers(conn, version_id=version_id, rows=new_providers)
-    repo.update_providers(conn, rows=changed_providers)
-    repo.delete_models(conn, ids=gone_models)
-    repo.update_models(conn, rows=changed_models)
-    repo.insert_models(conn, version_id=version_id, rows=new_models)
-    repo.delete_providers(conn, ids=gone_providers)
+        if stored is None:
+            new_models.append(model_row)
+        elif stored.digest != model_row.digest:
+            changed_models.append(model_row)
+        else:
+            result.models.unchanged += 1
+    gone_models = [(key, r.id) for key, r in stored_models.items() if key not in seen_models]
 
     result.providers.inserted = len(new_providers)
     result.providers.updated = len(changed_providers)
@@ -209,7 +218,10 @@ def _apply(
     result.models.updated = len(changed_models)
     result.models.removed = len(gone_models)
     result.content_digest = content_digest(
-        engine=engine, version=version, providers=final_providers, models=final_models
+        engine=engine,
+        version=version,
+        providers=[(p.id, p.digest) for p in providers],
+        models=[(m.id, m.digest) for m in models],
     )
 
     values: dict[str, object] = {
@@ -218,12 +230,35 @@ def _apply(
         "issues": parsed.issues,
     }
     if result.changed:
+        revision = repo.next_revision(conn)
+        result.revision = revision
+        # Order matters for foreign keys: providers before the models that point at them, and
+        # removed providers only after the models that pointed at them are gone or moved.
+        repo.insert_providers(conn, version_id=version_id, revision=revision, rows=new_providers)
+        repo.update_providers(conn, revision=revision, rows=changed_providers)
+        repo.delete_models(conn, ids=[mid for _, mid in gone_models])
+        repo.update_models(conn, revision=revision, rows=changed_models)
+        repo.insert_models(conn, version_id=version_id, revision=revision, rows=new_models)
+        repo.delete_providers(conn, ids=[pid for _, pid in gone_providers])
+        if not created:
+            repo.record_removals(
+                conn,
+                version_id=version_id,
+                revision=revision,
+                rows=[("model", mid, key) for key, mid in gone_models]
+                + [("provider", pid, key) for key, pid in gone_providers],
+            )
+        if revision > history:
+            repo.prune_removals(conn, up_to=revision - history)
         values.update(
             seeded_at=now,
             content_digest=result.content_digest,
             provider_count=len(parsed.providers),
             model_count=len(parsed.models),
+            revision=revision,
         )
+    elif version_row is not None:
+        result.revision = version_row.revision
     repo.update_version(conn, version_id=version_id, **values)
     return result
 
@@ -235,6 +270,7 @@ def seed_bundled(
     versions: list[str] | None = None,
     data_dir: Path | None = None,
     on_done: Callable[[SeedResult], None] | None = None,
+    history: int = DEFAULT_HISTORY,
 ) -> list[SeedResult]:
     """Seed bundled files of `engine` (all of them by default), oldest version first.
 
@@ -244,7 +280,7 @@ def seed_bundled(
     results = []
     for version in versions if versions is not None else bundled_versions(engine, data_dir):
         raw = bundled_file(engine, version, data_dir).read_bytes()
-        result = seed(db, engine=engine, version=version, raw=raw)
+        result = seed(db, engine=engine, version=version, raw=raw, history=history)
         results.append(result)
         if on_done is not None:
             on_done(result)

@@ -10,31 +10,34 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, bindparam, delete, func, insert, select, update
 
-from budconnect.domain.records import EntryIssue, ModelRecord, ProviderRecord
+from budconnect.domain.records import (
+    EntryIssue,
+    IdentifiedModel,
+    IdentifiedProvider,
+    ModelRecord,
+    ProviderRecord,
+)
 from budconnect.storage.database import json_dumps
-from budconnect.storage.tables import engine, engine_version, model_info, provider
+from budconnect.storage.tables import (
+    engine,
+    engine_version,
+    model_info,
+    provider,
+    registry,
+    removal,
+)
 
 _MODEL_FIELDS = (
-    "mode",
-    "modality",
-    "endpoints",
-    "max_input_tokens",
-    "max_output_tokens",
-    "max_tokens",
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "deprecation_date",
-    "input_cost",
-    "output_cost",
-    "cache_cost",
-    "search_context_cost_per_query",
-    "tokens",
-    "rate_limits",
-    "media_limits",
-    "features",
-    "source_entry",
-)
+    "mode", "modality", "endpoints", "max_input_tokens", "max_output_tokens", "max_tokens",
+    "input_cost_per_token", "output_cost_per_token", "deprecation_date", "input_cost",
+    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
+    "media_limits", "features", "source_entry",
+)  # fmt: skip
 _PROVIDER_FIELDS = ("name", "description", "icon", "capabilities", "credentials")
+_MODEL_COLUMNS = (
+    "id", "engine_version_id", "provider_id", "key", "digest", "revision", *_MODEL_FIELDS,
+)  # fmt: skip
+_JSON_FIELDS = frozenset(n for n in _MODEL_FIELDS if isinstance(model_info.c[n].type, JSON))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class VersionRow:
     content_digest: str
     provider_count: int
     model_count: int
+    revision: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,26 @@ class StoredRow:
     digest: str
 
 
+@dataclass(frozen=True, slots=True)
+class Removal:
+    kind: str
+    row_id: uuid.UUID
+    key: str
+    revision: int
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     # SQLite keeps no zone; every timestamp BudConnect writes is UTC.
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+_VERSION_COLUMNS = (
+    engine_version.c.id, engine_version.c.engine_id, engine.c.key.label("engine_key"),
+    engine_version.c.version, engine_version.c.created_at, engine_version.c.seeded_at,
+    engine_version.c.source_digest, engine_version.c.parser_revision,
+    engine_version.c.content_digest, engine_version.c.provider_count,
+    engine_version.c.model_count, engine_version.c.revision,
+)  # fmt: skip
 
 
 def _version(row: Any) -> VersionRow:
@@ -85,22 +106,8 @@ def _version(row: Any) -> VersionRow:
         content_digest=row.content_digest,
         provider_count=row.provider_count,
         model_count=row.model_count,
+        revision=row.revision,
     )
-
-
-_VERSION_COLUMNS = (
-    engine_version.c.id,
-    engine_version.c.engine_id,
-    engine.c.key.label("engine_key"),
-    engine_version.c.version,
-    engine_version.c.created_at,
-    engine_version.c.seeded_at,
-    engine_version.c.source_digest,
-    engine_version.c.parser_revision,
-    engine_version.c.content_digest,
-    engine_version.c.provider_count,
-    engine_version.c.model_count,
-)
 
 
 # --- engines -----------------------------------------------------------------------------
@@ -174,6 +181,7 @@ def create_version(
             provider_count=0,
             model_count=0,
             issues=[],
+            revision=0,
         )
         .returning(engine_version.c.id)
     ).scalar_one()
@@ -188,7 +196,60 @@ def update_version(conn: Connection, *, version_id: int, **values: Any) -> None:
     conn.execute(update(engine_version).where(engine_version.c.id == version_id).values(**values))
 
 
-# --- providers and models ----------------------------------------------------------------
+# --- the registry revision -----------------------------------------------------------------
+
+
+def registry_state(conn: Connection) -> tuple[int, int]:
+    """(current revision, oldest revision the change feed can answer from)."""
+    row = conn.execute(select(registry.c.revision, registry.c.history_floor)).one()
+    return row.revision, row.history_floor
+
+
+def next_revision(conn: Connection) -> int:
+    """Raise the registry revision by one. Only seeds call it, under the write lock."""
+    conn.execute(update(registry).values(revision=registry.c.revision + 1))
+    revision: int = conn.execute(select(registry.c.revision)).scalar_one()
+    return revision
+
+
+def prune_removals(conn: Connection, *, up_to: int) -> None:
+    """Forget removals at or before revision `up_to`; the change feed answers from there on."""
+    conn.execute(delete(removal).where(removal.c.revision <= up_to))
+    conn.execute(
+        update(registry).where(registry.c.history_floor < up_to).values(history_floor=up_to)
+    )
+
+
+def record_removals(
+    conn: Connection, *, version_id: int, revision: int, rows: Sequence[tuple[str, uuid.UUID, str]]
+) -> None:
+    """Remember (kind, id, key) of rows a seed removed, for the change feed."""
+    if rows:
+        conn.execute(
+            insert(removal),
+            [
+                {
+                    "engine_version_id": version_id,
+                    "revision": revision,
+                    "kind": kind,
+                    "row_id": row_id,
+                    "key": key,
+                }
+                for kind, row_id, key in rows
+            ],
+        )
+
+
+def removals_since(conn: Connection, *, version_id: int, since: int) -> list[Removal]:
+    rows = conn.execute(
+        select(removal.c.kind, removal.c.row_id, removal.c.key, removal.c.revision)
+        .where(removal.c.engine_version_id == version_id, removal.c.revision > since)
+        .order_by(removal.c.revision, removal.c.id)
+    )
+    return [Removal(row.kind, row.row_id, row.key, row.revision) for row in rows]
+
+
+# --- providers and models: writing ---------------------------------------------------------
 
 
 def stored_providers(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
@@ -210,139 +271,104 @@ def stored_models(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
 
 
 def _provider_values(record: ProviderRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "description": record.description,
-        "icon": record.icon,
-        "capabilities": record.capabilities,
-        "credentials": record.credentials,
-    }
-
-
-def _model_values(record: ModelRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in _MODEL_FIELDS}
+    return {name: getattr(record, name) for name in _PROVIDER_FIELDS}
 
 
 def insert_providers(
-    conn: Connection,
-    *,
-    version_id: int,
-    rows: Sequence[tuple[uuid.UUID, ProviderRecord, str]],
+    conn: Connection, *, version_id: int, revision: int, rows: Sequence[IdentifiedProvider]
 ) -> None:
     if rows:
         conn.execute(
             insert(provider),
             [
                 {
-                    "id": pid,
+                    "id": row.id,
                     "engine_version_id": version_id,
-                    "key": record.key,
-                    "digest": digest,
-                    **_provider_values(record),
+                    "key": row.record.key,
+                    "digest": row.digest,
+                    "revision": revision,
+                    **_provider_values(row.record),
                 }
-                for pid, record, digest in rows
+                for row in rows
             ],
         )
 
 
 def update_providers(
-    conn: Connection, *, rows: Sequence[tuple[uuid.UUID, ProviderRecord, str]]
+    conn: Connection, *, revision: int, rows: Sequence[IdentifiedProvider]
 ) -> None:
     if rows:
+        names = (*_PROVIDER_FIELDS, "digest", "revision")
         statement = (
             update(provider)
             .where(provider.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in (*_PROVIDER_FIELDS, "digest")})
+            .values({name: bindparam(f"b_{name}") for name in names})
         )
         conn.execute(
             statement,
             [
                 {
-                    "b_id": pid,
-                    "b_digest": digest,
-                    **{f"b_{k}": v for k, v in _provider_values(record).items()},
+                    "b_id": row.id,
+                    "b_digest": row.digest,
+                    "b_revision": revision,
+                    **{f"b_{k}": v for k, v in _provider_values(row.record).items()},
                 }
-                for pid, record, digest in rows
+                for row in rows
             ],
         )
 
 
 def insert_models(
-    conn: Connection,
-    *,
-    version_id: int,
-    rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]],
+    conn: Connection, *, version_id: int, revision: int, rows: Sequence[IdentifiedModel]
 ) -> None:
-    """Insert models; each row is (model id, provider id, record, digest)."""
     if not rows:
         return
+    values = (
+        (row.id, version_id, row.provider_id, row.record.key, row.digest, revision,
+         *(getattr(row.record, name) for name in _MODEL_FIELDS))
+        for row in rows
+    )  # fmt: skip
     if conn.dialect.name == "postgresql":
-        _copy_models(conn, version_id, rows)
+        _copy_models(conn, values)
     else:
-        _executemany_models(conn, version_id, rows)
+        _executemany_models(conn, values)
 
 
-_COPY_COLUMNS = ("id", "engine_version_id", "provider_id", "key", "digest", *_MODEL_FIELDS)
-_JSON_FIELDS = frozenset(
-    name for name in _MODEL_FIELDS if isinstance(model_info.c[name].type, JSON)
-)
-
-
-def _copy_models(
-    conn: Connection,
-    version_id: int,
-    rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]],
-) -> None:
+def _copy_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     # COPY streams every row in one round trip: several times faster than INSERTs for the
     # thousands of models a LiteLLM release holds.
+    json_positions = [i for i, name in enumerate(_MODEL_COLUMNS) if name in _JSON_FIELDS]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    statement = f"COPY model_info ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-    with cursor.copy(statement) as copy:
-        for mid, pid, record, digest in rows:
-            values: list[Any] = [mid, version_id, pid, record.key, digest]
-            for name in _MODEL_FIELDS:
-                value = getattr(record, name)
-                if name in _JSON_FIELDS and value is not None:
-                    value = json_dumps(value)
-                values.append(value)
+    with cursor.copy(f"COPY model_info ({', '.join(_MODEL_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            values = list(row)
+            for position in json_positions:
+                if values[position] is not None:
+                    values[position] = json_dumps(values[position])
             copy.write_row(values)
 
 
-def _executemany_models(
-    conn: Connection,
-    version_id: int,
-    rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]],
-) -> None:
+def _executemany_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     # The driver's executemany with each column's own bind processor: the values stored are
     # exactly those SQLAlchemy would store, without its per-row parameter bookkeeping.
-    dialect = conn.dialect
-    processors = [model_info.c[name].type.bind_processor(dialect) for name in _COPY_COLUMNS]
-    placeholders = ", ".join("?" for _ in _COPY_COLUMNS)
-    statement = f"INSERT INTO model_info ({', '.join(_COPY_COLUMNS)}) VALUES ({placeholders})"
-
-    def values(row: tuple[uuid.UUID, uuid.UUID, ModelRecord, str]) -> tuple[Any, ...]:
-        mid, pid, record, digest = row
-        raw = (
-            mid,
-            version_id,
-            pid,
-            record.key,
-            digest,
-            *(getattr(record, name) for name in _MODEL_FIELDS),
-        )
-        return tuple(
-            value if process is None or value is None else process(value)
-            for process, value in zip(processors, raw, strict=True)
-        )
-
-    conn.exec_driver_sql(statement, [values(row) for row in rows])
+    processors = [model_info.c[name].type.bind_processor(conn.dialect) for name in _MODEL_COLUMNS]
+    placeholders = ", ".join("?" for _ in _MODEL_COLUMNS)
+    statement = f"INSERT INTO model_info ({', '.join(_MODEL_COLUMNS)}) VALUES ({placeholders})"
+    conn.exec_driver_sql(
+        statement,
+        [
+            tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ],
+    )
 
 
-def update_models(
-    conn: Connection, *, rows: Sequence[tuple[uuid.UUID, uuid.UUID, ModelRecord, str]]
-) -> None:
+def update_models(conn: Connection, *, revision: int, rows: Sequence[IdentifiedModel]) -> None:
     if rows:
-        names = (*_MODEL_FIELDS, "digest", "provider_id")
+        names = (*_MODEL_FIELDS, "digest", "provider_id", "revision")
         statement = (
             update(model_info)
             .where(model_info.c.id == bindparam("b_id"))
@@ -352,12 +378,13 @@ def update_models(
             statement,
             [
                 {
-                    "b_id": mid,
-                    "b_provider_id": pid,
-                    "b_digest": digest,
-                    **{f"b_{k}": v for k, v in _model_values(record).items()},
+                    "b_id": row.id,
+                    "b_provider_id": row.provider_id,
+                    "b_digest": row.digest,
+                    "b_revision": revision,
+                    **{f"b_{name}": getattr(row.record, name) for name in _MODEL_FIELDS},
                 }
-                for mid, pid, record, digest in rows
+                for row in rows
             ],
         )
 
@@ -374,57 +401,54 @@ def delete_providers(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
         conn.execute(delete(provider).where(provider.c.id.in_(ids[start : start + 500])))
 
 
-# --- reading a whole catalog -------------------------------------------------------------
+# --- providers and models: reading ---------------------------------------------------------
 
 
-def load_providers(conn: Connection, *, version_id: int) -> list[tuple[uuid.UUID, ProviderRecord]]:
-    rows = conn.execute(
-        select(provider.c.id, provider.c.key, *(provider.c[n] for n in _PROVIDER_FIELDS)).where(
-            provider.c.engine_version_id == version_id
-        )
-    )
+def load_providers(
+    conn: Connection, *, version_id: int, since: int | None = None
+) -> list[IdentifiedProvider]:
+    """Providers of a version; with `since`, only those written after that revision."""
+    query = select(
+        provider.c.id, provider.c.key, provider.c.digest, *(provider.c[n] for n in _PROVIDER_FIELDS)
+    ).where(provider.c.engine_version_id == version_id)
+    if since is not None:
+        query = query.where(provider.c.revision > since)
     return [
-        (
-            row.id,
-            ProviderRecord(
-                key=row.key,
-                name=row.name,
-                description=row.description,
-                icon=row.icon,
-                capabilities=row.capabilities,
-                credentials=row.credentials,
-            ),
+        IdentifiedProvider(
+            id=row.id,
+            record=ProviderRecord(key=row.key, **{n: getattr(row, n) for n in _PROVIDER_FIELDS}),
+            digest=row.digest,
         )
-        for row in rows
+        for row in conn.execute(query)
     ]
 
 
 def load_models(
-    conn: Connection, *, version_id: int
-) -> list[tuple[uuid.UUID, uuid.UUID, ModelRecord]]:
-    """Every model of a version as (model id, provider id, record)."""
-    rows = conn.execute(
+    conn: Connection, *, version_id: int, since: int | None = None
+) -> list[IdentifiedModel]:
+    """Models of a version; with `since`, only those written after that revision."""
+    query = (
         select(
-            model_info.c.id,
-            model_info.c.provider_id,
-            model_info.c.key,
-            provider.c.key.label("provider_key"),
-            *(model_info.c[n] for n in _MODEL_FIELDS),
+            model_info.c.id, model_info.c.provider_id, model_info.c.key, model_info.c.digest,
+            provider.c.key.label("provider_key"), *(model_info.c[n] for n in _MODEL_FIELDS),
         )
         .join(provider, provider.c.id == model_info.c.provider_id)
         .where(model_info.c.engine_version_id == version_id)
-    )
+    )  # fmt: skip
+    if since is not None:
+        query = query.where(model_info.c.revision > since)
     return [
-        (
-            row.id,
-            row.provider_id,
-            ModelRecord(
+        IdentifiedModel(
+            id=row.id,
+            provider_id=row.provider_id,
+            record=ModelRecord(
                 key=row.key,
                 provider_key=row.provider_key,
                 **{name: getattr(row, name) for name in _MODEL_FIELDS},
             ),
+            digest=row.digest,
         )
-        for row in rows
+        for row in conn.execute(query)
     ]
 
 

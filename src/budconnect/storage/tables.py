@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -59,6 +60,8 @@ engine_version = Table(
     Column("model_count", Integer, nullable=False),
     # Entries of the source file that were skipped or repaired, with the reasons.
     Column("issues", JSON, nullable=False),
+    # The registry revision of the last seed that changed this version.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("engine_id", "version"),
 )
 
@@ -78,7 +81,9 @@ provider = Table(
     Column("capabilities", JSON, nullable=False),
     Column("credentials", JSON, nullable=False),
     Column("digest", String(64), nullable=False),
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("engine_version_id", "key"),
+    Index(None, "engine_version_id", "revision"),
 )
 
 model_info = Table(
@@ -113,6 +118,37 @@ model_info = Table(
     # The complete entry of the source file, so nothing the engine published is lost.
     Column("source_entry", JSON, nullable=False),
     Column("digest", String(64), nullable=False),
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("engine_version_id", "key"),
     Index(None, "provider_id"),
+    Index(None, "engine_version_id", "revision"),
+)
+
+# One row: the registry-wide revision, raised by every seed that changes anything, and the
+# oldest revision the change feed can still answer from (removals before it are pruned).
+registry = Table(
+    "registry",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    Column("history_floor", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+# What the change feed needs to tell clients that a row is gone.
+removal = Table(
+    "removal",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column(
+        "engine_version_id",
+        ForeignKey("engine_version.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("revision", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("row_id", Uuid, nullable=False),
+    Column("key", String(512), nullable=False),
+    CheckConstraint("kind IN ('provider', 'model')", name="kind"),
+    Index(None, "engine_version_id", "revision"),
 )

@@ -1,0 +1,94 @@
+"""The wire documents of a catalog (providers and models as served) and their digests.
+
+The content digest of a catalog is computed from its documents alone, so a client can verify a
+catalog it received, and a server can compute it from the per-row digests it stores:
+
+    row digest     = sha256(canonical JSON of one provider document without `models`,
+                            or of one model document)
+    content digest = sha256("budconnect-catalog/<revision>" 0 engine 0 version,
+                            then, sorted by id, "p<id>:<row digest>" for each provider
+                            and "m<id>:<row digest>" for each model)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, canonical_json
+
+# Bump whenever the documents below change what they render, so every digest changes too.
+WIRE_REVISION = 1
+
+
+def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.UUID) -> JSONObject:
+    """A model as every API response serves it; absent values are null, never missing."""
+    date = record.deprecation_date
+    return {
+        "id": str(model_id),
+        "uri": record.key,
+        "mode": record.mode,
+        "modality": record.modality,
+        "provider_id": str(provider_id),
+        "input_cost": record.input_cost,
+        "output_cost": record.output_cost,
+        "cache_cost": record.cache_cost,
+        "search_context_cost_per_query": record.search_context_cost_per_query,
+        "tokens": record.tokens,
+        "rate_limits": record.rate_limits,
+        "media_limits": record.media_limits,
+        "features": record.features,
+        "endpoints": record.endpoints,
+        # Full ISO-8601 instants, as deployed clients have always received them.
+        "deprecation_date": f"{date.isoformat()}T00:00:00Z" if date else None,
+        "source_entry": record.source_entry,
+    }
+
+
+def provider_document(record: ProviderRecord, provider_id: uuid.UUID) -> JSONObject:
+    """A provider as served, without its `models` list."""
+    return {
+        "id": str(provider_id),
+        "name": record.name,
+        "provider_type": record.key,
+        "icon": record.icon,
+        "description": record.description,
+        "capabilities": record.capabilities,
+        "credentials": record.credentials,
+    }
+
+
+def document_digest(document: JSONObject) -> str:
+    """The digest of one provider (without `models`) or model document."""
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def content_digest(
+    *,
+    engine: str,
+    version: str,
+    providers: Iterable[tuple[uuid.UUID | str, str]],
+    models: Iterable[tuple[uuid.UUID | str, str]],
+) -> str:
+    """Combine (id, row digest) pairs of every provider and model into the catalog's digest."""
+    hasher = hashlib.sha256(f"budconnect-catalog/{WIRE_REVISION}\0{engine}\0{version}".encode())
+    for pid, digest in sorted((str(pid), digest) for pid, digest in providers):
+        hasher.update(f"\0p{pid}:{digest}".encode())
+    for mid, digest in sorted((str(mid), digest) for mid, digest in models):
+        hasher.update(f"\0m{mid}:{digest}".encode())
+    return hasher.hexdigest()
+
+
+def catalog_digest(*, engine: str, version: str, providers: list[dict[str, Any]]) -> str:
+    """The content digest of served provider documents, each with its `models` list."""
+    provider_pairs: list[tuple[str, str]] = []
+    model_pairs: list[tuple[str, str]] = []
+    for provider in providers:
+        header = {name: value for name, value in provider.items() if name != "models"}
+        provider_pairs.append((provider["id"], document_digest(header)))
+        model_pairs.extend((m["id"], document_digest(m)) for m in provider["models"])
+    return content_digest(
+        engine=engine, version=version, providers=provider_pairs, models=model_pairs
+    )
