@@ -147,14 +147,16 @@ def free_port() -> int:
 class Server:
     """A `budconnect serve` process on a free port."""
 
-    def __init__(self, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, database_url: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.database_url = database_url
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "BUDCONNECT_DATABASE_URL": database_url,
-            "BUDCONNECT_SNAPSHOT_CHECK_INTERVAL": "0",
+            "BUDCONNECT_SNAPSHOT_CHECK_INTERVAL": "0.2",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from budconnect.config import Settings
+from budconnect.domain.versions import validate_engine_key
 from budconnect.errors import BudConnectError, InvalidSourceFile
 from budconnect.seeders import PARSERS, bundled_versions, parser_for
 from budconnect.services.seeding import SeedResult, registry_is_empty, seed, seed_bundled
@@ -116,7 +117,16 @@ def seed_command(
             except OSError as exc:
                 raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
             try:
-                result = _guard(lambda: seed(db, engine=engine, version=version, raw=raw), "seed")
+                result = _guard(
+                    lambda: seed(
+                        db,
+                        engine=engine,
+                        version=version,
+                        raw=raw,
+                        history=settings.change_history,
+                    ),
+                    "seed",
+                )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{file}: {exc}") from None
             _print_result(result)
@@ -124,7 +134,11 @@ def seed_command(
         if version is not None:
             results = _guard(
                 lambda: seed_bundled(
-                    db, engine=engine, versions=[version], data_dir=settings.data_dir
+                    db,
+                    engine=engine,
+                    versions=[version],
+                    data_dir=settings.data_dir,
+                    history=settings.change_history,
                 ),
                 "seed",
             )
@@ -156,6 +170,7 @@ def seed_command(
                     versions=versions,
                     data_dir=settings.data_dir,
                     on_done=advance,
+                    history=settings.change_history,
                 ),
                 "seed",
             )
@@ -204,7 +219,12 @@ def serve_command(
         _guard(lambda: migrations.ensure_schema(db.engine), "serve")
         if _guard(lambda: registry_is_empty(db), "serve"):
             for engine in sorted(PARSERS):
-                for result in seed_bundled(db, engine=engine, data_dir=settings.data_dir):
+                for result in seed_bundled(
+                    db,
+                    engine=engine,
+                    data_dir=settings.data_dir,
+                    history=settings.change_history,
+                ):
                     err.print(
                         f"seeded {result.engine} {result.version}: "
                         f"{result.providers.inserted} providers, {result.models.inserted} models",
@@ -220,6 +240,60 @@ def serve_command(
         log_level=log_level,
         server_header=False,
     )
+
+
+@app.command("sync")
+def sync_command(
+    server: Annotated[str, typer.Option(help="Base URL of the BudConnect server.")],
+    state_dir: Annotated[Path, typer.Option(help="Directory of the local configuration.")],
+    engine: Annotated[str, typer.Option(help="Engine key.")] = "litellm",
+    engine_version: Annotated[str, typer.Option(help="Version to follow, or 'latest'.")] = "latest",
+    interval: Annotated[float, typer.Option(help="Seconds between polls.", min=1)] = 300.0,
+    once: Annotated[bool, typer.Option("--once", help="Poll once and exit.")] = False,
+    on_change: Annotated[
+        str | None, typer.Option(help="Shell command run after a change is applied.")
+    ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Name sent in the User-Agent (default: host name).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds before a request gives up.")] = 30.0,
+) -> None:
+    """Keep a local copy of one engine version in sync with a BudConnect server."""
+    import logging
+    import signal
+
+    from budconnect.domain.versions import validate_version
+    from budconnect.sync import SyncClient
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with _reported():
+        validate_engine_key(engine)
+        if engine_version != "latest":
+            validate_version(engine_version)
+        if not server.startswith(("http://", "https://")):
+            raise CommandFailed(f"--server must be an http:// or https:// URL, got {server!r}")
+        try:
+            client = SyncClient(
+                server,
+                engine,
+                engine_version,
+                state_dir,
+                deployment=deployment,
+                timeout=timeout,
+                on_change=on_change,
+            )
+        except OSError as exc:
+            raise CommandFailed(f"cannot use {state_dir}: {exc.strerror or exc}") from None
+        signal.signal(signal.SIGTERM, lambda *_: client.stop())
+        try:
+            outcome = client.run(interval, once=once)
+        except RuntimeError as exc:
+            raise CommandFailed(str(exc)) from None
+        finally:
+            client.close()
+        if once and outcome.status == "failed":
+            raise CommandFailed(f"sync failed: {outcome.error}")
 
 
 def main() -> None:

@@ -29,7 +29,15 @@ class Settings(BaseSettings):
         description="Seconds a worker trusts its view of the current snapshot digests.",
     )
     cache_max_age: int = Field(
-        default=60, ge=0, description="Cache-Control max-age of snapshot responses, seconds."
+        default=10,
+        ge=0,
+        description="Cache-Control max-age of snapshot responses, seconds.",
+    )
+
+    change_history: int = Field(
+        default=1000,
+        ge=1,
+        description="Registry revisions of removals kept for the change feed; older: 410 Gone.",
     )
 
     @field_validator("database_url")

@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from budconnect import __version__
-from budconnect.api import compat, engines, health, problems
+from budconnect.api import compat, engines, health, problems, sync
+from budconnect.api.bodies import BodyCache
+from budconnect.api.fastpath import PollFastPath
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
 from budconnect.storage.database import Database
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The ASGI application: the poll fast path in front of the FastAPI routes."""
     settings = settings or Settings()
+    interval = settings.snapshot_check_interval
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.database_url)
-        app.state.catalog = Catalog(database, check_interval=settings.snapshot_check_interval)
+        catalog = Catalog(database, check_interval=interval)
+        app.state.catalog = catalog
+        refresher = asyncio.create_task(_refresh_forever(catalog, interval)) if interval else None
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             database.dispose()
 
     app = FastAPI(
@@ -32,9 +48,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Registry of inference engines, their versions, providers and models.",
         lifespan=lifespan,
     )
+    cache_control = f"public, max-age={settings.cache_max_age}, stale-if-error=86400"
     app.state.settings = settings
+    app.state.body_cache = BodyCache()
+    app.state.cache_control = cache_control
     problems.install(app)
     app.include_router(health.router)
     app.include_router(engines.router)
     app.include_router(compat.router)
-    return app
+    app.include_router(sync.router)
+    if not interval:
+        return app
+    # The fast path trusts a view at most two refresh periods old: one missed refresh (a slow
+    # database) is tolerated, a stuck refresher sends every request down the slow path.
+    return PollFastPath(
+        app,
+        app.state,
+        max_age=2 * interval,
+        max_limit=settings.max_page_limit,
+        cache_control=cache_control,
+    )
+
+
+async def _refresh_forever(catalog: Catalog, interval: float) -> None:
+    """Re-read the digests of every engine version once per interval, off the event loop."""
+    while True:
+        try:
+            await asyncio.to_thread(catalog.refresh)
+        except Exception:  # the database may be down for a while; keep trying
+            log.warning("could not refresh the registry view", exc_info=True)
+        await asyncio.sleep(interval)

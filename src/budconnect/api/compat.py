@@ -2,60 +2,77 @@
 
 from __future__ import annotations
 
-import math
-
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from budconnect.api.deps import catalog, settings
-from budconnect.api.responses import JSONBytes
+from budconnect.api import bodies
+from budconnect.api.conditional import encoded_response
+from budconnect.api.deps import body_cache, cache_control, catalog, settings
 from budconnect.config import Settings
-from budconnect.domain.records import JSONObject
 from budconnect.errors import InvalidInput
-from budconnect.services.catalog import Catalog, check_page
-from budconnect.services.snapshots import Snapshot
+from budconnect.services.catalog import Catalog, check_page, combined_digest
 
 router = APIRouter(tags=["compatibility"])
 
 
 @router.get("/model/get-compatible-models")
 async def get_compatible_models(
+    request: Request,
     engine: str | None = Query(None, description="Engine key; omitted: every engine's newest."),
     engine_version: str | None = Query(None, description="Omitted or 'latest': the newest."),
     page: int = Query(1, description="1-based page of providers."),
-    limit: int = Query(5, description="Providers per page; at most the server's maximum (100)."),
+    limit: int = Query(5, description="Providers per page, 1 to 100 (the server's maximum)."),
     service: Catalog = Depends(catalog),
     config: Settings = Depends(settings),
+    cache: bodies.BodyCache = Depends(body_cache),
+    control: str = Depends(cache_control),
 ) -> Response:
-    """Providers of an engine version, each with all its models, paged by provider key."""
+    """Providers of an engine version, each with all its models, paged by provider key.
+
+    The ETag is the digest of the snapshot served; `If-None-Match` with it answers 304.
+    """
     check_page(page, limit, config.max_page_limit)
     if engine is None and engine_version is not None:
         raise InvalidInput("engine_version needs engine: name the engine it is a version of")
-    snapshots = await run_in_threadpool(_snapshots, service, engine, engine_version)
-    providers: list[JSONObject] = [p for snapshot in snapshots for p in snapshot.providers]
-    start = (page - 1) * limit
-    single = snapshots[0] if engine is not None else None
-    return JSONBytes(
-        {
-            "object": "model.compatible",
-            "page": page,
-            "limit": limit,
-            "total_items": len(providers),
-            "total_pages": math.ceil(len(providers) / limit),
-            "engine_name": single.engine if single else None,
-            "engine_version": single.version if single else None,
-            "items": providers[start : start + limit],
-        }
+    encoded = await run_in_threadpool(
+        compat_page, service, cache, engine, engine_version, page, limit, control
     )
+    return encoded_response(request, encoded)
 
 
-def _snapshots(service: Catalog, engine: str | None, version: str | None) -> list[Snapshot]:
+def compat_page(
+    service: Catalog,
+    cache: bodies.BodyCache,
+    engine: str | None,
+    version: str | None,
+    page: int,
+    limit: int,
+    control: str,
+) -> bodies.Encoded:
     if engine is not None:
-        return [service.snapshot(engine, version)]
+        snapshot = service.snapshot(engine, version)
+        return bodies.cached(
+            snapshot,
+            ("compat", page, limit),
+            lambda: bodies.Encoded.build(
+                bodies.compat_content([snapshot], page, limit, single=True),
+                snapshot.digest,
+                control,
+            ),
+        )
     # No engine: the newest version of every engine, as deployed clients expect.
-    return [
+    snapshots = [
         service.snapshot(view.key, None)
         for view in service.view().engines.values()
         if view.latest is not None
     ]
+    digest = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
+    key = ("compat-all", digest, page, limit)
+    found = cache.get(key)
+    if found is None:
+        found = bodies.Encoded.build(
+            bodies.compat_content(snapshots, page, limit, single=False), digest, control
+        )
+        cache.put(key, found)
+    return found

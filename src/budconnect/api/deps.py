@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from budconnect.api.bodies import BodyCache
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
 
@@ -15,4 +16,14 @@ def catalog(request: Request) -> Catalog:
 
 def settings(request: Request) -> Settings:
     found: Settings = request.app.state.settings
+    return found
+
+
+def body_cache(request: Request) -> BodyCache:
+    found: BodyCache = request.app.state.body_cache
+    return found
+
+
+def cache_control(request: Request) -> str:
+    found: str = request.app.state.cache_control
     return found

@@ -1,25 +1,32 @@
-"""The read side: which engines and versions exist, and their snapshots, cached by digest.
+"""The read side: which engines and versions exist, their snapshots, changes and diffs.
 
-A process keeps a small view of every engine version and its content digest, refreshed from
-the database at most once per `check_interval` seconds; that interval is the bound on how long
-a worker may serve a version's previous content after a seed commits. Snapshots are immutable
+A process keeps a small view of every engine version and its content digest. The server
+refreshes it in the background once per `check_interval` seconds (see `budconnect.api.app`),
+and the poll fast path answers from it without touching the database; so after a seed
+commits, every worker serves the new digest within about one interval. Snapshots are immutable
 and keyed by digest, so a cached one is always right for the digest it carries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
+from budconnect.domain.documents import model_document, provider_document
+from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import sort_versions, version_key
-from budconnect.errors import InvalidInput, UnknownEngine, UnknownVersion
+from budconnect.errors import Gone, InvalidInput, UnknownEngine, UnknownVersion
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
 LATEST = "latest"
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,21 +34,25 @@ class EngineView:
     key: str
     name: str
     versions: tuple[repo.VersionRow, ...]  # oldest first
+    by_version: dict[str, repo.VersionRow] = field(default_factory=dict)
 
     @property
     def latest(self) -> repo.VersionRow | None:
         return self.versions[-1] if self.versions else None
 
     def version(self, version: str) -> repo.VersionRow | None:
-        for row in self.versions:
-            if row.version == version:
-                return row
-        return None
+        if version == LATEST:
+            return self.latest
+        return self.by_version.get(version)
 
 
 @dataclass(frozen=True, slots=True)
 class RegistryView:
+    """Every engine and version with its digest, as of one read of the database."""
+
     engines: dict[str, EngineView]
+    # Digest of "the newest version of every engine", what a request without engine serves.
+    everything_digest: str
 
     @staticmethod
     def load(db: Database) -> RegistryView:
@@ -51,18 +62,62 @@ class RegistryView:
         by_engine: dict[int, list[repo.VersionRow]] = {}
         for row in versions:
             by_engine.setdefault(row.engine_id, []).append(row)
-        return RegistryView(
-            engines={
-                e.key: EngineView(
-                    key=e.key,
-                    name=e.name,
-                    versions=tuple(
-                        sorted(by_engine.get(e.id, []), key=lambda r: version_key(r.version))
-                    ),
-                )
-                for e in sorted(engines, key=lambda e: e.key)
-            }
+        views = {}
+        for e in sorted(engines, key=lambda e: e.key):
+            rows = tuple(sorted(by_engine.get(e.id, []), key=lambda r: version_key(r.version)))
+            views[e.key] = EngineView(e.key, e.name, rows, {r.version: r for r in rows})
+        return RegistryView(engines=views, everything_digest=_everything_digest(views))
+
+    def resolve(self, engine: str, version: str | None) -> repo.VersionRow:
+        found = self.engines.get(engine)
+        if found is None:
+            known = list(self.engines)
+            raise UnknownEngine(
+                f"unknown engine {engine!r}; known engines: {', '.join(known) or 'none'}",
+                known_engines=known,
+            )
+        row = found.version(version or LATEST)
+        if row is not None:
+            return row
+        available = sort_versions(r.version for r in found.versions)[::-1]
+        if version is None or version == LATEST:
+            raise UnknownVersion(f"engine {engine!r} has no versions yet", available_versions=[])
+        raise UnknownVersion(
+            f"unknown version {version!r} of engine {engine!r}; available versions: "
+            f"{', '.join(available) or 'none'}",
+            available_versions=available,
         )
+
+
+def _everything_digest(engines: dict[str, EngineView]) -> str:
+    return combined_digest(
+        (v.key, v.latest.version, v.latest.content_digest)
+        for v in engines.values()
+        if v.latest is not None
+    )
+
+
+def combined_digest(parts: Iterable[tuple[str, str, str]]) -> str:
+    """The digest of several engines' snapshots served together: (engine, version, digest)."""
+    hasher = hashlib.sha256(b"budconnect-everything")
+    for engine, version, digest in parts:
+        hasher.update(f"\0{engine}\0{version}\0{digest}".encode())
+    return hasher.hexdigest()
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """What changed in one engine version since a revision: removals first, then upserts."""
+
+    engine: str
+    version: str
+    since: int
+    revision: int
+    digest: str
+    providers_upserted: list[JSONObject]
+    providers_removed: list[JSONObject]
+    models_upserted: list[JSONObject]
+    models_removed: list[JSONObject]
 
 
 class Catalog:
@@ -73,7 +128,7 @@ class Catalog:
         self.check_interval = check_interval
         self._max_snapshots = max_snapshots
         self._view: RegistryView | None = None
-        self._view_loaded_at = 0.0
+        self._view_loaded_at = float("-inf")
         self._view_lock = threading.Lock()
         self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
         self._build_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -86,49 +141,35 @@ class Catalog:
         view = self._view
         if view is not None and time.monotonic() - self._view_loaded_at < self.check_interval:
             return view
+        return self.refresh()
+
+    def refresh(self) -> RegistryView:
+        """Reload the view from the database now."""
         with self._view_lock:
-            if self._view is None or time.monotonic() - self._view_loaded_at >= self.check_interval:
-                self._view = RegistryView.load(self.db)
-                self._view_loaded_at = time.monotonic()
+            started = time.monotonic()
+            view = RegistryView.load(self.db)
+            # A slower, older read must not replace a newer one.
+            if started >= self._view_loaded_at:
+                self._view, self._view_loaded_at = view, started
+            return self._view or view
+
+    def fresh_view(self, max_age: float) -> RegistryView | None:
+        """The view if it was read at most `max_age` seconds ago, without touching the database."""
+        if time.monotonic() - self._view_loaded_at <= max_age:
             return self._view
-
-    def cached_view(self) -> RegistryView | None:
-        """The view as last loaded, however old, without touching the database."""
-        return self._view
-
-    def invalidate(self) -> None:
-        """Forget the view, so the next request reads the database (after a local seed)."""
-        self._view_loaded_at = float("-inf")
+        return None
 
     def engine(self, key: str) -> EngineView:
         view = self.view()
         found = view.engines.get(key)
         if found is None:
-            known = sorted(view.engines)
-            raise UnknownEngine(
-                f"unknown engine {key!r}; known engines: {', '.join(known) or 'none'}",
-                known_engines=known,
-            )
+            view.resolve(key, None)  # raises UnknownEngine naming the known ones
+        assert found is not None
         return found
 
     def resolve(self, engine: str, version: str | None) -> repo.VersionRow:
         """The version row for `engine` at `version`; None or 'latest' means the newest."""
-        found = self.engine(engine)
-        if version is None or version == LATEST:
-            if found.latest is None:
-                raise UnknownVersion(
-                    f"engine {engine!r} has no versions yet", available_versions=[]
-                )
-            return found.latest
-        row = found.version(version)
-        if row is None:
-            available = sort_versions(r.version for r in found.versions)[::-1]
-            raise UnknownVersion(
-                f"unknown version {version!r} of engine {engine!r}; available versions: "
-                f"{', '.join(available) or 'none'}",
-                available_versions=available,
-            )
-        return row
+        return self.view().resolve(engine, version)
 
     # --- snapshots ----------------------------------------------------------------------------
 
@@ -148,8 +189,8 @@ class Catalog:
             snapshot = self._load(row)
             self._remember(snapshot)
             if snapshot.digest != row.content_digest:
-                # A seed committed after the view was read: the view is out of date.
-                self.invalidate()
+                # A seed committed after the view was read: read the view again next time.
+                self._view_loaded_at = float("-inf")
             return snapshot
 
     def cached_snapshot(self, digest: str) -> Snapshot | None:
@@ -184,8 +225,61 @@ class Catalog:
             models=models,
         )
 
+    # --- changes --------------------------------------------------------------------------
 
-MAX_PAGE = 1_000_000
+    def changes(self, engine: str, version: str | None, since: int) -> ChangeSet:
+        """What changed in a version after revision `since`, read in one transaction.
+
+        Raises Gone when `since` is older than the kept history or newer than the registry
+        (a restored database): the client must fetch the whole catalog instead.
+        """
+        if since < 0:
+            raise InvalidInput(f"since must be 0 or more, got {since}")
+        resolved = self.resolve(engine, version)
+        with self.db.read() as conn:
+            row = repo.get_version(conn, engine_key=resolved.engine_key, version=resolved.version)
+            if row is None:
+                raise UnknownVersion(f"version {resolved.version!r} was removed")
+            current, floor = repo.registry_state(conn)
+            if since < floor or since > current:
+                raise Gone(
+                    f"revision {since} cannot be answered (this registry answers changes since "
+                    f"{floor} up to {current}); fetch the whole catalog instead",
+                    oldest_revision=floor,
+                    current_revision=current,
+                )
+            if since >= row.revision:
+                providers, models, removals = [], [], []
+            else:
+                providers = repo.load_providers(conn, version_id=row.id, since=since)
+                models = repo.load_models(conn, version_id=row.id, since=since)
+                removals = repo.removals_since(conn, version_id=row.id, since=since)
+        return ChangeSet(
+            engine=row.engine_key,
+            version=row.version,
+            since=since,
+            revision=row.revision,
+            digest=row.content_digest,
+            providers_upserted=[
+                provider_document(p.record, p.id) for p in sorted(providers, key=_key)
+            ],
+            providers_removed=[
+                {"id": str(r.row_id), "provider_type": r.key}
+                for r in removals
+                if r.kind == "provider"
+            ],
+            models_upserted=[
+                model_document(m.record, m.id, m.provider_id) for m in sorted(models, key=_key)
+            ],
+            models_removed=[
+                {"id": str(r.row_id), "uri": r.key} for r in removals if r.kind == "model"
+            ],
+        )
+
+
+def _key(row: Any) -> str:
+    key: str = row.record.key
+    return key
 
 
 def check_page(page: int, limit: int, max_limit: int) -> None:

@@ -1,0 +1,176 @@
+"""Encoded response bodies, built once per snapshot digest and reused for every request.
+
+A snapshot never changes, so neither do its encodings: the catalog, the LiteLLM model map and
+each compatible-models page are serialized and gzipped once, and then served as bytes (with
+ready-made header lists) by both the fast path and the routes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import orjson
+
+from budconnect.domain.records import JSONObject
+from budconnect.services.snapshots import Snapshot
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def etag_for(digest: str) -> str:
+    return f'"{digest}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One representation in identity and gzip encodings, with the headers of each answer."""
+
+    etag: str
+    body: bytes
+    gzipped: bytes
+    identity_headers: Headers
+    gzip_headers: Headers
+    not_modified_headers: Headers
+
+    @staticmethod
+    def build(content: JSONObject, digest: str, cache_control: str) -> Encoded:
+        body = orjson.dumps(content)
+        # mtime=0 keeps the gzip bytes a function of the content, equal on every replica.
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+        etag = etag_for(digest)
+        common = [
+            (b"etag", etag.encode()),
+            (b"cache-control", cache_control.encode()),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        json_type = (b"content-type", b"application/json")
+        return Encoded(
+            etag=etag,
+            body=body,
+            gzipped=gzipped,
+            identity_headers=[json_type, (b"content-length", str(len(body)).encode()), *common],
+            gzip_headers=[
+                json_type,
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(gzipped)).encode()),
+                *common,
+            ],
+            not_modified_headers=common,
+        )
+
+    def choose(self, accepts_gzip: bool) -> tuple[bytes, Headers]:
+        if accepts_gzip:
+            return self.gzipped, self.gzip_headers
+        return self.body, self.identity_headers
+
+
+def cached(snapshot: Snapshot, key: Hashable, build: Callable[[], Encoded]) -> Encoded:
+    """The encoding `key` of a snapshot, built on first use."""
+    found: Encoded | None = snapshot.cache.get(key)
+    if found is None:
+        found = build()
+        snapshot.cache[key] = found
+    return found
+
+
+def catalog(snapshot: Snapshot, cache_control: str) -> Encoded:
+    def build() -> Encoded:
+        return Encoded.build(
+            {
+                "object": "catalog",
+                "engine": snapshot.engine,
+                "engine_name": snapshot.engine_name,
+                "engine_version": snapshot.version,
+                "digest": snapshot.digest,
+                "revision": snapshot.revision,
+                "provider_count": len(snapshot.providers),
+                "model_count": snapshot.model_count,
+                "providers": snapshot.providers,
+            },
+            snapshot.digest,
+            cache_control,
+        )
+
+    return cached(snapshot, "catalog", build)
+
+
+def litellm_map(snapshot: Snapshot, cache_control: str) -> Encoded:
+    """The version in LiteLLM's own model-map format: model key -> original entry."""
+
+    def build() -> Encoded:
+        entries = {
+            model["uri"]: model["source_entry"]
+            for provider in snapshot.providers
+            for model in provider["models"]
+        }
+        return Encoded.build(dict(sorted(entries.items())), snapshot.digest, cache_control)
+
+    return cached(snapshot, "litellm_map", build)
+
+
+def compat_content(snapshots: list[Snapshot], page: int, limit: int, single: bool) -> JSONObject:
+    providers = [p for snapshot in snapshots for p in snapshot.providers]
+    start = (page - 1) * limit
+    first = snapshots[0] if single and snapshots else None
+    return {
+        "object": "model.compatible",
+        "page": page,
+        "limit": limit,
+        "total_items": len(providers),
+        "total_pages": math.ceil(len(providers) / limit),
+        "engine_name": first.engine if first else None,
+        "engine_version": first.version if first else None,
+        "items": providers[start : start + limit],
+    }
+
+
+class BodyCache:
+    """A bounded LRU of encodings that belong to no single snapshot (pages across engines)."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._entries: OrderedDict[Hashable, Encoded] = OrderedDict()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Encoded | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Encoded) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+
+def etag_matches(if_none_match: str, digest: str) -> bool:
+    """Weak comparison (RFC 9110, 13.1.2) of an If-None-Match list against `digest`."""
+    candidates = if_none_match.split(",")
+    for candidate in candidates:
+        tag = candidate.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == f'"{digest}"':
+            return True
+    return False
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when gzip is acceptable; `gzip;q=0` refuses it."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            quality = params.strip()
+            return not (quality.startswith("q=") and float(quality[2:] or 0) == 0)
+    return False

@@ -1,0 +1,340 @@
+"""The sync client: poll BudConnect and keep one engine version's local copy current.
+
+One poll: with a local copy, ask the change feed with `If-None-Match` (304: nothing to do;
+200: apply the delta; 410: fall back); without one, or when a delta does not verify, fetch the
+whole catalog. Nothing is applied before its content digest is verified, and a failure of any
+kind leaves the local configuration exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from budconnect import __version__
+from budconnect.domain.records import JSONObject
+from budconnect.sync.files import LocalConfig, exclusive, verified_digest
+
+log = logging.getLogger("budconnect.sync")
+
+MAX_RETRY_AFTER = 3600.0
+
+
+class SyncFailed(Exception):
+    """One poll failed; the local configuration is untouched."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    status: Literal["unchanged", "updated", "failed"]
+    method: Literal["not-modified", "changes", "catalog"] | None = None
+    digest: str | None = None
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class SyncClient:
+    """Keeps `state_dir` equal to one engine version of a BudConnect server."""
+
+    def __init__(
+        self,
+        server: str,
+        engine: str,
+        engine_version: str,
+        state_dir: Path,
+        *,
+        deployment: str | None = None,
+        timeout: float = 30.0,
+        on_change: str | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.engine = engine
+        self.engine_version = engine_version
+        self.state_dir = Path(state_dir)
+        self.deployment = deployment or socket.gethostname()
+        self.on_change = on_change
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._stop = threading.Event()
+        # Waits return True when stopped; tests and the CLI share this one clock.
+        self._sleep = sleep or self._stop.wait
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={
+                "user-agent": f"budconnect-sync/{__version__} (deployment={self.deployment}; "
+                f"{engine}/{engine_version})",
+                "accept": "application/json",
+            },
+            follow_redirects=True,
+        )
+        self.local = LocalConfig.load(self.state_dir)
+        self.failures = int(self.local.state.get("consecutive_failures", 0))
+
+    # --- one poll -------------------------------------------------------------------------
+
+    def sync_once(self) -> SyncOutcome:
+        """Poll once. Never raises for network or server faults: they become a failed outcome."""
+        now = _now()
+        try:
+            outcome = self._poll()
+        except SyncFailed as exc:
+            self.failures += 1
+            log.warning("sync failed (%d in a row): %s", self.failures, exc)
+            self.local.save_state(
+                last_attempt=now,
+                last_error={"at": now, "message": str(exc)},
+                consecutive_failures=self.failures,
+            )
+            return SyncOutcome("failed", error=str(exc), retry_after=exc.retry_after)
+        self.failures = 0
+        values: dict[str, Any] = {
+            "server": self.server, "engine": self.engine, "engine_version": self.engine_version,
+            "digest": self.local.digest, "revision": self.local.catalog and
+            self.local.catalog.get("revision"), "last_attempt": now, "last_success": now,
+            "consecutive_failures": 0, "method": outcome.method,
+        }  # fmt: skip
+        if outcome.status == "updated":
+            values["last_change"] = {
+                "at": now, "digest": outcome.digest, "added": outcome.added,
+                "removed": outcome.removed, "changed": outcome.changed, "method": outcome.method,
+            }  # fmt: skip
+        self.local.save_state(**values)
+        if outcome.status == "updated":
+            log.info(
+                "applied %s %s (%s): %d models added, %d removed, %d changed; digest %s",
+                self.engine, self.local.catalog and self.local.catalog["engine_version"],
+                outcome.method, outcome.added, outcome.removed, outcome.changed,
+                (outcome.digest or "")[:16],
+            )  # fmt: skip
+            self._run_hook(outcome)
+        else:
+            log.debug("unchanged (digest %s)", (outcome.digest or "")[:16])
+        return outcome
+
+    def _poll(self) -> SyncOutcome:
+        local = self.local.catalog
+        revision = local.get("revision") if local else None
+        if local is not None and isinstance(revision, int):
+            outcome = self._via_changes(local, revision)
+            if outcome is not None:
+                return outcome
+        return self._via_catalog(local)
+
+    def _url(self, leaf: str) -> str:
+        return (
+            f"{self.server}/v1/engines/{quote(self.engine, safe='')}/versions/"
+            f"{quote(self.engine_version, safe='')}/{leaf}"
+        )
+
+    def _get(self, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.get(url, **kwargs)
+            response.read()  # a body cut short raises here, before anything is applied
+        except httpx.HTTPError as exc:
+            raise SyncFailed(f"{type(exc).__name__}: {exc or 'no detail'}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise SyncFailed(
+                f"server answered {response.status_code}",
+                retry_after=_retry_after(response.headers.get("retry-after")),
+            )
+        return response
+
+    def _via_changes(self, local: JSONObject, revision: int) -> SyncOutcome | None:
+        """Apply the change feed; None when the whole catalog must be fetched instead."""
+        response = self._get(
+            self._url("changes"),
+            params={"since": revision},
+            headers={"if-none-match": f'"{local["digest"]}"'},
+        )
+        if response.status_code == 304:
+            return SyncOutcome("unchanged", "not-modified", local["digest"])
+        if response.status_code == 410:
+            log.info("revision %d is too old for the change feed; fetching the catalog", revision)
+            return None
+        if response.status_code != 200:
+            raise SyncFailed(f"change feed answered {response.status_code}: {_detail(response)}")
+        try:
+            delta = orjson.loads(response.content)
+            if delta["engine_version"] != local["engine_version"]:
+                return None  # `latest` moved to another version: ids differ, start over
+            updated = apply_changes(local, delta)
+            verified_digest(updated)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.info("change feed did not verify (%s); fetching the catalog", exc)
+            return None
+        return self._apply(local, updated, "changes")
+
+    def _via_catalog(self, local: JSONObject | None) -> SyncOutcome:
+        headers = {"if-none-match": f'"{local["digest"]}"'} if local else {}
+        response = self._get(self._url("catalog"), headers=headers)
+        if response.status_code == 304 and local is not None:
+            return SyncOutcome("unchanged", "not-modified", local["digest"])
+        if response.status_code != 200:
+            raise SyncFailed(f"catalog answered {response.status_code}: {_detail(response)}")
+        try:
+            catalog = orjson.loads(response.content)
+            digest = verified_digest(catalog)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            raise SyncFailed(f"invalid catalog payload: {exc}") from None
+        etag = response.headers.get("etag", "").removeprefix("W/").strip('"')
+        if etag and etag != digest:
+            raise SyncFailed(
+                f"catalog digest {digest[:16]}... does not match its ETag {etag[:16]}..."
+            )
+        if local is not None and local["digest"] == digest:
+            return SyncOutcome("unchanged", "catalog", digest)
+        return self._apply(local, catalog, "catalog")
+
+    def _apply(self, old: JSONObject | None, new: JSONObject, method: Any) -> SyncOutcome:
+        added, removed, changed = count_changes(old, new)
+        self.local.apply(new)
+        return SyncOutcome("updated", method, new["digest"], added, removed, changed)
+
+    def _run_hook(self, outcome: SyncOutcome) -> None:
+        if not self.on_change:
+            return
+        env = {
+            **os.environ,
+            "BUDCONNECT_SYNC_DIR": str(self.state_dir),
+            "BUDCONNECT_SYNC_DIGEST": outcome.digest or "",
+            "BUDCONNECT_SYNC_ENGINE": self.engine,
+            "BUDCONNECT_SYNC_ENGINE_VERSION": str(
+                self.local.catalog["engine_version"] if self.local.catalog else ""
+            ),
+        }
+        try:
+            result = subprocess.run(self.on_change, shell=True, env=env, timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            log.warning("on-change command timed out")
+            return
+        if result.returncode != 0:
+            log.warning("on-change command exited with %d", result.returncode)
+
+    # --- polling forever -------------------------------------------------------------------
+
+    def next_delay(self, outcome: SyncOutcome, interval: float) -> float:
+        """Seconds until the next poll: jittered interval, or capped backoff after failures."""
+        if outcome.status != "failed":
+            # +-10% so that a fleet started together drifts apart instead of polling in step.
+            return interval * random.uniform(0.9, 1.1)
+        exponent = min(max(self.failures - 1, 0), 30)
+        ceiling: float = min(self.backoff_cap, self.backoff_base * float(2**exponent))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER))
+        return delay
+
+    def run(self, interval: float, *, once: bool = False) -> SyncOutcome:
+        """Poll until `stop()` (or once). Returns the last outcome."""
+        with exclusive(self.state_dir):
+            while True:
+                outcome = self.sync_once()
+                if once:
+                    return outcome
+                if self._sleep(self.next_delay(outcome, interval)):
+                    return outcome
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def apply_changes(local: JSONObject, delta: JSONObject) -> JSONObject:
+    """The catalog `local` with a change-feed answer applied (removals first, then upserts)."""
+    providers: dict[str, JSONObject] = {
+        p["id"]: {**p, "models": {m["id"]: m for m in p["models"]}} for p in local["providers"]
+    }
+    owner = {mid: pid for pid, p in providers.items() for mid in p["models"]}
+    for removed in delta["models"]["removed"]:
+        pid = owner.pop(removed["id"], None)
+        if pid is not None:
+            providers[pid]["models"].pop(removed["id"], None)
+    for removed in delta["providers"]["removed"]:
+        gone = providers.pop(removed["id"], None)
+        for mid in gone["models"] if gone else ():
+            owner.pop(mid, None)
+    for upserted in delta["providers"]["upserted"]:
+        existing = providers.get(upserted["id"])
+        providers[upserted["id"]] = {**upserted, "models": existing["models"] if existing else {}}
+    for model in delta["models"]["upserted"]:
+        previous = owner.get(model["id"])
+        if previous is not None and previous in providers:
+            providers[previous]["models"].pop(model["id"], None)
+        providers[model["provider_id"]]["models"][model["id"]] = model  # KeyError: unverifiable
+        owner[model["id"]] = model["provider_id"]
+    ordered = sorted(providers.values(), key=lambda p: p["provider_type"])
+    return {
+        **local,
+        "digest": delta["digest"],
+        "revision": delta["revision"],
+        "provider_count": len(ordered),
+        "model_count": sum(len(p["models"]) for p in ordered),
+        "providers": [
+            {**p, "models": sorted(p["models"].values(), key=lambda m: m["uri"])} for p in ordered
+        ],
+    }
+
+
+def count_changes(old: JSONObject | None, new: JSONObject) -> tuple[int, int, int]:
+    """(added, removed, changed) models, by key, from one catalog to the next."""
+    before = {m["uri"]: m for p in (old or {}).get("providers", []) for m in p["models"]}
+    after = {m["uri"]: m for p in new["providers"] for m in p["models"]}
+    changed = sum(1 for uri in before.keys() & after.keys() if before[uri] != after[uri])
+    return len(after.keys() - before.keys()), len(before.keys() - after.keys()), changed
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    seconds: float = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:200]
+    return str(body.get("detail", body))[:300] if isinstance(body, dict) else str(body)[:200]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

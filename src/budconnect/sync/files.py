@@ -1,0 +1,140 @@
+"""The deployment's local configuration on disk, written atomically.
+
+    DIR/catalog.json                            the snapshot, as the catalog endpoint serves it
+    DIR/model_prices_and_context_window.json    the same models in LiteLLM's model-map format
+    DIR/state.json                              digest, revision, last success and last error
+
+Every file is replaced by write-to-temporary, fsync, rename, fsync-directory: a reader sees
+the old file or the new one, never a mix, and a crash at any moment leaves the last good
+configuration. The catalog is written after the model map, so a crash between the two leaves
+a map that `LocalConfig.load` notices and rebuilds from the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from budconnect.domain.documents import catalog_digest
+from budconnect.domain.records import JSONObject
+
+CATALOG = "catalog.json"
+LITELLM_MAP = "model_prices_and_context_window.json"
+STATE = "state.json"
+LOCK = ".lock"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that no reader or crash ever sees a partial file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself must survive a crash
+    finally:
+        os.close(directory)
+
+
+def litellm_map(catalog: JSONObject) -> JSONObject:
+    """LiteLLM's model-map format of a catalog: model key -> original entry, sorted by key."""
+    entries = {
+        model["uri"]: model["source_entry"]
+        for provider in catalog["providers"]
+        for model in provider["models"]
+    }
+    return dict(sorted(entries.items()))
+
+
+def verified_digest(catalog: Any) -> str:
+    """The content digest of a catalog document, or ValueError when it is not one."""
+    try:
+        engine, version = catalog["engine"], catalog["engine_version"]
+        providers = catalog["providers"]
+        for provider in providers:
+            for model in provider["models"]:
+                if not isinstance(model["uri"], str) or not isinstance(model["id"], str):
+                    raise TypeError("model without uri or id")
+        digest = catalog_digest(engine=engine, version=version, providers=providers)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a catalog document: {exc}") from None
+    claimed = str(catalog.get("digest"))
+    if digest != claimed:
+        raise ValueError(f"content has digest {digest[:16]}..., it claims {claimed[:16]}...")
+    return digest
+
+
+@dataclass(slots=True)
+class LocalConfig:
+    """What a deployment holds: the catalog (None until the first sync) and the sync state."""
+
+    directory: Path
+    catalog: JSONObject | None = None
+    state: JSONObject = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str | None:
+        return self.catalog["digest"] if self.catalog else None
+
+    @staticmethod
+    def load(directory: Path) -> LocalConfig:
+        """Read DIR; an unreadable or unverifiable catalog counts as none (it is fetched again)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        config = LocalConfig(directory)
+        config.state = _read_json(directory / STATE) or {}
+        catalog = _read_json(directory / CATALOG)
+        if catalog is not None:
+            try:
+                verified_digest(catalog)
+            except ValueError:
+                catalog = None
+        config.catalog = catalog
+        if catalog is not None and _read_json(directory / LITELLM_MAP) != litellm_map(catalog):
+            atomic_write(directory / LITELLM_MAP, orjson.dumps(litellm_map(catalog)))
+        return config
+
+    def apply(self, catalog: JSONObject) -> None:
+        """Make `catalog` (already verified) the local configuration."""
+        atomic_write(self.directory / LITELLM_MAP, orjson.dumps(litellm_map(catalog)))
+        atomic_write(self.directory / CATALOG, orjson.dumps(catalog))
+        self.catalog = catalog
+
+    def save_state(self, **values: Any) -> None:
+        self.state.update(values)
+        atomic_write(self.directory / STATE, orjson.dumps(self.state, option=orjson.OPT_INDENT_2))
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    """Hold DIR's lock: two sync processes on one directory would fight over its files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another sync process holds {directory / LOCK}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None

@@ -1,0 +1,275 @@
+"""The sync client against the real server process and a real database, faults included."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.sync import SyncClient, SyncOutcome
+from budconnect.sync.files import CATALOG, LITELLM_MAP, STATE
+from tests.conftest import Server, source_bytes, source_models
+from tests.faults import FaultProxy
+
+VERSION = "1.14.4"
+
+
+@pytest.fixture
+def live(db: Database) -> Iterator[tuple[Database, Server]]:
+    """A real server over a real database holding one small version."""
+    seed(db, engine="litellm", version=VERSION, raw=source_bytes(VERSION))
+    with Server(db.url) as server:
+        yield db, server
+
+
+_open_clients: list[SyncClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
+
+
+def client(server_url: str, state_dir: Path, **kwargs: Any) -> SyncClient:
+    opened = SyncClient(server_url, "litellm", VERSION, state_dir, timeout=10, **kwargs)
+    _open_clients.append(opened)
+    return opened
+
+
+def files(state_dir: Path) -> dict[str, bytes]:
+    return {name: (state_dir / name).read_bytes() for name in (CATALOG, LITELLM_MAP)}
+
+
+def server_catalog(server: Server) -> Any:
+    return httpx.get(f"{server.base_url}/v1/engines/litellm/versions/{VERSION}/catalog").json()
+
+
+def reseed_changed(db: Database, server: Server, **changes: Any) -> dict[str, Any]:
+    """Seed a changed 1.14.4 and wait until the server serves it; returns the new source."""
+    before = server_catalog(server)["digest"]
+    document = json.loads(source_bytes(VERSION))
+    document["gpt-4"]["input_cost_per_token"] = changes.get("price", 1.0)
+    del document["gpt-3.5-turbo"]
+    for key in [k for k, v in document.items() if v.get("litellm_provider") == "nlp_cloud"]:
+        del document[key]
+    document["brand-new"] = {"litellm_provider": "openai", "mode": "chat"}
+    seed(
+        db,
+        engine="litellm",
+        version=VERSION,
+        raw=json.dumps(document).encode(),
+        history=changes.get("history", 1000),
+    )
+    deadline = time.monotonic() + 10
+    while server_catalog(server)["digest"] == before:
+        assert time.monotonic() < deadline, "the server never served the new seed"
+        time.sleep(0.05)
+    return document
+
+
+def test_a_client_converges_to_the_exact_snapshot_from_empty(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    sync = client(server.base_url, tmp_path)
+    outcome = sync.sync_once()
+    assert (outcome.status, outcome.method) == ("updated", "catalog")
+    assert outcome.added == len(source_models(VERSION))
+    assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
+    assert json.loads((tmp_path / LITELLM_MAP).read_bytes()) == source_models(VERSION)
+    state = json.loads((tmp_path / STATE).read_bytes())
+    assert state["digest"] == server_catalog(server)["digest"]
+    assert state["last_success"]
+    assert state["consecutive_failures"] == 0
+
+
+def test_a_second_poll_is_not_modified(live: tuple[Database, Server], tmp_path: Path) -> None:
+    _, server = live
+    sync = client(server.base_url, tmp_path)
+    sync.sync_once()
+    before = files(tmp_path)
+    outcome = sync.sync_once()
+    assert (outcome.status, outcome.method) == ("unchanged", "not-modified")
+    assert files(tmp_path) == before
+
+
+def test_the_change_feed_reaches_the_same_state_as_a_full_download(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    db, server = live
+    incremental = client(server.base_url, tmp_path / "incremental")
+    incremental.sync_once()
+    document = reseed_changed(db, server)
+
+    outcome = incremental.sync_once()
+    assert (outcome.status, outcome.method) == ("updated", "changes")
+    removed = len(source_models(VERSION).keys() - document.keys())
+    assert (outcome.added, outcome.removed, outcome.changed) == (1, removed, 1)
+
+    full = client(server.base_url, tmp_path / "full")
+    assert full.sync_once().method == "catalog"
+    for name in (CATALOG, LITELLM_MAP):
+        assert json.loads((tmp_path / "incremental" / name).read_bytes()) == json.loads(
+            (tmp_path / "full" / name).read_bytes()
+        )
+    assert json.loads((tmp_path / "full" / LITELLM_MAP).read_bytes()) == document
+
+
+def test_a_revision_too_old_for_the_feed_leads_to_a_full_resync(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    db, server = live
+    sync = client(server.base_url, tmp_path)
+    sync.sync_once()
+    reseed_changed(db, server, price=2.0, history=1)
+    reseed_changed(db, server, price=3.0, history=1)  # prunes what the client would need
+    outcome = sync.sync_once()
+    assert (outcome.status, outcome.method) == ("updated", "catalog")
+    assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "truncate", "reset", "corrupt"])
+def test_a_fault_leaves_the_last_good_configuration_intact(
+    live: tuple[Database, Server], tmp_path: Path, fault: str
+) -> None:
+    db, server = live
+    with FaultProxy(server.base_url) as proxy:
+        sync = client(proxy.base_url, tmp_path)
+        assert sync.sync_once().status == "updated"
+        reseed_changed(db, server)  # something new to fetch, so the fault hits a real update
+        before = files(tmp_path)
+
+        proxy.mode = fault
+        outcome = sync.sync_once()
+        assert outcome.status == "failed"
+        assert outcome.error
+        assert files(tmp_path) == before
+        state = json.loads((tmp_path / STATE).read_bytes())
+        assert state["consecutive_failures"] == 1
+        assert state["last_error"]["message"] == outcome.error
+        if fault == "429":
+            assert outcome.retry_after == 7
+            assert sync.next_delay(outcome, interval=1) >= 7
+
+        proxy.mode = "pass"
+        recovered = sync.sync_once()
+        assert recovered.status == "updated"
+        assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
+        assert json.loads((tmp_path / STATE).read_bytes())["consecutive_failures"] == 0
+
+
+def test_the_server_killed_and_restarted_while_polling_is_survived(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    db, server = live
+    sync = client(server.base_url, tmp_path, backoff_base=0.05, backoff_cap=0.2)
+    outcomes: list[Any] = []
+    original = sync.sync_once
+
+    def recording() -> Any:
+        outcome = original()
+        outcomes.append(outcome)
+        return outcome
+
+    sync.sync_once = recording  # type: ignore[method-assign]
+    poller = threading.Thread(target=sync.run, kwargs={"interval": 0.05}, daemon=True)
+    poller.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(o.status == "updated" for o in outcomes):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        good = files(tmp_path)
+
+        server.kill()  # no goodbye: connections refused or cut mid-request
+        failures_seen = len([o for o in outcomes if o.status == "failed"])
+        while len([o for o in outcomes if o.status == "failed"]) < failures_seen + 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert files(tmp_path) == good
+
+        restarted = Server(db.url, port=server.port).start()
+        try:
+            document = reseed_changed(db, restarted)
+            while json.loads((tmp_path / LITELLM_MAP).read_bytes()) != document:
+                assert time.monotonic() < deadline, "the client did not converge after restart"
+                time.sleep(0.02)
+        finally:
+            restarted.stop()
+    finally:
+        sync.stop()
+        poller.join(timeout=10)
+    assert not poller.is_alive()
+
+
+def test_on_change_runs_after_a_change_is_applied_and_not_otherwise(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    marker = tmp_path / "reloads"
+    command = f'echo "$BUDCONNECT_SYNC_DIGEST" >> {marker}'
+    sync = client(server.base_url, tmp_path / "state", on_change=command)
+    sync.sync_once()
+    sync.sync_once()
+    assert marker.read_text().split() == [server_catalog(server)["digest"]]
+
+
+def test_requests_name_the_deployment(live: tuple[Database, Server], tmp_path: Path) -> None:
+    _, server = live
+    with FaultProxy(server.base_url) as proxy:
+        client(proxy.base_url, tmp_path, deployment="eu-west-prod-7").sync_once()
+    (_, headers), *_ = proxy.requests
+    agent = {k.lower(): v for k, v in headers.items()}["user-agent"]
+    assert "eu-west-prod-7" in agent
+    assert agent.startswith("budconnect-sync/")
+
+
+def test_a_damaged_local_copy_is_fetched_again_and_a_missing_map_rebuilt(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    client(server.base_url, tmp_path).sync_once()
+    good = files(tmp_path)
+
+    (tmp_path / LITELLM_MAP).unlink()
+    client(server.base_url, tmp_path)  # loading the directory repairs the map
+    assert files(tmp_path) == good
+
+    (tmp_path / CATALOG).write_bytes(good[CATALOG][: len(good[CATALOG]) // 2])
+    outcome = client(server.base_url, tmp_path).sync_once()
+    assert (outcome.status, outcome.method) == ("updated", "catalog")
+    assert files(tmp_path) == good
+
+
+def test_failures_back_off_exponentially_with_jitter_up_to_a_cap(tmp_path: Path) -> None:
+    sync = SyncClient(
+        "http://127.0.0.1:9",
+        "litellm",
+        VERSION,
+        tmp_path,
+        timeout=1,
+        backoff_base=1.0,
+        backoff_cap=30.0,
+    )
+    delays = []
+    for _ in range(8):
+        outcome = sync.sync_once()
+        assert outcome.status == "failed"
+        delays.append(sync.next_delay(outcome, interval=300))
+    ceilings = [1, 2, 4, 8, 16, 30, 30, 30]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert not (tmp_path / CATALOG).exists()
+    polls = [sync.next_delay(SyncOutcome("unchanged"), 300) for _ in range(50)]
+    assert all(270 <= d <= 330 for d in polls)
+    assert len({round(d, 3) for d in polls}) > 40  # jittered, not one value

@@ -1,0 +1,221 @@
+"""The /v1 synchronization endpoints against the real server process, on both backends."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from budconnect.domain.documents import catalog_digest
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from tests.conftest import VERSIONS, Server, source_bytes, source_models
+
+CATALOG = "/v1/engines/litellm/versions/{}/catalog"
+
+
+def get(server: Server, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(server.base_url + path, timeout=60, **kwargs)
+
+
+def wait_for_etag(server: Server, path: str, unlike: str, timeout: float = 10.0) -> str:
+    """Poll until the ETag of `path` differs from `unlike`: how long a seed takes to show."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        etag = get(server, path, headers={"if-none-match": unlike}).headers["etag"]
+        if etag != unlike:
+            return etag
+        time.sleep(0.05)
+    raise AssertionError(f"ETag of {path} still {unlike} after {timeout} s")
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.100.5", "1.14.4"])
+def test_the_catalog_is_the_whole_snapshot_and_its_etag_is_its_digest(
+    seeded_server: Server, version: str
+) -> None:
+    response = get(seeded_server, CATALOG.format(version))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["engine_version"] == version
+    assert response.headers["etag"] == f'"{body["digest"]}"'
+    assert (
+        catalog_digest(engine="litellm", version=version, providers=body["providers"])
+        == (body["digest"])
+    )
+    served = {m["uri"]: m["source_entry"] for p in body["providers"] for m in p["models"]}
+    assert served == source_models(version)
+    assert body["model_count"] == len(served)
+    assert "max-age" in response.headers["cache-control"]
+
+
+def test_if_none_match_answers_304_without_a_body_and_gzip_is_the_same_bytes(
+    seeded_server: Server,
+) -> None:
+    path = CATALOG.format("1.100.5")
+    plain = get(seeded_server, path, headers={"accept-encoding": "identity"})
+    with httpx.stream(
+        "GET", seeded_server.base_url + path, headers={"accept-encoding": "gzip"}
+    ) as zipped:
+        raw = b"".join(zipped.iter_raw())
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == plain.content
+    assert int(zipped.headers["content-length"]) == len(raw) < len(plain.content) / 5
+    assert zipped.headers["etag"] == plain.headers["etag"]
+    assert "accept-encoding" in plain.headers["vary"].lower()
+    for _ in range(3):  # the first may take the slow path; later ones the fast path
+        again = get(seeded_server, path, headers={"if-none-match": plain.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == plain.headers["etag"]
+    other = get(seeded_server, path, headers={"if-none-match": '"not-it"'})
+    assert other.status_code == 200
+
+
+def test_latest_is_the_newest_version(seeded_server: Server) -> None:
+    latest = get(seeded_server, CATALOG.format("latest"))
+    assert latest.json()["engine_version"] == VERSIONS[-1]
+    assert (
+        latest.headers["etag"] == get(seeded_server, CATALOG.format(VERSIONS[-1])).headers["etag"]
+    )
+
+
+def test_fast_and_slow_paths_answer_the_same(seeded_server: Server) -> None:
+    path = CATALOG.format("1.65.8")
+    answers = [get(seeded_server, path, headers={"accept-encoding": "gzip"}) for _ in range(4)]
+    time.sleep(0.5)  # let the background refresh make the fast path eligible
+    answers += [get(seeded_server, path, headers={"accept-encoding": "gzip"}) for _ in range(4)]
+    first = answers[0]
+    for answer in answers[1:]:
+        assert answer.content == first.content
+        for name in ("etag", "cache-control", "vary", "content-type", "content-encoding"):
+            assert answer.headers[name] == first.headers[name]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (CATALOG.format("9.9.9"), 404),
+        ("/v1/engines/nope/versions/1.0/catalog", 404),
+        ("/v1/engines/litellm/versions/1.14.4/changes?since=-1", 422),
+        ("/v1/engines/litellm/versions/1.14.4/changes?since=x", 422),
+        ("/v1/engines/litellm/versions/1.14.4/changes", 422),
+        ("/v1/engines/litellm/versions/1.14.4/changes?since=999999999", 410),
+        ("/v1/engines/litellm/diff?from=1.14.4", 422),
+        ("/v1/engines/litellm/diff?from=1.14.4&to=0.0.1", 404),
+        ("/v1/engines/vllm/versions/1.0/model_prices_and_context_window.json", 404),
+    ],
+)
+def test_bad_sync_requests_get_problem_details(
+    seeded_server: Server, path: str, status: int
+) -> None:
+    response = get(seeded_server, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"]
+
+
+# --- LiteLLM's own format -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_litellm_map_equals_the_source_files_models(
+    seeded_server: Server, version: str
+) -> None:
+    path = f"/v1/engines/litellm/versions/{version}/model_prices_and_context_window.json"
+    response = get(seeded_server, path, headers={"accept-encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.json() == source_models(version)
+    again = get(seeded_server, path, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+# --- compatible models, conditionally -------------------------------------------------------
+
+
+def test_compatible_model_pages_carry_the_snapshot_etag(seeded_server: Server) -> None:
+    path = "/model/get-compatible-models?engine=litellm&engine_version=1.80.17&page=2"
+    first = get(seeded_server, path)
+    etag = first.headers["etag"]
+    assert etag == get(seeded_server, CATALOG.format("1.80.17")).headers["etag"]
+    for _ in range(3):
+        assert get(seeded_server, path, headers={"if-none-match": etag}).status_code == 304
+    other_page = get(seeded_server, path.replace("page=2", "page=3"))
+    assert other_page.json()["items"] != first.json()["items"]
+
+
+# --- changes and diffs ----------------------------------------------------------------------
+
+
+def test_changes_since_zero_are_the_whole_version(seeded_server: Server) -> None:
+    body = get(seeded_server, "/v1/engines/litellm/versions/1.60.9/changes?since=0").json()
+    uris = {m["uri"] for m in body["models"]["upserted"]}
+    assert uris == set(source_models("1.60.9"))
+    assert body["models"]["removed"] == []
+    up_to_date = get(
+        seeded_server, f"/v1/engines/litellm/versions/1.60.9/changes?since={body['revision']}"
+    ).json()
+    assert up_to_date["models"] == {"removed": [], "upserted": []}
+    assert up_to_date["digest"] == body["digest"]
+
+
+def test_the_diff_lists_what_an_upgrade_changes_field_by_field(seeded_server: Server) -> None:
+    old, new = source_models("1.70.4"), source_models("1.80.17")
+    body = get(seeded_server, "/v1/engines/litellm/diff?from=1.70.4&to=1.80.17").json()
+    assert {m["uri"] for m in body["models"]["added"]} == new.keys() - old.keys()
+    assert {m["uri"] for m in body["models"]["removed"]} == old.keys() - new.keys()
+    changed = {m["uri"]: m["changes"] for m in body["models"]["changed"]}
+    assert set(changed) == {k for k in old.keys() & new.keys() if old[k] != new[k]}
+    repriced = next(
+        k for k in sorted(old.keys() & new.keys())
+        if old[k].get("input_cost_per_token") != new[k].get("input_cost_per_token")
+        and "input_cost_per_token" in old[k] and "input_cost_per_token" in new[k]
+    )  # fmt: skip
+    assert {
+        "field": "source_entry.input_cost_per_token",
+        "old": old[repriced]["input_cost_per_token"],
+        "new": new[repriced]["input_cost_per_token"],
+        "kind": "changed",
+    } in changed[repriced]
+    assert body["summary"]["models"] == {
+        "added": len(new.keys() - old.keys()),
+        "removed": len(old.keys() - new.keys()),
+        "changed": len(changed),
+    }
+    new_providers = {e["litellm_provider"] for e in new.values()}
+    old_providers = {e["litellm_provider"] for e in old.values()}
+    assert body["providers"]["added"] == sorted(new_providers - old_providers)
+    assert body["providers"]["removed"] == sorted(old_providers - new_providers)
+
+
+# --- freshness ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(db: Database) -> Any:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    with Server(db.url) as server:
+        yield db, server
+
+
+def test_a_seed_shows_within_the_check_interval(live_server: Any) -> None:
+    db, server = live_server
+    path = CATALOG.format("1.14.4")
+    before = get(server, path).headers["etag"]
+    document = json.loads(source_bytes("1.14.4"))
+    document["gpt-4"]["input_cost_per_token"] = 1.0
+    seeded_at = time.monotonic()
+    seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+    after = wait_for_etag(server, path, before)
+    # The server re-reads digests every 0.2 s here; allow generously for a loaded machine.
+    assert time.monotonic() - seeded_at < 5
+    body = get(server, path).json()
+    assert f'"{body["digest"]}"' == after
+    served = {m["uri"]: m["source_entry"] for p in body["providers"] for m in p["models"]}
+    assert served["gpt-4"]["input_cost_per_token"] == 1.0
