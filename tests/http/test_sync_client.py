@@ -16,7 +16,7 @@ from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient, SyncOutcome
 from budconnect.sync.files import CATALOG, LITELLM_MAP, STATE
-from tests.conftest import Server, source_bytes, source_models
+from tests.conftest import Server, run_cli, source_bytes, source_models
 from tests.faults import FaultProxy
 
 VERSION = "1.14.4"
@@ -273,3 +273,42 @@ def test_failures_back_off_exponentially_with_jitter_up_to_a_cap(tmp_path: Path)
     polls = [sync.next_delay(SyncOutcome("unchanged"), 300) for _ in range(50)]
     assert all(270 <= d <= 330 for d in polls)
     assert len({round(d, 3) for d in polls}) > 40  # jittered, not one value
+
+
+def test_the_sync_command_polls_once_and_reports_failure_in_one_line(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    args = ["sync", "--server", server.base_url, "--engine-version", VERSION,
+            "--state-dir", str(tmp_path), "--once"]  # fmt: skip
+    done = run_cli(*args, database_url="sqlite://")
+    assert done.returncode == 0, done.stderr
+    assert f"{len(source_models(VERSION))} models added" in done.stderr
+    assert json.loads((tmp_path / LITELLM_MAP).read_bytes()) == source_models(VERSION)
+
+    dead = run_cli(
+        "sync",
+        "--server",
+        "http://127.0.0.1:9",
+        "--engine-version",
+        VERSION,
+        "--state-dir",
+        str(tmp_path),
+        "--once",
+        database_url="sqlite://",
+    )
+    assert dead.returncode == 1
+    assert dead.stderr.strip().splitlines()[-1].startswith("error: sync failed:")
+    assert json.loads((tmp_path / LITELLM_MAP).read_bytes()) == source_models(VERSION)
+
+    bad = run_cli(
+        "sync",
+        "--server",
+        "ftp://x",
+        "--state-dir",
+        str(tmp_path),
+        "--once",
+        database_url="sqlite://",
+    )
+    assert bad.returncode == 1
+    assert "--server must be an http" in bad.stderr
