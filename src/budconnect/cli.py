@@ -209,6 +209,9 @@ def serve_command(
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (costs throughput on the poll path).")
+    ] = False,
 ) -> None:
     """Serve the API. On an empty database: migrate and seed every bundled version first."""
     import uvicorn
@@ -238,6 +241,7 @@ def serve_command(
         port=port,
         workers=workers,
         log_level=log_level,
+        access_log=access_log,
         server_header=False,
     )
 

@@ -4,25 +4,33 @@ A poll is answered from memory, without the framework and without the database: 
 current digests (refreshed in the background, see `budconnect.api.app`) decides 304 or 200,
 and a 200 sends bytes built once per digest. Anything else, including any request whose
 answer is not ready in memory or whose parameters need validating, goes to FastAPI, which
-answers it the slow way and fills the caches for the next poll.
+answers it the slow way and fills the caches for the next poll. Both paths send the same
+status, body and validators for the same request.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from budconnect.api.bodies import BodyCache, Encoded, Headers, accepts_gzip, etag_matches
-from budconnect.services.catalog import MAX_PAGE, Catalog
+from budconnect.api.bodies import Encoded, Headers, accepts_gzip, etag_matches
+from budconnect.services.catalog import MAX_PAGE, Catalog, RegistryView
 
 LITELLM_MAP = "model_prices_and_context_window.json"
-_LEAVES = {"catalog": "catalog", LITELLM_MAP: "litellm_map", "changes": None}
+_LEAVES: dict[str, str | None] = {"catalog": "catalog", LITELLM_MAP: "litellm_map",
+                                  "changes": None}  # fmt: skip
 _COMPAT_PATH = "/model/get-compatible-models"
 _COMPAT_PARAMS = frozenset({"engine", "engine_version", "page", "limit"})
 
 Answer = tuple[int, Headers, bytes]
+
+
+@functools.lru_cache(maxsize=256)
+def _gzip_ok(accept_encoding: bytes) -> bool:
+    return accepts_gzip(accept_encoding.decode("latin-1"))
 
 
 class PollFastPath:
@@ -37,6 +45,8 @@ class PollFastPath:
         self.max_age = max_age
         self.max_limit = max_limit
         self.cache_control = cache_control.encode()
+        self._catalog: Catalog | None = None
+        self._validators: dict[str, tuple[bytes, Headers]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -49,9 +59,11 @@ class PollFastPath:
         await self.app(scope, receive, send)
 
     def answer(self, scope: Scope) -> Answer | None:
-        catalog: Catalog | None = getattr(self.state, "catalog", None)
+        catalog = self._catalog
         if catalog is None:
-            return None
+            catalog = self._catalog = getattr(self.state, "catalog", None)
+            if catalog is None:
+                return None
         view = catalog.fresh_view(self.max_age)
         if view is None:
             return None
@@ -67,31 +79,18 @@ class PollFastPath:
             row = engine.version(parts[5]) if engine is not None else None
             if row is None:
                 return None
-            leaf = _LEAVES[parts[6]]
-            if leaf is None and b"since=" not in scope["query_string"]:
+            key = _LEAVES[parts[6]]
+            query: bytes = scope["query_string"]
+            if key is None and not (query.startswith(b"since=") and query[6:].isdigit()):
                 return None
-            return self._conditional(scope, row.content_digest, catalog, leaf)
+            snapshot = catalog.cached_snapshot(row.content_digest) if key else None
+            encoded = snapshot.cache.get(key) if snapshot is not None else None
+            return self._serve(scope, row.content_digest, encoded)
         if path == _COMPAT_PATH:
             return self._compat(scope, catalog, view)
         return None
 
-    def _conditional(self, scope: Scope, digest: str, catalog: Catalog, key: Any) -> Answer | None:
-        headers = _request_headers(scope)
-        if_none_match = headers.get(b"if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), digest):
-            return 304, self._validators(digest), b""
-        if key is None:
-            return None
-        snapshot = catalog.cached_snapshot(digest)
-        encoded: Encoded | None = snapshot.cache.get(key) if snapshot is not None else None
-        if encoded is None:
-            return None
-        body, response_headers = encoded.choose(
-            accepts_gzip(headers.get(b"accept-encoding", b"").decode("latin-1"))
-        )
-        return 200, response_headers, body
-
-    def _compat(self, scope: Scope, catalog: Catalog, view: Any) -> Answer | None:
+    def _compat(self, scope: Scope, catalog: Catalog, view: RegistryView) -> Answer | None:
         params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         if not params.keys() <= _COMPAT_PARAMS:
             return None
@@ -106,11 +105,9 @@ class PollFastPath:
             if "engine_version" in params:
                 return None
             digest = view.everything_digest
-            cache: BodyCache | None = getattr(self.state, "body_cache", None)
-            encoded = (
-                cache.get(("compat-all", digest, page_number, limit_number)) if cache else None
-            )
-            return self._serve(scope, digest, encoded)
+            cache = getattr(self.state, "body_cache", None)
+            key = ("compat-all", digest, page_number, limit_number)
+            return self._serve(scope, digest, cache.get(key) if cache is not None else None)
         engine = view.engines.get(engine_key)
         row = engine.version(params.get("engine_version", "latest")) if engine else None
         if row is None:
@@ -119,25 +116,31 @@ class PollFastPath:
         encoded = snapshot.cache.get(("compat", page_number, limit_number)) if snapshot else None
         return self._serve(scope, row.content_digest, encoded)
 
-    def _validators(self, digest: str) -> Headers:
-        return [
-            (b"etag", f'"{digest}"'.encode()),
-            (b"cache-control", self.cache_control),
-            (b"vary", b"Accept-Encoding"),
-        ]
-
     def _serve(self, scope: Scope, digest: str, encoded: Encoded | None) -> Answer | None:
-        headers = _request_headers(scope)
-        if_none_match = headers.get(b"if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), digest):
-            return 304, self._validators(digest), b""
+        if_none_match = accept_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"accept-encoding":
+                accept_encoding = value
+        if if_none_match is not None:
+            etag, validators = self._validators_for(digest)
+            # The common case, a client sending back exactly what it got, costs one compare.
+            if if_none_match == etag or etag_matches(if_none_match.decode("latin-1"), digest):
+                return 304, validators, b""
         if encoded is None:
             return None
-        body, response_headers = encoded.choose(
-            accepts_gzip(headers.get(b"accept-encoding", b"").decode("latin-1"))
-        )
-        return 200, response_headers, body
+        if accept_encoding is not None and _gzip_ok(accept_encoding):
+            return 200, encoded.gzip_headers, encoded.gzipped
+        return 200, encoded.identity_headers, encoded.body
 
-
-def _request_headers(scope: Scope) -> dict[bytes, bytes]:
-    return dict(scope["headers"])
+    def _validators_for(self, digest: str) -> tuple[bytes, Headers]:
+        found = self._validators.get(digest)
+        if found is None:
+            etag = f'"{digest}"'.encode()
+            found = (etag, [(b"etag", etag), (b"cache-control", self.cache_control),
+                            (b"vary", b"Accept-Encoding")])  # fmt: skip
+            if len(self._validators) > 1024:
+                self._validators.clear()
+            self._validators[digest] = found
+        return found
