@@ -35,18 +35,25 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; a no-op when it is already there."""
     config = _config()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    # A migration writes, so it takes the write lock up front (SQLite: BEGIN IMMEDIATE), and
+    # PostgreSQL migrators queue on an advisory lock: two processes starting on an empty
+    # database wait for each other instead of failing.
+    with engine.connect() as conn:
+        conn = conn.execution_options(budconnect_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
+    with engine.connect() as conn:
+        conn = conn.execution_options(budconnect_write=True)
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
 
 
 def ensure_schema(engine: Engine) -> bool:
