@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import orjson
 
 from budconnect.domain.records import JSONObject
+from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
 
 Headers = list[tuple[bytes, bytes]]
@@ -129,27 +128,11 @@ def compat_content(snapshots: list[Snapshot], page: int, limit: int, single: boo
     }
 
 
-class BodyCache:
-    """A bounded LRU of encodings that belong to no single snapshot (pages across engines)."""
+class BodyCache(LRU[Hashable, Encoded]):
+    """Encodings that belong to no single snapshot (pages across engines, diffs)."""
 
     def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[Hashable, Encoded] = OrderedDict()
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Encoded | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: Hashable, value: Encoded) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        super().__init__(max_entries)
 
 
 def etag_matches(if_none_match: str, digest: str) -> bool:

@@ -12,18 +12,6 @@ import orjson
 
 JSONObject = dict[str, Any]
 
-# The buckets of a model's wire form, in the order the API writes them.
-MODEL_BUCKETS = (
-    "input_cost",
-    "output_cost",
-    "cache_cost",
-    "search_context_cost_per_query",
-    "tokens",
-    "rate_limits",
-    "media_limits",
-    "features",
-)
-
 
 def canonical_json(value: Any) -> bytes:
     """Bytes that are equal exactly when the JSON values are equal (key order ignored)."""

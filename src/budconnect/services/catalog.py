@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import sort_versions, version_key
 from budconnect.errors import Gone, InvalidInput, UnknownEngine, UnknownVersion
+from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
@@ -126,13 +126,12 @@ class Catalog:
     def __init__(self, db: Database, *, check_interval: float = 1.0, max_snapshots: int = 16):
         self.db = db
         self.check_interval = check_interval
-        self._max_snapshots = max_snapshots
         self._view: RegistryView | None = None
         self._view_loaded_at = float("-inf")
         self._view_lock = threading.Lock()
-        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._snapshots: LRU[str, Snapshot] = LRU(max_snapshots)
         self._build_locks: dict[tuple[str, str], threading.Lock] = {}
-        self._snapshots_lock = threading.Lock()
+        self._build_locks_lock = threading.Lock()
 
     # --- the view of engines and versions ---------------------------------------------------
 
@@ -179,7 +178,7 @@ class Catalog:
         if cached is not None:
             return cached
         key = (row.engine_key, row.version)
-        with self._snapshots_lock:
+        with self._build_locks_lock:
             build_lock = self._build_locks.setdefault(key, threading.Lock())
         # One thread builds a given version; the others wait for it rather than repeat it.
         with build_lock:
@@ -187,25 +186,14 @@ class Catalog:
             if cached is not None:
                 return cached
             snapshot = self._load(row)
-            self._remember(snapshot)
+            self._snapshots.put(snapshot.digest, snapshot)
             if snapshot.digest != row.content_digest:
                 # A seed committed after the view was read: read the view again next time.
                 self._view_loaded_at = float("-inf")
             return snapshot
 
     def cached_snapshot(self, digest: str) -> Snapshot | None:
-        with self._snapshots_lock:
-            snapshot = self._snapshots.get(digest)
-            if snapshot is not None:
-                self._snapshots.move_to_end(digest)
-            return snapshot
-
-    def _remember(self, snapshot: Snapshot) -> None:
-        with self._snapshots_lock:
-            self._snapshots[snapshot.digest] = snapshot
-            self._snapshots.move_to_end(snapshot.digest)
-            while len(self._snapshots) > self._max_snapshots:
-                self._snapshots.popitem(last=False)
+        return self._snapshots.get(digest)
 
     def _load(self, row: repo.VersionRow) -> Snapshot:
         # One read transaction: providers and models come from the same committed state.

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, Connection, bindparam, delete, insert, select, update
 
 from budconnect.domain.records import (
     EntryIssue,
@@ -450,13 +450,3 @@ def load_models(
         )
         for row in conn.execute(query)
     ]
-
-
-def count_rows(conn: Connection, *, version_id: int) -> tuple[int, int]:
-    providers = conn.execute(
-        select(func.count()).where(provider.c.engine_version_id == version_id)
-    ).scalar_one()
-    models = conn.execute(
-        select(func.count()).where(model_info.c.engine_version_id == version_id)
-    ).scalar_one()
-    return providers, models
