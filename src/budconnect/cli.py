@@ -18,7 +18,12 @@ from budconnect.config import Settings
 from budconnect.domain.versions import validate_engine_key
 from budconnect.errors import BudConnectError, InvalidSourceFile
 from budconnect.seeders import PARSERS, bundled_versions, parser_for
-from budconnect.services.seeding import SeedResult, registry_is_empty, seed, seed_bundled
+from budconnect.services.seeding import (
+    SeedResult,
+    missing_bundled_versions,
+    seed,
+    seed_bundled,
+)
 from budconnect.storage import migrate as migrations
 from budconnect.storage.database import Database
 
@@ -203,6 +208,17 @@ def _print_result(result: SeedResult) -> None:
     out.print(f"  digest {result.content_digest}", markup=False, highlight=False)
 
 
+def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
+    results: list[SeedResult] = []
+    for engine in sorted(PARSERS):
+        missing = missing_bundled_versions(db, engine=engine, data_dir=settings.data_dir)
+        results += seed_bundled(
+            db, engine=engine, versions=missing, data_dir=settings.data_dir,
+            history=settings.change_history,
+        )  # fmt: skip
+    return results
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -213,26 +229,22 @@ def serve_command(
         bool, typer.Option(help="Log every request (costs throughput on the poll path).")
     ] = False,
 ) -> None:
-    """Serve the API. On an empty database: migrate and seed every bundled version first."""
+    """Serve the API; first migrate an empty database and seed bundled versions it lacks."""
     import uvicorn
 
     with _reported():
         settings = _settings()
         db = _database(settings)
         _guard(lambda: migrations.ensure_schema(db.engine), "serve")
-        if _guard(lambda: registry_is_empty(db), "serve"):
-            for engine in sorted(PARSERS):
-                for result in seed_bundled(
-                    db,
-                    engine=engine,
-                    data_dir=settings.data_dir,
-                    history=settings.change_history,
-                ):
-                    err.print(
-                        f"seeded {result.engine} {result.version}: "
-                        f"{result.providers.inserted} providers, {result.models.inserted} models",
-                        highlight=False,
-                    )
+        # A new database gets every bundled version; an existing one gets the bundled
+        # versions it lacks (a release that bundles a new LiteLLM version adds it). Versions
+        # already held are left as they are: an operator may have seeded them from a file.
+        for result in _guard(lambda: _seed_missing(db, settings), "serve"):
+            err.print(
+                f"seeded {result.engine} {result.version}: "
+                f"{result.providers.inserted} providers, {result.models.inserted} models",
+                highlight=False,
+            )
         db.dispose()
     uvicorn.run(
         "budconnect.api.app:create_app",

@@ -14,6 +14,7 @@ one problem+json handler in `budconnect.api.problems` and the one CLI handler in
     │   └── SourceFileMissing         no bundled file for that engine and version
     ├── Gone (410)                    a change-feed revision older than the kept history
     ├── SchemaOutOfDate (503)         the database needs `budconnect migrate`
+    ├── DatabaseUnavailable (503)     the database cannot be reached or is busy
     └── UnsupportedEngine (422)       no parser for that engine's data format
 """
 
@@ -76,3 +77,8 @@ class Gone(BudConnectError):
 class SchemaOutOfDate(BudConnectError):
     status = 503
     title = "Database schema out of date"
+
+
+class DatabaseUnavailable(BudConnectError):
+    status = 503
+    title = "Database unavailable"

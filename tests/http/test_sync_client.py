@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -312,3 +313,44 @@ def test_the_sync_command_polls_once_and_reports_failure_in_one_line(
     )
     assert bad.returncode == 1
     assert "--server must be an http" in bad.stderr
+
+
+def test_a_garbled_state_file_is_not_fatal(live: tuple[Database, Server], tmp_path: Path) -> None:
+    _, server = live
+    for garbage in (b"[1]", b'{"consecutive_failures": null}', b"{not json"):
+        (tmp_path / STATE).write_bytes(garbage)
+        assert client(server.base_url, tmp_path).sync_once().status in ("updated", "unchanged")
+        assert json.loads((tmp_path / STATE).read_bytes())["consecutive_failures"] == 0
+
+
+def test_a_local_disk_error_is_a_failed_poll_not_a_crash(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    db, server = live
+    sync = client(server.base_url, tmp_path)
+    sync.sync_once()
+    good = files(tmp_path)
+    reseed_changed(db, server)
+    blocker = tmp_path / f".{CATALOG}.{os.getpid()}.tmp"
+    blocker.mkdir()  # the temporary file cannot be created: as a full or broken disk would
+    try:
+        outcome = sync.sync_once()
+    finally:
+        blocker.rmdir()
+    assert outcome.status == "failed"
+    assert outcome.error
+    assert "local files" in outcome.error
+    assert files(tmp_path) == good
+    assert sync.sync_once().status == "updated"
+
+
+def test_a_deployment_name_is_made_header_safe(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    with FaultProxy(server.base_url) as proxy:
+        outcome = client(proxy.base_url, tmp_path, deployment="dépl\r\nX-Evil: 1").sync_once()
+    assert outcome.status == "updated"
+    (_, headers), *_ = proxy.requests
+    assert "x-evil" not in {k.lower() for k in headers}
+    assert "d_pl__X-Evil__1" in {k.lower(): v for k, v in headers.items()}["user-agent"]

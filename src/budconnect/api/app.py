@@ -71,10 +71,20 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
 
 async def _refresh_forever(catalog: Catalog, interval: float) -> None:
-    """Re-read the digests of every engine version once per interval, off the event loop."""
+    """Re-read the digests of every engine version once per interval, off the event loop.
+
+    An outage is logged when it starts and when it ends, not at every attempt.
+    """
+    failing = False
     while True:
         try:
             await asyncio.to_thread(catalog.refresh)
-        except Exception:  # the database may be down for a while; keep trying
-            log.warning("could not refresh the registry view", exc_info=True)
+        except Exception as exc:  # the database may be down for a while; keep trying
+            if not failing:
+                log.warning("cannot refresh the registry view, serving the last one: %s", exc)
+            failing = True
+        else:
+            if failing:
+                log.warning("registry view refreshed again; the database is back")
+            failing = False
         await asyncio.sleep(interval)

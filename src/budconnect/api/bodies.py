@@ -129,10 +129,17 @@ def compat_content(snapshots: list[Snapshot], page: int, limit: int, single: boo
 
 
 class BodyCache(LRU[Hashable, Encoded]):
-    """Encodings that belong to no single snapshot (pages across engines, diffs)."""
+    """Encodings requested by URL (compatible-models pages, diffs), bounded in bytes.
 
-    def __init__(self, max_entries: int = 512) -> None:
-        super().__init__(max_entries)
+    Catalogs and LiteLLM maps live with their snapshot (one each per digest); pages and diffs
+    multiply with query parameters, so they live here, where any number of distinct URLs
+    costs at most `max_bytes`.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 256 * 1024 * 1024) -> None:
+        super().__init__(
+            max_entries, max_weight=max_bytes, weigh=lambda e: len(e.body) + len(e.gzipped)
+        )
 
 
 def etag_matches(if_none_match: str, digest: str) -> bool:
@@ -154,6 +161,11 @@ def accepts_gzip(accept_encoding: str) -> bool:
     for part in accept_encoding.lower().split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip() in ("gzip", "*"):
-            quality = params.strip()
-            return not (quality.startswith("q=") and float(quality[2:] or 0) == 0)
+            quality = params.strip().replace(" ", "")
+            if not quality.startswith("q="):
+                return True
+            try:
+                return float(quality[2:]) > 0
+            except ValueError:  # a malformed weight is no reason to refuse, nor to fail
+                return True
     return False

@@ -16,7 +16,7 @@ from budconnect.services.catalog import Catalog, check_page, combined_digest
 router = APIRouter(tags=["compatibility"])
 
 
-@router.get("/model/get-compatible-models")
+@router.api_route("/model/get-compatible-models", methods=["GET", "HEAD"])
 async def get_compatible_models(
     request: Request,
     engine: str | None = Query(None, description="Engine key; omitted: every engine's newest."),
@@ -51,28 +51,24 @@ def compat_page(
     control: str,
 ) -> bodies.Encoded:
     if engine is not None:
-        snapshot = service.snapshot(engine, version)
-        return bodies.cached(
-            snapshot,
-            ("compat", page, limit),
-            lambda: bodies.Encoded.build(
-                bodies.compat_content([snapshot], page, limit, single=True),
-                snapshot.digest,
-                control,
-            ),
-        )
-    # No engine: the newest version of every engine, as deployed clients expect.
-    snapshots = [
-        service.snapshot(view.key, None)
-        for view in service.view().engines.values()
-        if view.latest is not None
-    ]
-    digest = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
-    key = ("compat-all", digest, page, limit)
+        snapshots = [service.snapshot(engine, version)]
+        digest = snapshots[0].digest
+        key: tuple[object, ...] = ("compat", digest, page, limit)
+    else:
+        # No engine: the newest version of every engine, as deployed clients expect.
+        snapshots = [
+            service.snapshot(view.key, None)
+            for view in service.view().engines.values()
+            if view.latest is not None
+        ]
+        digest = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
+        key = ("compat-all", digest, page, limit)
     found = cache.get(key)
     if found is None:
-        found = bodies.Encoded.build(
-            bodies.compat_content(snapshots, page, limit, single=False), digest, control
-        )
-        cache.put(key, found)
+        content = bodies.compat_content(snapshots, page, limit, single=engine is not None)
+        found = bodies.Encoded.build(content, digest, control)
+        # Pages past the end are all alike and any number of them can be asked for: they are
+        # built when asked, never kept.
+        if content["items"]:
+            cache.put(key, found)
     return found

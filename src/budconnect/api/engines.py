@@ -13,7 +13,7 @@ from budconnect.services.catalog import Catalog
 router = APIRouter(tags=["engines"])
 
 
-@router.get("/engines")
+@router.api_route("/engines", methods=["GET", "HEAD"])
 async def list_engines(service: Catalog = Depends(catalog)) -> Response:
     """Every engine with at least one seeded version, and its newest version."""
     view = await run_in_threadpool(service.view)
@@ -32,7 +32,7 @@ async def list_engines(service: Catalog = Depends(catalog)) -> Response:
     )
 
 
-@router.get("/engines/{engine}/versions")
+@router.api_route("/engines/{engine}/versions", methods=["GET", "HEAD"])
 async def list_versions(engine: str, service: Catalog = Depends(catalog)) -> Response:
     """The seeded versions of an engine, newest first."""
     found = await run_in_threadpool(service.engine, engine)

@@ -33,6 +33,10 @@ def _gzip_ok(accept_encoding: bytes) -> bool:
     return accepts_gzip(accept_encoding.decode("latin-1"))
 
 
+def _is_number(text: str, max_digits: int) -> bool:
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 class PollFastPath:
     """ASGI middleware answering conditional and cached polls straight from memory."""
 
@@ -49,7 +53,7 @@ class PollFastPath:
         self._validators: dict[str, tuple[bytes, Headers]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             answer = self.answer(scope)
             if answer is not None:
                 status, headers, body = answer
@@ -81,21 +85,28 @@ class PollFastPath:
                 return None
             key = _LEAVES[parts[6]]
             query: bytes = scope["query_string"]
-            if key is None and not (query.startswith(b"since=") and query[6:].isdigit()):
+            if key is None and not (
+                query.startswith(b"since=") and _is_number(query[6:].decode("latin-1"), 18)
+            ):
                 return None
             snapshot = catalog.cached_snapshot(row.content_digest) if key else None
             encoded = snapshot.cache.get(key) if snapshot is not None else None
             return self._serve(scope, row.content_digest, encoded)
         if path == _COMPAT_PATH:
-            return self._compat(scope, catalog, view)
+            return self._compat(scope, view)
         return None
 
-    def _compat(self, scope: Scope, catalog: Catalog, view: RegistryView) -> Answer | None:
-        params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-        if not params.keys() <= _COMPAT_PARAMS:
+    def _compat(self, scope: Scope, view: RegistryView) -> Answer | None:
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        params = dict(pairs)
+        # Anything the routes would have to judge (unknown or repeated or blank parameters,
+        # numbers that are not plain ASCII digits) is theirs to answer.
+        if len(params) != len(pairs) or not params.keys() <= _COMPAT_PARAMS:
+            return None
+        if not all(params.values()):
             return None
         page, limit = params.get("page", "1"), params.get("limit", "5")
-        if not (page.isdigit() and limit.isdigit() and len(page) < 8 and len(limit) < 5):
+        if not (_is_number(page, 7) and _is_number(limit, 4)):
             return None
         page_number, limit_number = int(page), int(limit)
         if not (1 <= page_number <= MAX_PAGE and 1 <= limit_number <= self.max_limit):
@@ -112,9 +123,9 @@ class PollFastPath:
         row = engine.version(params.get("engine_version", "latest")) if engine else None
         if row is None:
             return None
-        snapshot = catalog.cached_snapshot(row.content_digest)
-        encoded = snapshot.cache.get(("compat", page_number, limit_number)) if snapshot else None
-        return self._serve(scope, row.content_digest, encoded)
+        cache = getattr(self.state, "body_cache", None)
+        key = ("compat", row.content_digest, page_number, limit_number)
+        return self._serve(scope, row.content_digest, cache.get(key) if cache else None)
 
     def _serve(self, scope: Scope, digest: str, encoded: Encoded | None) -> Answer | None:
         if_none_match = accept_encoding = None

@@ -15,13 +15,13 @@ from budconnect.storage.migrate import current_revision, head_revision
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> Response:
     """Liveness: the process answers. Never touches the database."""
     return JSONBytes({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(service: Catalog = Depends(catalog)) -> Response:
     """Readiness: the database answers and its schema is at the revision this code expects."""
 

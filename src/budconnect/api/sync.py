@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["sync"])
 LITELLM_MAP = "model_prices_and_context_window.json"
 
 
-@router.get("/engines/{engine}/versions/{version}/catalog")
+@router.api_route("/engines/{engine}/versions/{version}/catalog", methods=["GET", "HEAD"])
 async def get_catalog(
     request: Request,
     engine: str,
@@ -38,7 +38,9 @@ async def get_catalog(
     return encoded_response(request, bodies.catalog(snapshot, control))
 
 
-@router.get(f"/engines/{{engine}}/versions/{{version}}/{LITELLM_MAP}")
+@router.api_route(
+    f"/engines/{{engine}}/versions/{{version}}/{LITELLM_MAP}", methods=["GET", "HEAD"]
+)
 async def get_litellm_map(
     request: Request,
     engine: str,
@@ -53,7 +55,7 @@ async def get_litellm_map(
     return encoded_response(request, bodies.litellm_map(snapshot, control))
 
 
-@router.get("/engines/{engine}/versions/{version}/changes")
+@router.api_route("/engines/{engine}/versions/{version}/changes", methods=["GET", "HEAD"])
 async def get_changes(
     request: Request,
     engine: str,
@@ -93,7 +95,7 @@ async def get_changes(
     return response
 
 
-@router.get("/engines/{engine}/diff")
+@router.api_route("/engines/{engine}/diff", methods=["GET", "HEAD"])
 async def get_diff(
     request: Request,
     engine: str,

@@ -40,6 +40,8 @@ def validate_engine_key(value: str) -> str:
 
 def validate_version(value: str) -> str:
     """Return `value` if it is a valid version string, else raise InvalidIdentifier."""
+    if value.lower() == "latest":
+        raise InvalidIdentifier("'latest' is not a version: it names the newest version")
     if not _VERSION.fullmatch(value) or ".." in value:
         raise InvalidIdentifier(
             f"invalid version {value!r}: use 1-64 letters, digits, '.', '-', '_' or '+', "

@@ -6,14 +6,18 @@ engine means adding one module with a `parse` function and registering it in `PA
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from budconnect.domain.documents import WIRE_REVISION
 from budconnect.domain.records import ParsedCatalog
 from budconnect.domain.versions import sort_versions, validate_engine_key, validate_version
 from budconnect.errors import SourceFileMissing, UnsupportedEngine
 from budconnect.seeders import litellm
+from budconnect.seeders.metadata import bundled_metadata
 
 Parser = Callable[[bytes], ParsedCatalog]
 
@@ -22,9 +26,20 @@ PARSERS: dict[str, Parser] = {"litellm": litellm.parse}
 # Engine display names; the key is what URLs and the CLI use.
 ENGINE_NAMES: dict[str, str] = {"litellm": "LiteLLM"}
 
-# Bumped whenever a parser's output for the same bytes changes, so that re-seeding an
-# unchanged file after an upgrade still rewrites what the new parser derives differently.
+# Bumped whenever a parser's output for the same bytes changes.
 PARSER_REVISIONS: dict[str, int] = {"litellm": 1}
+
+
+@functools.cache
+def parser_fingerprint(engine: str) -> int:
+    """A number that changes whenever the same source file would seed different rows.
+
+    It covers the parser revision, the provider metadata file and the wire format, so a
+    re-seed of an unchanged file after an upgrade of any of them rewrites what they change,
+    while a re-seed with all of them unchanged can stop before reading any row.
+    """
+    material = f"{PARSER_REVISIONS[engine]}\0{WIRE_REVISION}\0".encode() + bundled_metadata(engine)
+    return int.from_bytes(hashlib.sha256(material).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def parser_for(engine: str) -> Parser:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ParsedCatalog
 from budconnect.errors import InvalidSourceFile
 from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
@@ -107,6 +109,11 @@ _PROVIDER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _DATE = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][0-9:.]*(?:Z|[+-]\d{2}:?\d{2})?)?\s*")
 _INT32_MAX = 2**31 - 1
 _MAX_KEY_LENGTH = 512
+_MAX_MODE_LENGTH = 64
+_MAX_DEPTH = 64
+_HUGE_EXPONENT = re.compile(rb"[0-9][eE]\+?[0-9]{3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INT64 = (-(2**63), 2**63 - 1)
 _MAX_POINTER_HOPS = 16
 
 
@@ -114,6 +121,9 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     """Parse one LiteLLM model map. Raises InvalidSourceFile only for a file unusable as a whole."""
     directory = directory if directory is not None else bundled_directory("litellm")
     document, duplicate_keys, nested_duplicates, non_finite = _decode(raw)
+    # 1e400 decodes to inf without passing parse_constant; such exponents are rare enough
+    # that one scan of the bytes decides whether entries need walking at all.
+    huge_numbers = _HUGE_EXPONENT.search(raw) is not None
     issues: list[EntryIssue] = []
 
     entries: dict[str, JSONObject] = {}
@@ -158,8 +168,12 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
                 + ", ".join(sorted(nested_duplicates[id(entry)]))
                 + "; the last occurrence is kept"
             )
-        if non_finite and _scrub_non_finite(entry):
-            notes.append("NaN or Infinity is not a JSON number; read as null")
+        if (non_finite or huge_numbers) and _scrub_non_finite(entry):
+            notes.append("NaN or Infinity (or a number beyond float range) read as null")
+        problem = _unstorable(entry, notes)
+        if problem:
+            issues.append(EntryIssue(key, "skipped", problem))
+            continue
         model = _model(key, entry, notes)
         models.append(model)
         provider_keys.add(model.provider_key)
@@ -167,6 +181,11 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
             issues.append(EntryIssue(key, "repaired", "; ".join(notes)))
 
     providers = [directory.provider(key) for key in sorted(provider_keys)]
+    issues = [
+        issue if _is_unicode(issue.key) and not _CONTROL.search(issue.key)
+        else EntryIssue(_escaped(issue.key), issue.action, issue.reason)
+        for issue in issues
+    ]  # fmt: skip
     issues.sort(key=lambda issue: (issue.key, issue.action))
     return ParsedCatalog(providers=providers, models=models, issues=issues)
 
@@ -222,6 +241,10 @@ def _not_a_model(key: str, value: Any) -> str | None:
         return "empty model key"
     if len(key) > _MAX_KEY_LENGTH:
         return f"model key longer than {_MAX_KEY_LENGTH} characters"
+    if not _is_unicode(key):
+        return "model key is not valid Unicode (a lone surrogate escape)"
+    if _CONTROL.search(key):
+        return "model key contains control characters"
     provider = value.get("litellm_provider")
     if provider is None:
         return "no litellm_provider field: metadata or documentation, not a model"
@@ -252,6 +275,9 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
     if mode is not None and not isinstance(mode, str):
         notes.append(f"mode {mode!r} is not a string; ignored")
         mode = None
+    elif mode is not None and len(mode) > _MAX_MODE_LENGTH:
+        notes.append(f"mode longer than {_MAX_MODE_LENGTH} characters; ignored")
+        mode = None
 
     input_cost: JSONObject = {}
     output_cost: JSONObject = {}
@@ -279,8 +305,9 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
                 features[name] = flag
         elif kind == "tokens":
             count = value if type(value) is int else _count(name, value, notes)
+            count = _int32(name, count, notes) if count is not None else None
             if count is not None:
-                tokens[name] = _int32(name, count, notes)
+                tokens[name] = count
         elif kind == "rate_limits":
             count = value if type(value) is int else _count(name, value, notes)
             if count is not None:
@@ -288,7 +315,8 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
         elif kind == "search_context_cost_per_query":
             search_cost = _number_map(name, value, notes)
         else:
-            number = value if type(value) in (int, float) else _number(name, value, notes)
+            plain = type(value) is int or (type(value) is float and math.isfinite(value))
+            number = value if plain else _number(name, value, notes)
             if number is not None:
                 buckets[kind][name] = number
 
@@ -399,7 +427,8 @@ def _number(name: str, value: Any, notes: list[str]) -> int | float | None:
             notes.append(f"{name} {value!r} is not a finite number; ignored")
             return None
         notes.append(f"{name} {value!r} is a string; read as a number")
-        return int(number) if number.is_integer() and "." not in value else number
+        whole = number.is_integer() and "." not in value and abs(number) < 2**63
+        return int(number) if whole else number
     notes.append(f"{name} is {_json_type(value)}, not a number; ignored")
     return None
 
@@ -427,6 +456,9 @@ def _number_map(name: str, value: Any, notes: list[str]) -> JSONObject | None:
 def _count(name: str, value: Any, notes: list[str]) -> int | None:
     """A token or request count as an integer; integral floats and numeric strings are read."""
     number = _number(name, value, notes)
+    if number is not None and not _INT64[0] <= number <= _INT64[1]:
+        notes.append(f"{name} {value!r} is beyond 64-bit range; ignored")
+        return None
     if number is None or isinstance(number, int):
         return number
     if number.is_integer():
@@ -437,8 +469,11 @@ def _count(name: str, value: Any, notes: list[str]) -> int | None:
     return int(number)
 
 
-def _int32(name: str, count: int, notes: list[str]) -> int:
+def _int32(name: str, count: int, notes: list[str]) -> int | None:
     # Deployed clients keep token limits in 32-bit integers; a larger number would abort them.
+    if count < 0:
+        notes.append(f"{name} {count} is negative; left out of tokens")
+        return None
     if count > _INT32_MAX:
         notes.append(f"{name} {count} exceeds 2^31-1; capped at {_INT32_MAX} in tokens")
         return _INT32_MAX
@@ -446,9 +481,13 @@ def _int32(name: str, count: int, notes: list[str]) -> int:
 
 
 def _plain_count(value: Any) -> int | None:
-    """The same reading as `_count`, without notes: for the queryable columns."""
+    """The same reading as `_count`, without notes: for the queryable (BIGINT) columns."""
+    if type(value) is int:
+        return value if _INT64[0] <= value <= _INT64[1] else None
     number = _plain_number(value)
-    return None if number is None else int(number)
+    if number is None or not _INT64[0] <= number <= _INT64[1]:
+        return None
+    return int(number)
 
 
 def _plain_number(value: Any) -> float | None:
@@ -493,24 +532,101 @@ class _NonFinite:
 _NON_FINITE = _NonFinite()
 
 
-def _scrub_non_finite(value: Any) -> bool:
-    """Replace NaN/Infinity markers in `value` by None, in place; True when there were any."""
+def _not_finite(item: Any) -> bool:
+    return item is _NON_FINITE or (type(item) is float and not math.isfinite(item))
+
+
+def _scrub_non_finite(value: Any, depth: int = 0) -> bool:
+    """Replace NaN/Infinity in `value` by None, in place; True when there were any."""
     found = False
+    if depth > _MAX_DEPTH:
+        return False
     if isinstance(value, dict):
         for name, item in value.items():
-            if item is _NON_FINITE:
+            if _not_finite(item):
                 value[name] = None
                 found = True
             else:
-                found = _scrub_non_finite(item) or found
+                found = _scrub_non_finite(item, depth + 1) or found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            if item is _NON_FINITE:
+            if _not_finite(item):
                 value[index] = None
                 found = True
             else:
-                found = _scrub_non_finite(item) or found
+                found = _scrub_non_finite(item, depth + 1) or found
     return found
+
+
+def _unstorable(entry: JSONObject, notes: list[str]) -> str | None:
+    """Why `entry` cannot be stored and served as JSON, after repairing what can be; or None.
+
+    Python's decoder accepts what JSON encoders (and databases) refuse: integers beyond 64
+    bits, lone surrogate escapes, any depth of nesting. Such values are repaired with a note;
+    an entry nested too deeply to serve is skipped.
+    """
+    # Served inside a catalog, an entry sits a few levels deep: check it at that depth.
+    try:
+        orjson.dumps([[[[[[[[entry]]]]]]]])
+        return None
+    except orjson.JSONEncodeError:
+        pass
+    if _depth(entry) > _MAX_DEPTH:
+        return f"nested deeper than {_MAX_DEPTH} levels: cannot be served as JSON"
+    repaired: list[str] = []
+    _repair(entry, repaired)
+    try:
+        orjson.dumps([[[[[[[[entry]]]]]]]])
+    except orjson.JSONEncodeError as exc:
+        return f"cannot be stored as JSON: {exc}"
+    notes.extend(sorted(set(repaired)))
+    return None
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def _repair(value: Any, repaired: list[str]) -> Any:
+    """Make `value` encodable, in place where it is a container; returns the repaired value."""
+    if isinstance(value, dict):
+        for name in list(value):
+            item = _repair(value[name], repaired)
+            fixed_name = _repair(name, repaired) if isinstance(name, str) else name
+            if fixed_name != name:
+                del value[name]
+            value[fixed_name] = item
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index] = _repair(item, repaired)
+        return value
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        repaired.append("an integer beyond 64 bits is read as a float")
+        return float(value)
+    if isinstance(value, str) and not _is_unicode(value):
+        repaired.append("a lone surrogate escape in a string is replaced by U+FFFD")
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def _escaped(key: str) -> str:
+    """A key as printable, storable text, for reporting keys that are neither."""
+    return key.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: Any) -> str:

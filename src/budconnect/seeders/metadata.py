@@ -110,11 +110,15 @@ def validate_entries(entries: dict[str, Any]) -> None:
 
 
 @functools.cache
+def bundled_metadata(engine: str) -> bytes:
+    """The bytes of the metadata file shipped for `engine` (empty when there is none)."""
+    resource = resources.files("budconnect.seeders") / "metadata" / f"{engine}_providers.toml"
+    return resource.read_bytes() if resource.is_file() else b""
+
+
+@functools.cache
 def bundled_directory(engine: str) -> ProviderDirectory:
     """The metadata file shipped for `engine`, or an empty directory when there is none."""
-    resource = resources.files("budconnect.seeders") / "metadata" / f"{engine}_providers.toml"
-    if not resource.is_file():
-        return ProviderDirectory({})
-    entries = tomllib.loads(resource.read_text(encoding="utf-8")).get("providers", {})
+    entries = tomllib.loads(bundled_metadata(engine).decode("utf-8")).get("providers", {})
     validate_entries(entries)
     return ProviderDirectory(entries)

@@ -129,6 +129,7 @@ class Catalog:
         self._view: RegistryView | None = None
         self._view_loaded_at = float("-inf")
         self._view_lock = threading.Lock()
+        self._refresh_failing = False
         self._snapshots: LRU[str, Snapshot] = LRU(max_snapshots)
         self._build_locks: dict[tuple[str, str], threading.Lock] = {}
         self._build_locks_lock = threading.Lock()
@@ -146,15 +147,25 @@ class Catalog:
         """Reload the view from the database now."""
         with self._view_lock:
             started = time.monotonic()
-            view = RegistryView.load(self.db)
+            try:
+                view = RegistryView.load(self.db)
+            except Exception:
+                self._refresh_failing = True
+                raise
+            self._refresh_failing = False
             # A slower, older read must not replace a newer one.
             if started >= self._view_loaded_at:
                 self._view, self._view_loaded_at = view, started
             return self._view or view
 
     def fresh_view(self, max_age: float) -> RegistryView | None:
-        """The view if it was read at most `max_age` seconds ago, without touching the database."""
-        if time.monotonic() - self._view_loaded_at <= max_age:
+        """The view if read at most `max_age` seconds ago, without touching the database.
+
+        While the database cannot be read, the last view read stays in use: what it says was
+        true when the database last answered, and a poller is better served by that (the
+        responses say `stale-if-error`) than by an error.
+        """
+        if time.monotonic() - self._view_loaded_at <= max_age or self._refresh_failing:
             return self._view
         return None
 

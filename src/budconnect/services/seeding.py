@@ -27,9 +27,9 @@ from budconnect.domain.records import (
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.seeders import (
     ENGINE_NAMES,
-    PARSER_REVISIONS,
     bundled_file,
     bundled_versions,
+    parser_fingerprint,
     parser_for,
 )
 from budconnect.storage import repository as repo
@@ -96,7 +96,7 @@ def seed(
     validate_version(version)
     parser = parser_for(engine)
     source_digest = hashlib.sha256(raw).hexdigest()
-    parser_revision = PARSER_REVISIONS[engine]
+    parser_revision = parser_fingerprint(engine)
 
     # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
     with db.read() as conn:
@@ -287,6 +287,10 @@ def seed_bundled(
     return results
 
 
-def registry_is_empty(db: Database) -> bool:
+def missing_bundled_versions(
+    db: Database, *, engine: str, data_dir: Path | None = None
+) -> list[str]:
+    """Bundled versions of `engine` the registry does not hold yet, oldest first."""
     with db.read() as conn:
-        return not repo.list_versions(conn)
+        held = {row.version for row in repo.list_versions(conn, engine_key=engine)}
+    return [v for v in bundled_versions(engine, data_dir) if v not in held]

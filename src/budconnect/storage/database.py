@@ -12,6 +12,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from budconnect.errors import DatabaseUnavailable
 
 # Any constant works; it only has to be the same for every BudConnect process on a server.
 _WRITE_LOCK_KEY = 0x42554443  # "BUDC"
@@ -99,6 +102,16 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
+@contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    """Connection failures and lock timeouts become DatabaseUnavailable (a 503, not a 500)."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseUnavailable(f"database unavailable: {reason}") from exc
+
+
 class Database:
     """The database of one BudConnect process."""
 
@@ -113,7 +126,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction that sees one consistent snapshot for all its statements."""
-        with self.engine.connect() as conn:
+        with _unavailable_as_error(), self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
@@ -126,7 +139,7 @@ class Database:
         It commits when the block ends normally and rolls back on any exception, so a unit of
         work either fully applies or leaves the database exactly as before.
         """
-        with self.engine.connect() as conn:
+        with _unavailable_as_error(), self.engine.connect() as conn:
             conn = conn.execution_options(budconnect_write=True)
             with conn.begin():
                 if not self.is_sqlite:

@@ -50,7 +50,8 @@ engine_version = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Changes only when a seed changes what the version serves.
     Column("seeded_at", DateTime(timezone=True), nullable=False),
-    # sha256 of the source file's bytes, and the parser revision that read them: together they
+    # sha256 of the source file's bytes, and a fingerprint of the parser revision, provider
+    # metadata and wire format that turned them into rows: together they
     # let an unchanged re-seed stop before touching any row.
     Column("source_digest", String(64), nullable=False),
     Column("parser_revision", Integer, nullable=False),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import socket
 import subprocess
 import threading
@@ -75,7 +76,9 @@ class SyncClient:
         self.engine = engine
         self.engine_version = engine_version
         self.state_dir = Path(state_dir)
-        self.deployment = deployment or socket.gethostname()
+        # Header-safe: anything but letters, digits, '.', '-' and '_' becomes '_'.
+        name = deployment or socket.gethostname()
+        self.deployment = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
         self.on_change = on_change
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -92,7 +95,8 @@ class SyncClient:
             follow_redirects=True,
         )
         self.local = LocalConfig.load(self.state_dir)
-        self.failures = int(self.local.state.get("consecutive_failures", 0))
+        failures = self.local.state.get("consecutive_failures")
+        self.failures = failures if type(failures) is int and failures >= 0 else 0
 
     # --- one poll -------------------------------------------------------------------------
 
@@ -101,15 +105,22 @@ class SyncClient:
         now = _now()
         try:
             outcome = self._poll()
-        except SyncFailed as exc:
+        except (SyncFailed, OSError) as exc:
+            # OSError: the local disk (full, read-only, permissions). Like a network fault it
+            # is retried with backoff; the files in place are still the last good ones.
+            message = str(exc) if isinstance(exc, SyncFailed) else f"local files: {exc}"
             self.failures += 1
-            log.warning("sync failed (%d in a row): %s", self.failures, exc)
-            self.local.save_state(
-                last_attempt=now,
-                last_error={"at": now, "message": str(exc)},
-                consecutive_failures=self.failures,
-            )
-            return SyncOutcome("failed", error=str(exc), retry_after=exc.retry_after)
+            log.warning("sync failed (%d in a row): %s", self.failures, message)
+            try:
+                self.local.save_state(
+                    last_attempt=now,
+                    last_error={"at": now, "message": message},
+                    consecutive_failures=self.failures,
+                )
+            except OSError as state_error:
+                log.warning("could not record the failure in state.json: %s", state_error)
+            retry_after = exc.retry_after if isinstance(exc, SyncFailed) else None
+            return SyncOutcome("failed", error=message, retry_after=retry_after)
         self.failures = 0
         values: dict[str, Any] = {
             "server": self.server, "engine": self.engine, "engine_version": self.engine_version,
@@ -122,7 +133,10 @@ class SyncClient:
                 "at": now, "digest": outcome.digest, "added": outcome.added,
                 "removed": outcome.removed, "changed": outcome.changed, "method": outcome.method,
             }  # fmt: skip
-        self.local.save_state(**values)
+        try:
+            self.local.save_state(**values)
+        except OSError as exc:
+            log.warning("could not record the success in state.json: %s", exc)
         if outcome.status == "updated":
             log.info(
                 "applied %s %s (%s): %d models added, %d removed, %d changed; digest %s",
@@ -311,8 +325,15 @@ def count_changes(old: JSONObject | None, new: JSONObject) -> tuple[int, int, in
     """(added, removed, changed) models, by key, from one catalog to the next."""
     before = {m["uri"]: m for p in (old or {}).get("providers", []) for m in p["models"]}
     after = {m["uri"]: m for p in new["providers"] for m in p["models"]}
-    changed = sum(1 for uri in before.keys() & after.keys() if before[uri] != after[uri])
+    # Ids are per engine version: a model that only changed version did not change.
+    changed = sum(
+        1 for uri in before.keys() & after.keys() if _content(before[uri]) != _content(after[uri])
+    )
     return len(after.keys() - before.keys()), len(before.keys() - after.keys()), changed
+
+
+def _content(model: JSONObject) -> JSONObject:
+    return {k: v for k, v in model.items() if k not in ("id", "provider_id")}
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -95,7 +95,8 @@ class LocalConfig:
         """Read DIR; an unreadable or unverifiable catalog counts as none (it is fetched again)."""
         directory.mkdir(parents=True, exist_ok=True)
         config = LocalConfig(directory)
-        config.state = _read_json(directory / STATE) or {}
+        state = _read_json(directory / STATE)
+        config.state = state if isinstance(state, dict) else {}
         catalog = _read_json(directory / CATALOG)
         if catalog is not None:
             try:
@@ -110,7 +111,16 @@ class LocalConfig:
     def apply(self, catalog: JSONObject) -> None:
         """Make `catalog` (already verified) the local configuration."""
         atomic_write(self.directory / LITELLM_MAP, orjson.dumps(litellm_map(catalog)))
-        atomic_write(self.directory / CATALOG, orjson.dumps(catalog))
+        try:
+            atomic_write(self.directory / CATALOG, orjson.dumps(catalog))
+        except OSError:
+            # Put the map back in step with the catalog still in place, if the disk lets us.
+            if self.catalog is not None:
+                with contextlib.suppress(OSError):
+                    atomic_write(
+                        self.directory / LITELLM_MAP, orjson.dumps(litellm_map(self.catalog))
+                    )
+            raise
         self.catalog = catalog
 
     def save_state(self, **values: Any) -> None:

@@ -1,0 +1,212 @@
+"""Odd input and odd conditions: the server neither fails nor answers differently by path."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from budconnect.domain.documents import catalog_digest
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.sync import SyncClient
+from tests.conftest import POSTGRES_URL, Server, postgres_database, source_bytes
+
+ODD_VERSION = "0.0.1-odd"
+
+
+def odd_file() -> bytes:
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    document = {
+        "bigint": {"litellm_provider": "openai", "mode": "chat", "foo": 12345678901234567890123},
+        "hugecount": {"litellm_provider": "openai", "max_input_tokens": 5_000_000_000},
+        "absurd": {"litellm_provider": "openai", "max_input_tokens": 1e30, "rpm": 10**30},
+        "surrogate-value": {"litellm_provider": "openai", "note": "\ud800x"},
+        "longmode": {"litellm_provider": "openai", "mode": "m" * 100},
+        "negative": {"litellm_provider": "openai", "max_input_tokens": -3000000000},
+        "deep": {"litellm_provider": "openai", "x": deep},
+        "ok": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 8192},
+    }
+    text_ = json.dumps(document)[:-1]
+    text_ += ', "inf": {"litellm_provider": "openai", "input_cost_per_token": 1e400}'
+    text_ += ', "bad\\ud800key": {"litellm_provider": "openai"}'
+    text_ += ', "nul\\u0000key": {"litellm_provider": "openai"}}'
+    return text_.encode()
+
+
+def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
+    db: Database, tmp_path: Path
+) -> None:
+    result = seed(db, engine="litellm", version=ODD_VERSION, raw=odd_file())
+    assert {i.key for i in result.skipped} == {"deep", "bad\\ud800key", "nul\\x00key"}
+    assert result.models.inserted == 8
+    with Server(db.url) as server:
+        base = f"{server.base_url}/v1/engines/litellm/versions/{ODD_VERSION}"
+        catalog = httpx.get(f"{base}/catalog").json()
+        assert (
+            catalog_digest(engine="litellm", version=ODD_VERSION, providers=catalog["providers"])
+            == catalog["digest"]
+        )
+        models = {m["uri"]: m for p in catalog["providers"] for m in p["models"]}
+        assert models["hugecount"]["tokens"] == {"max_input_tokens": 2**31 - 1}
+        assert models["negative"]["tokens"] is None
+        assert models["absurd"]["tokens"] is None
+        assert models["absurd"]["rate_limits"] is None
+        assert models["inf"]["input_cost"] is None
+        assert models["longmode"]["mode"] is None
+        litellm_map = httpx.get(f"{base}/model_prices_and_context_window.json").json()
+        assert litellm_map["ok"] == {
+            "litellm_provider": "openai",
+            "mode": "chat",
+            "max_input_tokens": 8192,
+        }
+        pages = httpx.get(
+            f"{server.base_url}/model/get-compatible-models",
+            params={"engine": "litellm", "engine_version": ODD_VERSION},
+        )
+        assert pages.status_code == 200
+        with SyncClient(server.base_url, "litellm", ODD_VERSION, tmp_path) as client:
+            assert client.sync_once().status == "updated"
+
+
+# --- the fast path and the routes agree -----------------------------------------------------
+
+
+def answer(server: Server, path: str, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+    response = httpx.get(server.base_url + path, headers=headers)
+    return response.status_code, response.content, response.headers.get("content-type")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "engine=&page=1",
+        "engine=litellm&page=",
+        "engine=litellm&limit=",
+        "engine=litellm&page=%EF%BC%91",  # a full-width digit one
+        "engine=litellm&page=1&page=2",
+        "engine=litellm&limit=101",
+        "engine=litellm&bogus=1",
+        "page=1&limit=5",
+        "engine=litellm&engine_version=1.14.4&page=2",
+    ],
+)
+def test_the_fast_path_answers_compat_queries_as_the_routes_do(
+    seeded_server: Server, query: str
+) -> None:
+    path = f"/model/get-compatible-models?{query}"
+    etag = httpx.get(
+        f"{seeded_server.base_url}/model/get-compatible-models", params={"engine": "litellm"}
+    ).headers["etag"]
+    answers = []
+    for _ in range(3):  # the first fills the caches; the others may take the fast path
+        answers.append(answer(seeded_server, path, {"if-none-match": etag}))
+        time.sleep(0.25)
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_changes_beyond_the_accepted_range_are_refused_on_both_paths(
+    seeded_server: Server,
+) -> None:
+    path = "/v1/engines/litellm/versions/1.14.4/changes?since=99999999999999999999"
+    etag = httpx.get(
+        f"{seeded_server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
+    ).headers["etag"]
+    for _ in range(3):
+        assert answer(seeded_server, path, {"if-none-match": etag})[0] == 422
+        time.sleep(0.25)
+
+
+@pytest.mark.parametrize("value", ["gzip;q=abc", "gzip; q=0.5", "*", "br, gzip;q=1.0"])
+def test_odd_accept_encodings_are_served_not_failed(seeded_server: Server, value: str) -> None:
+    path = "/v1/engines/litellm/versions/1.14.4/catalog"
+    for _ in range(3):
+        response = httpx.get(seeded_server.base_url + path, headers={"accept-encoding": value})
+        assert response.status_code == 200
+        assert response.headers["content-encoding"] == "gzip"
+        time.sleep(0.25)
+
+
+def test_head_is_answered_like_get_without_a_body(seeded_server: Server) -> None:
+    for path in (
+        "/healthz",
+        "/v1/engines/litellm/versions/1.14.4/catalog",
+        "/model/get-compatible-models?engine=litellm",
+    ):
+        got = httpx.get(seeded_server.base_url + path)
+        head = httpx.head(seeded_server.base_url + path)
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers.get("etag") == got.headers.get("etag")
+
+
+def test_far_pages_are_answered_but_not_kept(seeded_server: Server) -> None:
+    base = f"{seeded_server.base_url}/model/get-compatible-models"
+    for page in range(5000, 5100):
+        body = httpx.get(base, params={"engine": "litellm", "page": page}).json()
+        assert body["items"] == []
+        assert body["page"] == page
+
+
+# --- a database outage --------------------------------------------------------------------
+
+
+@pytest.fixture
+def outage_database(postgres_available: bool) -> Iterator[str]:
+    if not postgres_available:
+        pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
+    with postgres_database() as url:
+        yield url
+
+
+def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
+    outage_database: str,
+) -> None:
+    db = Database(outage_database)
+    from budconnect.storage.migrate import upgrade
+
+    upgrade(db.engine)
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    db.dispose()
+    name = make_url(outage_database).database
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with Server(outage_database) as server:
+        path = f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
+        etag = httpx.get(path).headers["etag"]
+        time.sleep(0.5)
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name"
+                    ),
+                    {"name": name},
+                )
+            time.sleep(1.5)  # several refresh periods fail
+            assert httpx.get(path, headers={"if-none-match": etag}).status_code == 304
+            assert httpx.get(path).status_code == 200
+            missing = httpx.get(
+                f"{server.base_url}/v1/engines/litellm/versions/1.14.4/changes", params={"since": 0}
+            )
+            assert missing.status_code == 503
+            assert missing.headers["content-type"] == "application/problem+json"
+            assert httpx.get(f"{server.base_url}/readyz").status_code == 503
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{server.base_url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the server did not recover"
+            time.sleep(0.1)
+    admin.dispose()
