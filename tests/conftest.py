@@ -58,6 +58,11 @@ def source_models(version: str) -> dict[str, Any]:
     }
 
 
+def same_json(left: Any, right: Any) -> bool:
+    """Equal as JSON documents, types included: 1, 1.0 and true are three different values."""
+    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+
+
 # --- databases -------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import VERSIONS, Server, source_models
+from tests.conftest import VERSIONS, Server, same_json, source_models
 
 MODEL_KEYS = {
     "id",
@@ -78,7 +78,7 @@ def test_every_source_model_round_trips_with_its_provider_and_entry(
             assert set(model) == MODEL_KEYS
             assert model["provider_id"] == item["id"]
             served[model["uri"]] = (item["provider_type"], model["source_entry"])
-    assert served == {key: (e["litellm_provider"], e) for key, e in expected.items()}
+    assert same_json(served, {key: (e["litellm_provider"], e) for key, e in expected.items()})
 
 
 def test_providers_are_ordered_by_key_and_models_by_key(seeded_server: Server) -> None:

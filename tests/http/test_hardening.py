@@ -47,7 +47,7 @@ def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
     db: Database, tmp_path: Path
 ) -> None:
     result = seed(db, engine="litellm", version=ODD_VERSION, raw=odd_file())
-    assert {i.key for i in result.skipped} == {"deep", "bad\\ud800key", "nul\\x00key"}
+    assert {i.key for i in result.skipped} == {"deep", "bad\\ud800key", "nul\x00key"}
     assert result.models.inserted == 8
     with Server(db.url) as server:
         base = f"{server.base_url}/v1/engines/litellm/versions/{ODD_VERSION}"

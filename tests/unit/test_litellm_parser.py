@@ -14,7 +14,7 @@ from budconnect.domain.records import ParsedCatalog
 from budconnect.errors import InvalidSourceFile
 from budconnect.seeders.litellm import ENDPOINTS, MODALITIES, parse
 from budconnect.seeders.metadata import ProviderDirectory
-from tests.conftest import VERSIONS, source_bytes, source_models
+from tests.conftest import VERSIONS, same_json, source_bytes, source_models
 
 
 def parse_json(document: Any) -> ParsedCatalog:
@@ -37,7 +37,7 @@ def issue_reasons(catalog: ParsedCatalog, key: str) -> str:
 def test_every_model_of_every_bundled_file_is_kept_verbatim(version: str) -> None:
     expected = source_models(version)
     catalog = parse(source_bytes(version))
-    assert {m.key: m.source_entry for m in catalog.models} == expected
+    assert same_json({m.key: m.source_entry for m in catalog.models}, expected)
     assert {m.key: m.provider_key for m in catalog.models} == {
         k: v["litellm_provider"] for k, v in expected.items()
     }

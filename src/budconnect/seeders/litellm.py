@@ -181,9 +181,10 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
             issues.append(EntryIssue(key, "repaired", "; ".join(notes)))
 
     providers = [directory.provider(key) for key in sorted(provider_keys)]
+    # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
     issues = [
-        issue if _is_unicode(issue.key) and not _CONTROL.search(issue.key)
-        else EntryIssue(_escaped(issue.key), issue.action, issue.reason)
+        issue if _is_unicode(issue.key) else EntryIssue(_escaped(issue.key), issue.action,
+                                                         issue.reason)
         for issue in issues
     ]  # fmt: skip
     issues.sort(key=lambda issue: (issue.key, issue.action))
