@@ -154,15 +154,24 @@ class Server:
     """A `budconnect serve` process on a free port."""
 
     def __init__(
-        self, database_url: str, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        database_url: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        *,
+        seed_bundled: bool = False,
     ) -> None:
+        """`seed_bundled`: let `serve` add the bundled versions the database lacks, as it does
+        in production; off by default so a test's database holds exactly what the test put."""
         self.database_url = database_url
         self.port = port or free_port()
+        self._no_data = tempfile.TemporaryDirectory()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "BUDCONNECT_DATABASE_URL": database_url,
             "BUDCONNECT_SNAPSHOT_CHECK_INTERVAL": "0.2",
+            **({} if seed_bundled else {"BUDCONNECT_DATA_DIR": self._no_data.name}),
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -207,6 +216,7 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        self._no_data.cleanup()
 
     def output(self) -> str:
         """What the server wrote to stderr so far."""

@@ -170,7 +170,7 @@ def test_migrate_builds_the_schema_and_serve_refuses_an_outdated_one(database_ur
 
 def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    with Server(url) as server:
+    with Server(url, seed_bundled=True) as server:
         engines = httpx.get(f"{server.base_url}/engines").json()["items"]
     assert engines == [
         {
@@ -180,3 +180,20 @@ def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(tmp_path
             "version_count": len(VERSIONS),
         }
     ]
+
+
+def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(
+    database_url: str, tmp_path: Path
+) -> None:
+    custom = tmp_path / "custom.json"
+    custom.write_text(json.dumps({"only-model": {"litellm_provider": "openai"}}))
+    seeded = run_cli(
+        "seed", "litellm", "--version", "1.14.4", "--file", str(custom), database_url=database_url
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    with Server(database_url, seed_bundled=True) as server:
+        versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
+    counts = {v["version"]: v["model_count"] for v in versions}
+    assert set(counts) == set(VERSIONS)
+    assert counts["1.14.4"] == 1  # the operator's file, not the bundled one
+    assert counts["1.100.5"] == len(source_models("1.100.5"))
