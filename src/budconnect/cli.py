@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -35,8 +35,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-T = TypeVar("T")
 
 
 class CommandFailed(Exception):
@@ -68,17 +66,6 @@ def _database(settings: Settings) -> Database:
         raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
 
 
-def _guard(action: Callable[[], T], what: str) -> T:
-    """Run a database action, turning connection failures into one line."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        return action()
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise CommandFailed(f"{what}: database unavailable: {reason}") from None
-
-
 @app.command("migrate")
 def migrate_command(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
@@ -87,7 +74,7 @@ def migrate_command(
     with _reported():
         settings = _settings()
         db = _database(settings)
-        _guard(lambda: migrations.upgrade(db.engine, revision), "migrate")
+        migrations.upgrade(db.engine, revision)
         out.print(f"schema at revision {migrations.current_revision(db.engine)}")
 
 
@@ -114,7 +101,7 @@ def seed_command(
             raise CommandFailed("--file seeds one version: use it with --version, not --all")
         settings = _settings()
         db = _database(settings)
-        _guard(lambda: migrations.ensure_schema(db.engine), "seed")
+        migrations.ensure_schema(db.engine)
 
         if version is not None and file is not None:
             try:
@@ -122,30 +109,20 @@ def seed_command(
             except OSError as exc:
                 raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
             try:
-                result = _guard(
-                    lambda: seed(
-                        db,
-                        engine=engine,
-                        version=version,
-                        raw=raw,
-                        history=settings.change_history,
-                    ),
-                    "seed",
+                result = seed(
+                    db, engine=engine, version=version, raw=raw, history=settings.change_history
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{file}: {exc}") from None
             _print_result(result)
             return
         if version is not None:
-            results = _guard(
-                lambda: seed_bundled(
-                    db,
-                    engine=engine,
-                    versions=[version],
-                    data_dir=settings.data_dir,
-                    history=settings.change_history,
-                ),
-                "seed",
+            results = seed_bundled(
+                db,
+                engine=engine,
+                versions=[version],
+                data_dir=settings.data_dir,
+                history=settings.change_history,
             )
             _print_result(results[0])
             return
@@ -168,16 +145,13 @@ def seed_command(
                 done.append(result)
                 progress.update(task, advance=1, description=f"{engine} {result.version}")
 
-            _guard(
-                lambda: seed_bundled(
-                    db,
-                    engine=engine,
-                    versions=versions,
-                    data_dir=settings.data_dir,
-                    on_done=advance,
-                    history=settings.change_history,
-                ),
-                "seed",
+            seed_bundled(
+                db,
+                engine=engine,
+                versions=versions,
+                data_dir=settings.data_dir,
+                on_done=advance,
+                history=settings.change_history,
             )
         for result in done:
             _print_result(result)
@@ -235,11 +209,11 @@ def serve_command(
     with _reported():
         settings = _settings()
         db = _database(settings)
-        _guard(lambda: migrations.ensure_schema(db.engine), "serve")
+        migrations.ensure_schema(db.engine)
         # A new database gets every bundled version; an existing one gets the bundled
         # versions it lacks (a release that bundles a new LiteLLM version adds it). Versions
         # already held are left as they are: an operator may have seeded them from a file.
-        for result in _guard(lambda: _seed_missing(db, settings), "serve"):
+        for result in _seed_missing(db, settings):
             err.print(
                 f"seeded {result.engine} {result.version}: "
                 f"{result.providers.inserted} providers, {result.models.inserted} models",

@@ -160,11 +160,10 @@ def test_migrate_builds_the_schema_and_serve_refuses_an_outdated_one(database_ur
     assert result.returncode == 0, result.stderr
     db = Database(database_url)
     assert current_revision(db.engine) == head_revision()
-    if head_revision() != "20261126_01":
-        downgrade(db.engine, "20261126_01")
-        refused = run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
-        assert refused.returncode == 1
-        assert "budconnect migrate" in refused.stderr
+    downgrade(db.engine, "20261126_01")  # the first revision: an out-of-date schema
+    refused = run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
+    assert refused.returncode == 1
+    assert "budconnect migrate" in refused.stderr
     db.dispose()
 
 

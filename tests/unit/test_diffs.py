@@ -27,4 +27,7 @@ def test_numbers_compare_by_value_but_booleans_are_not_numbers() -> None:
 
 
 def test_lists_are_compared_whole() -> None:
-    assert field_changes({"modality": ["text_input"]}, {"modality": ["text_input", "image_input"]})
+    old, new = ["text_input"], ["text_input", "image_input"]
+    assert field_changes({"modality": old}, {"modality": new}) == [
+        {"field": "modality", "old": old, "new": new, "kind": "changed"}
+    ]

@@ -20,16 +20,23 @@ from budconnect.services.snapshots import Snapshot
 
 Headers = list[tuple[bytes, bytes]]
 
+LITELLM_MAP = "model_prices_and_context_window.json"
 
-def etag_for(digest: str) -> str:
-    return f'"{digest}"'
+
+def validators(digest: str, cache_control: str) -> Headers:
+    """The headers every answer about a snapshot carries, 304s included."""
+    return [
+        (b"etag", f'"{digest}"'.encode()),
+        (b"cache-control", cache_control.encode()),
+        (b"vary", b"Accept-Encoding"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """One representation in identity and gzip encodings, with the headers of each answer."""
 
-    etag: str
+    digest: str
     body: bytes
     gzipped: bytes
     identity_headers: Headers
@@ -41,15 +48,10 @@ class Encoded:
         body = orjson.dumps(content)
         # mtime=0 keeps the gzip bytes a function of the content, equal on every replica.
         gzipped = gzip.compress(body, compresslevel=6, mtime=0)
-        etag = etag_for(digest)
-        common = [
-            (b"etag", etag.encode()),
-            (b"cache-control", cache_control.encode()),
-            (b"vary", b"Accept-Encoding"),
-        ]
+        common = validators(digest, cache_control)
         json_type = (b"content-type", b"application/json")
         return Encoded(
-            etag=etag,
+            digest=digest,
             body=body,
             gzipped=gzipped,
             identity_headers=[json_type, (b"content-length", str(len(body)).encode()), *common],

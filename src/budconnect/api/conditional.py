@@ -21,7 +21,7 @@ class EncodedResponse(Response):
 def encoded_response(request: Request, encoded: Encoded) -> Response:
     """304 when the client holds this representation; otherwise the body, gzipped if accepted."""
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match and etag_matches(if_none_match, encoded.etag.strip('"')):
+    if if_none_match and etag_matches(if_none_match, encoded.digest):
         return EncodedResponse(304, b"", encoded.not_modified_headers)
     body, headers = encoded.choose(accepts_gzip(request.headers.get("accept-encoding", "")))
     return EncodedResponse(200, body, headers)

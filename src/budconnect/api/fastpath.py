@@ -16,10 +16,16 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from budconnect.api.bodies import Encoded, Headers, accepts_gzip, etag_matches
+from budconnect.api.bodies import (
+    LITELLM_MAP,
+    Encoded,
+    Headers,
+    accepts_gzip,
+    etag_matches,
+    validators,
+)
 from budconnect.services.catalog import MAX_PAGE, Catalog, RegistryView
 
-LITELLM_MAP = "model_prices_and_context_window.json"
 _LEAVES: dict[str, str | None] = {"catalog": "catalog", LITELLM_MAP: "litellm_map",
                                   "changes": None}  # fmt: skip
 _COMPAT_PATH = "/model/get-compatible-models"
@@ -48,7 +54,7 @@ class PollFastPath:
         self.state = state
         self.max_age = max_age
         self.max_limit = max_limit
-        self.cache_control = cache_control.encode()
+        self.cache_control = cache_control
         self._catalog: Catalog | None = None
         self._validators: dict[str, tuple[bytes, Headers]] = {}
 
@@ -148,9 +154,8 @@ class PollFastPath:
     def _validators_for(self, digest: str) -> tuple[bytes, Headers]:
         found = self._validators.get(digest)
         if found is None:
-            etag = f'"{digest}"'.encode()
-            found = (etag, [(b"etag", etag), (b"cache-control", self.cache_control),
-                            (b"vary", b"Accept-Encoding")])  # fmt: skip
+            headers = validators(digest, self.cache_control)
+            found = (headers[0][1], headers)
             if len(self._validators) > 1024:
                 self._validators.clear()
             self._validators[digest] = found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -26,8 +25,7 @@ async def readyz(service: Catalog = Depends(catalog)) -> Response:
     """Readiness: the database answers and its schema is at the revision this code expects."""
 
     def check() -> str | None:
-        with service.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        # Reading the schema revision is itself the round trip that proves the database answers.
         current, head = current_revision(service.db.engine), head_revision()
         return None if current == head else f"schema at {current}, code expects {head}"
 

@@ -18,8 +18,6 @@ from budconnect.services.diffs import diff_snapshots
 
 router = APIRouter(prefix="/v1", tags=["sync"])
 
-LITELLM_MAP = "model_prices_and_context_window.json"
-
 
 @router.api_route("/engines/{engine}/versions/{version}/catalog", methods=["GET", "HEAD"])
 async def get_catalog(
@@ -39,7 +37,7 @@ async def get_catalog(
 
 
 @router.api_route(
-    f"/engines/{{engine}}/versions/{{version}}/{LITELLM_MAP}", methods=["GET", "HEAD"]
+    f"/engines/{{engine}}/versions/{{version}}/{bodies.LITELLM_MAP}", methods=["GET", "HEAD"]
 )
 async def get_litellm_map(
     request: Request,
@@ -74,7 +72,7 @@ async def get_changes(
     if if_none_match:
         row = await run_in_threadpool(service.resolve, engine, version)
         if bodies.etag_matches(if_none_match, row.content_digest):
-            return EncodedResponse(304, b"", _validators(row.content_digest, control))
+            return EncodedResponse(304, b"", bodies.validators(row.content_digest, control))
     changes = await run_in_threadpool(service.changes, engine, version, since)
     response = JSONBytes(
         {
@@ -91,7 +89,7 @@ async def get_changes(
             "models": {"removed": changes.models_removed, "upserted": changes.models_upserted},
         }
     )
-    response.raw_headers.extend(_validators(changes.digest, control))
+    response.raw_headers.extend(bodies.validators(changes.digest, control))
     return response
 
 
@@ -119,11 +117,3 @@ async def get_diff(
         return found
 
     return encoded_response(request, await run_in_threadpool(build))
-
-
-def _validators(digest: str, control: str) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"etag", bodies.etag_for(digest).encode()),
-        (b"cache-control", control.encode()),
-        (b"vary", b"Accept-Encoding"),
-    ]

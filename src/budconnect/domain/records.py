@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,10 +14,7 @@ JSONObject = dict[str, Any]
 
 def canonical_json(value: Any) -> bytes:
     """Bytes that are equal exactly when the JSON values are equal (key order ignored)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits: orjson refuses them, the stdlib does not
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 @dataclass(slots=True)
@@ -68,6 +64,10 @@ class EntryIssue:
     reason: str
 
 
+def issues_of(issues: list[EntryIssue], action: str) -> list[EntryIssue]:
+    return [issue for issue in issues if issue.action == action]
+
+
 @dataclass(slots=True)
 class ParsedCatalog:
     """Everything one source file holds: providers and models sorted by key, plus the issues."""
@@ -78,11 +78,11 @@ class ParsedCatalog:
 
     @property
     def skipped(self) -> list[EntryIssue]:
-        return [issue for issue in self.issues if issue.action == "skipped"]
+        return issues_of(self.issues, "skipped")
 
     @property
     def repaired(self) -> list[EntryIssue]:
-        return [issue for issue in self.issues if issue.action == "repaired"]
+        return issues_of(self.issues, "repaired")
 
 
 @dataclass(slots=True)

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
@@ -68,14 +67,18 @@ class RegistryView:
             views[e.key] = EngineView(e.key, e.name, rows, {r.version: r for r in rows})
         return RegistryView(engines=views, everything_digest=_everything_digest(views))
 
-    def resolve(self, engine: str, version: str | None) -> repo.VersionRow:
-        found = self.engines.get(engine)
+    def engine(self, key: str) -> EngineView:
+        found = self.engines.get(key)
         if found is None:
             known = list(self.engines)
             raise UnknownEngine(
-                f"unknown engine {engine!r}; known engines: {', '.join(known) or 'none'}",
+                f"unknown engine {key!r}; known engines: {', '.join(known) or 'none'}",
                 known_engines=known,
             )
+        return found
+
+    def resolve(self, engine: str, version: str | None) -> repo.VersionRow:
+        found = self.engine(engine)
         row = found.version(version or LATEST)
         if row is not None:
             return row
@@ -170,12 +173,7 @@ class Catalog:
         return None
 
     def engine(self, key: str) -> EngineView:
-        view = self.view()
-        found = view.engines.get(key)
-        if found is None:
-            view.resolve(key, None)  # raises UnknownEngine naming the known ones
-        assert found is not None
-        return found
+        return self.view().engine(key)
 
     def resolve(self, engine: str, version: str | None) -> repo.VersionRow:
         """The version row for `engine` at `version`; None or 'latest' means the newest."""
@@ -260,7 +258,8 @@ class Catalog:
             revision=row.revision,
             digest=row.content_digest,
             providers_upserted=[
-                provider_document(p.record, p.id) for p in sorted(providers, key=_key)
+                provider_document(p.record, p.id)
+                for p in sorted(providers, key=lambda p: p.record.key)
             ],
             providers_removed=[
                 {"id": str(r.row_id), "provider_type": r.key}
@@ -268,17 +267,13 @@ class Catalog:
                 if r.kind == "provider"
             ],
             models_upserted=[
-                model_document(m.record, m.id, m.provider_id) for m in sorted(models, key=_key)
+                model_document(m.record, m.id, m.provider_id)
+                for m in sorted(models, key=lambda m: m.record.key)
             ],
             models_removed=[
                 {"id": str(r.row_id), "uri": r.key} for r in removals if r.kind == "model"
             ],
         )
-
-
-def _key(row: Any) -> str:
-    key: str = row.record.key
-    return key
 
 
 def check_page(page: int, limit: int, max_limit: int) -> None:

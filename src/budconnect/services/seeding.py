@@ -23,6 +23,7 @@ from budconnect.domain.records import (
     IdentifiedModel,
     IdentifiedProvider,
     ParsedCatalog,
+    issues_of,
 )
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.seeders import (
@@ -69,11 +70,11 @@ class SeedResult:
 
     @property
     def skipped(self) -> list[EntryIssue]:
-        return [issue for issue in self.issues if issue.action == "skipped"]
+        return issues_of(self.issues, "skipped")
 
     @property
     def repaired(self) -> list[EntryIssue]:
-        return [issue for issue in self.issues if issue.action == "repaired"]
+        return issues_of(self.issues, "repaired")
 
 
 def seed(

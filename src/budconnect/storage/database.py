@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,17 +20,9 @@ _WRITE_LOCK_KEY = 0x42554443  # "BUDC"
 
 
 def json_dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits
-        return json.dumps(value, ensure_ascii=False)
-
-
-def json_loads(value: str | bytes) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:  # integers beyond 64 bits, written by the fallback above
-        return json.loads(value)
+    # The parser only lets through values orjson encodes exactly (no integers beyond 64 bits,
+    # no lone surrogates), so anything else failing here is a bug to see, not to paper over.
+    return orjson.dumps(value).decode()
 
 
 def normalize_url(url: str) -> str:
@@ -49,7 +40,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             json_serializer=json_dumps,
-            json_deserializer=json_loads,
+            json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
@@ -57,7 +48,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url,
         json_serializer=json_dumps,
-        json_deserializer=json_loads,
+        json_deserializer=orjson.loads,
         pool_pre_ping=True,
     )
 
@@ -103,7 +94,7 @@ def _use_wal(cursor: Any) -> None:
 
 
 @contextmanager
-def _unavailable_as_error() -> Iterator[None]:
+def unavailable_as_error() -> Iterator[None]:
     """Connection failures and lock timeouts become DatabaseUnavailable (a 503, not a 500)."""
     try:
         yield
@@ -126,7 +117,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction that sees one consistent snapshot for all its statements."""
-        with _unavailable_as_error(), self.engine.connect() as conn:
+        with unavailable_as_error(), self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
@@ -139,7 +130,7 @@ class Database:
         It commits when the block ends normally and rolls back on any exception, so a unit of
         work either fully applies or leaves the database exactly as before.
         """
-        with _unavailable_as_error(), self.engine.connect() as conn:
+        with unavailable_as_error(), self.engine.connect() as conn:
             conn = conn.execution_options(budconnect_write=True)
             with conn.begin():
                 if not self.is_sqlite:

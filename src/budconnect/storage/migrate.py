@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from budconnect.errors import SchemaOutOfDate
+from budconnect.storage.database import unavailable_as_error
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 # PostgreSQL: one process migrates at a time; others wait, then find nothing to do.
@@ -28,7 +29,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with unavailable_as_error(), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -38,7 +39,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     # A migration writes, so it takes the write lock up front (SQLite: BEGIN IMMEDIATE), and
     # PostgreSQL migrators queue on an advisory lock: two processes starting on an empty
     # database wait for each other instead of failing.
-    with engine.connect() as conn:
+    with unavailable_as_error(), engine.connect() as conn:
         conn = conn.execution_options(budconnect_write=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -49,7 +50,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     config = _config()
-    with engine.connect() as conn:
+    with unavailable_as_error(), engine.connect() as conn:
         conn = conn.execution_options(budconnect_write=True)
         with conn.begin():
             config.attributes["connection"] = conn
