@@ -28,6 +28,9 @@ class BudConnectError(Exception):
 
     status: int = 500
     title: str = "Internal error"
+    # Set where `detail` may carry internals (a driver's message naming hosts and databases):
+    # HTTP answers say this instead and the full detail goes to the log; the CLI says it all.
+    public_detail: str | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -82,3 +85,4 @@ class SchemaOutOfDate(BudConnectError):
 class DatabaseUnavailable(BudConnectError):
     status = 503
     title = "Database unavailable"
+    public_detail = "the registry's database cannot be reached right now; retry shortly"

@@ -182,6 +182,12 @@ def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
     with Server(outage_database) as server:
         path = f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
         etag = httpx.get(path).headers["etag"]
+        compat = f"{server.base_url}/model/get-compatible-models"
+        # What a deployed BudServe client does first: page 1, with or without engine.
+        first_pages = {
+            tuple(params): httpx.get(compat, params={"page": 1, **params}).json()
+            for params in ({}, {"engine": "litellm"})
+        }
         time.sleep(0.5)
         try:
             with admin.connect() as conn:
@@ -201,7 +207,20 @@ def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
             )
             assert missing.status_code == 503
             assert missing.headers["content-type"] == "application/problem+json"
+            assert missing.headers["retry-after"] == "1"
+            # The driver's message names the host and database: it goes to the log, not out.
+            assert name not in missing.text and "5432" not in missing.text
             assert httpx.get(f"{server.base_url}/readyz").status_code == 503
+            assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+            # The rest of the sweep: a failed page 2 would make the client delete its models.
+            for params, first in (
+                ({}, first_pages[()]),
+                ({"engine": "litellm"}, first_pages[("engine",)]),
+            ):
+                for page in range(2, first["total_pages"] + 1):
+                    answer = httpx.get(compat, params={"page": page, **params})
+                    assert answer.status_code == 200, (params, page, answer.text)
+                    assert answer.json()["items"], (params, page)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))

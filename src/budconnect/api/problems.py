@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from budconnect.api.responses import problem
-from budconnect.errors import BudConnectError
+from budconnect.errors import BudConnectError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,14 @@ def _kind(error: BudConnectError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(BudConnectError)
     async def _budconnect_error(_: Request, exc: BudConnectError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, kind=_kind(exc), **exc.extra)
+        detail = exc.detail
+        headers = None
+        if exc.public_detail is not None:
+            log.warning("%s: %s", exc.title, exc.detail)
+            detail = exc.public_detail
+        if isinstance(exc, DatabaseUnavailable):
+            headers = {"retry-after": "1"}  # outages here are usually a restart or failover
+        return problem(exc.status, exc.title, detail, kind=_kind(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:

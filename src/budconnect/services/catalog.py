@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import sort_versions, version_key
-from budconnect.errors import Gone, InvalidInput, UnknownEngine, UnknownVersion
+from budconnect.errors import DatabaseUnavailable, Gone, InvalidInput, UnknownEngine, UnknownVersion
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
@@ -133,6 +133,7 @@ class Catalog:
         self._view_loaded_at = float("-inf")
         self._view_lock = threading.Lock()
         self._refresh_failing = False
+        self._refresh_failed_at = float("-inf")
         self._snapshots: LRU[str, Snapshot] = LRU(max_snapshots)
         self._build_locks: dict[tuple[str, str], threading.Lock] = {}
         self._build_locks_lock = threading.Lock()
@@ -140,11 +141,23 @@ class Catalog:
     # --- the view of engines and versions ---------------------------------------------------
 
     def view(self) -> RegistryView:
-        """The current view, reloaded when older than the check interval."""
+        """The current view, reloaded when older than the check interval.
+
+        While the database cannot be read, the last view stays in use (and the database is
+        tried again at most once per interval): snapshots already in memory stay servable, so
+        a client that read page 1 of a sweep can read the other pages too. Deployed BudServe
+        clients take a failed page 2 for an empty one and delete what it held.
+        """
         view = self._view
-        if view is not None and time.monotonic() - self._view_loaded_at < self.check_interval:
+        age = time.monotonic() - max(self._view_loaded_at, self._refresh_failed_at)
+        if view is not None and age < self.check_interval:
             return view
-        return self.refresh()
+        try:
+            return self.refresh()
+        except DatabaseUnavailable:
+            if view is None:
+                raise
+            return view
 
     def refresh(self) -> RegistryView:
         """Reload the view from the database now."""
@@ -154,6 +167,7 @@ class Catalog:
                 view = RegistryView.load(self.db)
             except Exception:
                 self._refresh_failing = True
+                self._refresh_failed_at = time.monotonic()
                 raise
             self._refresh_failing = False
             # A slower, older read must not replace a newer one.
