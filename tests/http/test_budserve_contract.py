@@ -35,6 +35,12 @@ def _iso8601(value: str) -> str:
     return value
 
 
+def _offers_models(value: list[str]) -> list[str]:
+    if "model" not in value:
+        raise ValueError("capabilities must include 'model'")
+    return value
+
+
 UUIDString = Annotated[StrictStr, AfterValidator(_uuid)]
 ISODate = Annotated[StrictStr, AfterValidator(_iso8601)]
 Modality = Literal[
@@ -54,9 +60,10 @@ class Strict(BaseModel):
 
 
 class Cost(Strict):
-    model_config = ConfigDict(strict=False, extra="allow")
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
+    model_config = ConfigDict(strict=True, extra="allow")
+    # JSON has one number type: an integral price (0) arrives as an int, and is a valid float.
+    input_cost_per_token: StrictInt | float | None = None
+    output_cost_per_token: StrictInt | float | None = None
 
 
 class Tokens(Strict):
@@ -92,7 +99,9 @@ class Provider(Strict):
     name: StrictStr
     description: StrictStr
     icon: StrictStr
-    capabilities: Annotated[list[Literal["model", "moderation", "local"]], Field(min_length=1)]
+    capabilities: Annotated[
+        list[Literal["model", "moderation", "local"]], AfterValidator(_offers_models)
+    ]
     credentials: list[Credential]
     models: list[Model]  # a null entry fails here, as it would in a deployed client
 
@@ -131,6 +140,18 @@ def check_catalogue(items: list[dict[str, Any]], version: str) -> None:
     for provider in items:
         for model in provider["models"]:
             assert model["provider_id"] == provider["id"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clients_without_engine_get_each_bundled_version_complete_and_valid(
+    db: Database, version: str
+) -> None:
+    # Without engine a client gets the newest version held: a registry holding only this one.
+    seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    with Server(db.url) as server:
+        items = budserve_sync(server.base_url)
+        check_catalogue(items, version)
+        assert items == budserve_sync(server.base_url, engine="litellm")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
