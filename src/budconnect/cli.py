@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from budconnect.config import Settings
-from budconnect.domain.versions import validate_engine_key
+from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, InvalidSourceFile
-from budconnect.seeders import PARSERS, bundled_versions, parser_for
+from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
 from budconnect.services.seeding import (
     SeedResult,
     missing_bundled_versions,
@@ -94,67 +94,66 @@ def seed_command(
 ) -> None:
     """Seed an engine version from its bundled data file (or any file)."""
     with _reported():
-        parser_for(engine)  # refuses unknown or malformed engine keys before anything else
+        engine_format(engine)  # refuses unknown or malformed engine keys before anything else
         if all_versions == (version is not None):
             raise CommandFailed("give exactly one of --version V or --all")
         if all_versions and file is not None:
             raise CommandFailed("--file seeds one version: use it with --version, not --all")
         settings = _settings()
+        # What the arguments name is checked and read before the database is opened: a
+        # refused command leaves no trace, not even a new empty database file.
+        if version is None:
+            versions = bundled_versions(engine, settings.data_dir)
+            if not versions:
+                raise CommandFailed(f"no bundled files for engine {engine!r}")
+        else:
+            validate_version(version)
+            source = file or bundled_file(engine, version, settings.data_dir)
+            try:
+                raw = source.read_bytes()
+            except OSError as exc:
+                raise CommandFailed(f"cannot read {source}: {exc.strerror or exc}") from None
         db = _database(settings)
         migrations.ensure_schema(db.engine)
 
-        if version is not None and file is not None:
-            try:
-                raw = file.read_bytes()
-            except OSError as exc:
-                raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
+        if version is not None:
             try:
                 result = seed(
                     db, engine=engine, version=version, raw=raw, history=settings.change_history
                 )
             except InvalidSourceFile as exc:
-                raise CommandFailed(f"{file}: {exc}") from None
+                raise CommandFailed(f"{source}: {exc}") from None
             _print_result(result)
             return
-        if version is not None:
-            results = seed_bundled(
-                db,
-                engine=engine,
-                versions=[version],
-                data_dir=settings.data_dir,
-                history=settings.change_history,
-            )
-            _print_result(results[0])
-            return
 
-        versions = bundled_versions(engine, settings.data_dir)
-        if not versions:
-            raise CommandFailed(f"no bundled files for engine {engine!r}")
-        with Progress(
-            TextColumn("seeding {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(engine, total=len(versions))
-            done: list[SeedResult] = []
+        done: list[SeedResult] = []
+        try:
+            with Progress(
+                TextColumn("seeding {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(engine, total=len(versions))
 
-            def advance(result: SeedResult) -> None:
-                done.append(result)
-                progress.update(task, advance=1, description=f"{engine} {result.version}")
+                def advance(result: SeedResult) -> None:
+                    done.append(result)
+                    progress.update(task, advance=1, description=f"{engine} {result.version}")
 
-            seed_bundled(
-                db,
-                engine=engine,
-                versions=versions,
-                data_dir=settings.data_dir,
-                on_done=advance,
-                history=settings.change_history,
-            )
-        for result in done:
-            _print_result(result)
+                seed_bundled(
+                    db,
+                    engine=engine,
+                    versions=versions,
+                    data_dir=settings.data_dir,
+                    on_done=advance,
+                    history=settings.change_history,
+                )
+        finally:
+            # Versions seeded before a failure stay seeded: say what they are.
+            for result in done:
+                _print_result(result)
 
 
 def _print_result(result: SeedResult) -> None:
@@ -184,7 +183,7 @@ def _print_result(result: SeedResult) -> None:
 
 def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
     results: list[SeedResult] = []
-    for engine in sorted(PARSERS):
+    for engine in sorted(FORMATS):
         missing = missing_bundled_versions(db, engine=engine, data_dir=settings.data_dir)
         results += seed_bundled(
             db, engine=engine, versions=missing, data_dir=settings.data_dir,

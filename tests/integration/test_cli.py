@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision
 from budconnect.storage.tables import engine_version, model_info
-from tests.conftest import VERSIONS, Server, run_cli, source_models
+from tests.conftest import VERSIONS, Server, run_cli, source_bytes, source_models
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -113,6 +113,34 @@ def test_a_bad_file_is_refused_with_its_name_and_no_writes(
     assert counts(database_url) == before
 
 
+def test_a_refused_seed_leaves_no_database_behind(tmp_path: Path) -> None:
+    path = tmp_path / "never.db"
+    for args in (("--version", "../../x"), ("--version", "9.9"), ("--all", "--version", "1")):
+        result = run_cli("seed", "litellm", *args, database_url=f"sqlite:///{path}")
+        assert result.returncode == 1, args
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not path.exists()
+
+
+def test_seed_all_names_the_version_it_stopped_at_and_reports_those_it_applied(
+    database_url: str, tmp_path: Path
+) -> None:
+    versions = tmp_path / "litellm"
+    versions.mkdir()
+    (versions / "1.14.4.json").write_bytes(source_bytes("1.14.4"))
+    (versions / "1.15.0.json").write_bytes(b"[]")
+    (versions / "1.16.0.json").write_bytes(b"{}")
+    result = run_cli(
+        "seed", "litellm", "--all", database_url=database_url, BUDCONNECT_DATA_DIR=str(tmp_path)
+    )
+    assert result.returncode == 1
+    assert "litellm 1.15.0" in result.stderr
+    assert "1.15.0.json" in result.stderr
+    assert "not a JSON object" in result.stderr
+    assert "litellm 1.14.4: created" in result.stdout
+    assert counts(database_url) == (1, len(source_models("1.14.4")))
+
+
 def test_a_missing_file_is_one_line(database_url: str, tmp_path: Path) -> None:
     result = run_cli(
         "seed",
@@ -155,20 +183,24 @@ def test_two_seeders_at_once_apply_the_version_once(database_url: str) -> None:
     assert counts(database_url) == (1, len(source_models("1.80.17")))
 
 
-def test_migrate_builds_the_schema_and_serve_refuses_an_outdated_one(database_url: str) -> None:
+def test_migrate_builds_the_schema_and_seed_and_serve_refuse_an_outdated_one(
+    database_url: str,
+) -> None:
     result = run_cli("migrate", database_url=database_url)
     assert result.returncode == 0, result.stderr
     db = Database(database_url)
     assert current_revision(db.engine) == head_revision()
     downgrade(db.engine, "20261126_01")  # the first revision: an out-of-date schema
-    refused = run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
-    assert refused.returncode == 1
-    assert "budconnect migrate" in refused.stderr
+    for command in (("seed", "litellm", "--version", "1.14.4"), ("serve", "--port", "0")):
+        refused = run_cli(*command, database_url=database_url)
+        assert refused.returncode == 1, command
+        assert "budconnect migrate" in refused.stderr, command
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     db.dispose()
 
 
-def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(database_url: str) -> None:
+    url = database_url
     with Server(url, seed_bundled=True) as server:
         engines = httpx.get(f"{server.base_url}/engines").json()["items"]
     assert engines == [

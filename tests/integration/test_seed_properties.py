@@ -24,6 +24,7 @@ values = st.recursive(
     ),
     max_leaves=8,
 )
+modes = st.sampled_from(["chat", "vector_store", "chat\x00", "\ud800", "m" * 100])
 fields = st.sampled_from(
     ["mode", "max_tokens", "max_input_tokens", "input_cost_per_token", "rpm", "supports_vision",
      "supported_endpoints", "supported_modalities", "deprecation_date", "max_pdf_size_mb",
@@ -32,9 +33,15 @@ fields = st.sampled_from(
 entries = st.builds(
     lambda provider, extra: {"litellm_provider": provider, **extra},
     st.sampled_from(["openai", "azure", "brand_new_ai"]),
-    st.dictionaries(fields, values, max_size=6),
+    st.dictionaries(fields, values, max_size=6) | st.fixed_dictionaries({"mode": modes}),
 )
-documents = st.dictionaries(st.text(min_size=1, max_size=12), entries, min_size=1, max_size=5)
+# Keys no database stores alike (NUL, a lone surrogate, too long, blank), and pointer entries
+# (a string naming another entry) that hit, miss or loop.
+keys = st.text(min_size=1, max_size=12) | st.sampled_from(
+    ["m", "n", "p\x00", "\ud800x", "k" * 600, " "]
+)
+pointers = st.sampled_from(["m", "n", "p\x00", "\ud800x"]) | st.text(max_size=4)
+documents = st.dictionaries(keys, entries | pointers, min_size=1, max_size=5)
 _versions = itertools.count()
 
 

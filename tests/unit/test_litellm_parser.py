@@ -163,6 +163,37 @@ def test_a_pointer_entry_is_served_with_the_entry_it_names() -> None:
     assert {i.key for i in catalog.skipped} == {"dangling", "loop-a", "loop-b"}
 
 
+def test_pointer_keys_are_held_to_the_rules_of_model_keys() -> None:
+    catalog = parse(
+        b'{"target": {"litellm_provider": "p"}, "\\ud800x": "target", "nul\\u0000": "target",'
+        b' "": "target", "' + b"k" * 600 + b'": "target", "fine": "target"}'
+    )
+    assert sorted(m.key for m in catalog.models) == ["fine", "target"]
+    assert len(catalog.skipped) == 4
+    assert all("model key" in i.reason for i in catalog.skipped)
+
+
+def test_a_mode_no_database_stores_alike_is_ignored_and_reported() -> None:
+    catalog = parse(b'{"m": {"litellm_provider": "p", "mode": "chat\\u0000"}}')
+    assert only_model(catalog).mode is None
+    assert "mode contains control characters" in issue_reasons(catalog, "m")
+
+
+def test_fields_repeated_at_any_depth_are_reported_with_their_path() -> None:
+    catalog = parse(
+        b'{"m": {"litellm_provider": "p", "x": {"b": 1, "b": 2, "l": [{"c": 1, "c": 2}]}}}'
+    )
+    assert only_model(catalog).source_entry["x"]["b"] == 2
+    assert "x.b, x.l[0].c" in issue_reasons(catalog, "m")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_mode_in_the_bundled_files_maps_to_modalities(version: str) -> None:
+    for model in parse(source_bytes(version)).models:
+        if model.mode is not None:
+            assert model.modality, f"{model.key}: mode {model.mode!r} maps to nothing"
+
+
 def test_numbers_may_be_ints_floats_or_numeric_strings() -> None:
     model = only_model(
         parse_json(

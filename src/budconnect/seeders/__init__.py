@@ -1,33 +1,25 @@
 """Parsers of engines' published data formats, and where their bundled data files live.
 
 A parser is pure: the bytes of one source file in, a `ParsedCatalog` out. Supporting a new
-engine means adding one module with a `parse` function and registering it in `PARSERS`.
+engine means adding one module that defines its `parse` function and `FORMAT`, and listing
+that `FORMAT` in `FORMATS` below.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 from budconnect.domain.documents import WIRE_REVISION
-from budconnect.domain.records import ParsedCatalog
 from budconnect.domain.versions import sort_versions, validate_engine_key, validate_version
 from budconnect.errors import SourceFileMissing, UnsupportedEngine
 from budconnect.seeders import litellm
+from budconnect.seeders.format import EngineFormat
 from budconnect.seeders.metadata import bundled_metadata
 
-Parser = Callable[[bytes], ParsedCatalog]
-
-PARSERS: dict[str, Parser] = {"litellm": litellm.parse}
-
-# Engine display names; the key is what URLs and the CLI use.
-ENGINE_NAMES: dict[str, str] = {"litellm": "LiteLLM"}
-
-# Bumped whenever a parser's output for the same bytes changes.
-PARSER_REVISIONS: dict[str, int] = {"litellm": 1}
+FORMATS: dict[str, EngineFormat] = {f.key: f for f in (litellm.FORMAT,)}
 
 
 @functools.cache
@@ -38,19 +30,20 @@ def parser_fingerprint(engine: str) -> int:
     re-seed of an unchanged file after an upgrade of any of them rewrites what they change,
     while a re-seed with all of them unchanged can stop before reading any row.
     """
-    material = f"{PARSER_REVISIONS[engine]}\0{WIRE_REVISION}\0".encode() + bundled_metadata(engine)
+    material = f"{FORMATS[engine].revision}\0{WIRE_REVISION}\0".encode() + bundled_metadata(engine)
     return int.from_bytes(hashlib.sha256(material).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def parser_for(engine: str) -> Parser:
+def engine_format(engine: str) -> EngineFormat:
+    """The format of `engine`'s data files; refuses malformed and unsupported engine keys."""
     validate_engine_key(engine)
     try:
-        return PARSERS[engine]
+        return FORMATS[engine]
     except KeyError:
-        known = ", ".join(sorted(PARSERS))
+        known = ", ".join(sorted(FORMATS))
         raise UnsupportedEngine(
             f"no parser for engine {engine!r}; supported engines: {known}",
-            supported_engines=sorted(PARSERS),
+            supported_engines=sorted(FORMATS),
         ) from None
 
 

@@ -22,6 +22,7 @@ import orjson
 
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ParsedCatalog
 from budconnect.errors import InvalidSourceFile
+from budconnect.seeders.format import EngineFormat
 from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
 
 MODALITIES = (
@@ -61,6 +62,7 @@ _MODE_DEFAULTS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]
     "moderations": (*_TEXT, ("/v1/moderations",)),
     "rerank": (*_TEXT, ("/v1/rerank",)),
     "search": (*_TEXT, ()),
+    "vector_store": (*_TEXT, ()),  # a search API: a text query in, matching text out
     "guardrail": (*_TEXT, ()),
     "evaluation": (*_TEXT, ()),
     "image_generation": (
@@ -140,10 +142,11 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
                     ),
                 )
             )
-        if isinstance(value, str):
+        reason = _key_problem(key)
+        if reason is None and isinstance(value, str):
             pointers[key] = value
             continue
-        reason = _not_a_model(key, value)
+        reason = reason or _not_a_model(key, value)
         if reason:
             issues.append(EntryIssue(key, "skipped", reason))
             continue
@@ -157,17 +160,21 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
             issues.append(EntryIssue(key, "repaired", reason))
             entries[key] = resolved
 
+    # Objects with a repeated field below the entry's own level (rare): found by walking.
+    deep = set(nested_duplicates) - {id(entry) for entry in entries.values()}
     models: list[ModelRecord] = []
     provider_keys: set[str] = set()
     for key in sorted(entries):
         entry = entries[key]
         notes: list[str] = []
-        if id(entry) in nested_duplicates:
+        repeated = set(nested_duplicates.get(id(entry), ()))
+        if deep:
+            repeated |= _repeated_below(entry, nested_duplicates, deep)
+        if repeated:
             notes.append(
-                "fields appear twice: "
-                + ", ".join(sorted(nested_duplicates[id(entry)]))
+                "fields appear twice: " + ", ".join(sorted(repeated))
                 + "; the last occurrence is kept"
-            )
+            )  # fmt: skip
         if (non_finite or huge_numbers) and _scrub_non_finite(entry):
             notes.append("NaN or Infinity (or a number beyond float range) read as null")
         problem = _unstorable(entry, notes)
@@ -233,11 +240,8 @@ def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], dict[int, set[str]]
     return document, top_counts, duplicates, non_finite
 
 
-def _not_a_model(key: str, value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return f"entry is {_json_type(value)}, not an object"
-    if key == "sample_spec":
-        return "documentation of the file format (sample_spec), not a model"
+def _key_problem(key: str) -> str | None:
+    """Why `key` cannot be a model key (stored, served, and the same on every database)."""
     if not key.strip():
         return "empty model key"
     if len(key) > _MAX_KEY_LENGTH:
@@ -246,6 +250,34 @@ def _not_a_model(key: str, value: Any) -> str | None:
         return "model key is not valid Unicode (a lone surrogate escape)"
     if _CONTROL.search(key):
         return "model key contains control characters"
+    return None
+
+
+def _repeated_below(
+    value: Any, duplicates: dict[int, set[str]], wanted: set[int], path: str = "", depth: int = 0
+) -> set[str]:
+    """Dotted paths of repeated fields in objects nested inside `value` (not `value` itself)."""
+    if depth > _MAX_DEPTH:
+        return set()
+    if isinstance(value, dict):
+        children = [(f"{path}.{name}" if path else name, item) for name, item in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return set()
+    found: set[str] = set()
+    for where, item in children:
+        if id(item) in wanted:
+            found |= {f"{where}.{field}" for field in duplicates[id(item)]}
+        found |= _repeated_below(item, duplicates, wanted, where, depth + 1)
+    return found
+
+
+def _not_a_model(key: str, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"entry is {_json_type(value)}, not an object"
+    if key == "sample_spec":
+        return "documentation of the file format (sample_spec), not a model"
     provider = value.get("litellm_provider")
     if provider is None:
         return "no litellm_provider field: metadata or documentation, not a model"
@@ -278,6 +310,10 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
         mode = None
     elif mode is not None and len(mode) > _MAX_MODE_LENGTH:
         notes.append(f"mode longer than {_MAX_MODE_LENGTH} characters; ignored")
+        mode = None
+    elif mode is not None and (_CONTROL.search(mode) or not _is_unicode(mode)):
+        # PostgreSQL cannot store NUL in text, and SQLite would: refuse it on both alike.
+        notes.append("mode contains control characters or a lone surrogate; ignored")
         mode = None
 
     input_cost: JSONObject = {}
@@ -642,3 +678,8 @@ def _json_type(value: Any) -> str:
     if isinstance(value, int | float):
         return "a number"
     return "null"
+
+
+# Revision 2: the vector_store mode maps to text modalities; odd pointer keys and modes are
+# refused alike on every database.
+FORMAT = EngineFormat(key="litellm", name="LiteLLM", parse=parse, revision=2)

@@ -26,13 +26,8 @@ from budconnect.domain.records import (
     issues_of,
 )
 from budconnect.domain.versions import validate_engine_key, validate_version
-from budconnect.seeders import (
-    ENGINE_NAMES,
-    bundled_file,
-    bundled_versions,
-    parser_fingerprint,
-    parser_for,
-)
+from budconnect.errors import InvalidSourceFile
+from budconnect.seeders import bundled_file, bundled_versions, engine_format, parser_fingerprint
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
@@ -95,7 +90,7 @@ def seed(
     """
     validate_engine_key(engine)
     validate_version(version)
-    parser = parser_for(engine)
+    parser = engine_format(engine).parse
     source_digest = hashlib.sha256(raw).hexdigest()
     parser_revision = parser_fingerprint(engine)
 
@@ -152,7 +147,7 @@ def _apply(
     created = version_row is None
     if version_row is None:
         engine_row = repo.get_engine(conn, key=engine) or repo.create_engine_row(
-            conn, key=engine, name=ENGINE_NAMES.get(engine, engine), now=now
+            conn, key=engine, name=engine_format(engine).name, now=now
         )
         version_id = repo.create_version(
             conn,
@@ -280,8 +275,13 @@ def seed_bundled(
     """
     results = []
     for version in versions if versions is not None else bundled_versions(engine, data_dir):
-        raw = bundled_file(engine, version, data_dir).read_bytes()
-        result = seed(db, engine=engine, version=version, raw=raw, history=history)
+        path = bundled_file(engine, version, data_dir)
+        try:
+            result = seed(
+                db, engine=engine, version=version, raw=path.read_bytes(), history=history
+            )
+        except InvalidSourceFile as exc:
+            raise InvalidSourceFile(f"{engine} {version} ({path}): {exc.detail}") from None
         results.append(result)
         if on_done is not None:
             on_done(result)

@@ -1,0 +1,22 @@
+"""What BudConnect needs to know of one engine's published data format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from budconnect.domain.records import ParsedCatalog
+
+Parser = Callable[[bytes], ParsedCatalog]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFormat:
+    """An engine, and the pure parser of the data files its releases ship."""
+
+    key: str  # what URLs and the CLI use, e.g. "litellm"
+    name: str  # display name, e.g. "LiteLLM"
+    parse: Parser
+    # Bumped whenever `parse` gives different records for the same bytes, so that re-seeding
+    # an unchanged file after an upgrade rewrites what the new parser reads differently.
+    revision: int
