@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,17 +137,65 @@ def test_odd_accept_encodings_are_served_not_failed(seeded_server: Server, value
         time.sleep(0.25)
 
 
+@pytest.mark.parametrize(
+    ("value", "encoding"),
+    [("*;q=1, gzip;q=0", None), ("gzip;q=0", None), ("identity, *;q=0.5", "gzip"), ("br", None)],
+)
+def test_an_explicit_gzip_weight_wins_over_the_wildcard(
+    seeded_server: Server, value: str, encoding: str | None
+) -> None:
+    path = "/v1/engines/litellm/versions/1.14.4/catalog"
+    for _ in range(2):  # the route, then the fast path once the body is cached
+        response = httpx.get(seeded_server.base_url + path, headers={"accept-encoding": value})
+        assert response.status_code == 200
+        assert response.headers.get("content-encoding") == encoding
+        time.sleep(0.25)
+
+
 def test_head_is_answered_like_get_without_a_body(seeded_server: Server) -> None:
+    url = httpx.URL(seeded_server.base_url)
     for path in (
         "/healthz",
         "/v1/engines/litellm/versions/1.14.4/catalog",
         "/model/get-compatible-models?engine=litellm",
     ):
-        got = httpx.get(seeded_server.base_url + path)
-        head = httpx.head(seeded_server.base_url + path)
-        assert head.status_code == 200
-        assert head.content == b""
-        assert head.headers.get("etag") == got.headers.get("etag")
+        got = httpx.get(seeded_server.base_url + path, headers={"accept-encoding": "identity"})
+        # httpx reads no body after HEAD whatever is sent: read the socket itself.
+        with socket.create_connection((url.host, url.port)) as sock:
+            sock.sendall(
+                f"HEAD {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept-Encoding: identity\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
+        assert lines[0].startswith("HTTP/1.1 200")
+        assert body == b""
+        assert headers.get("etag") == got.headers.get("etag")
+        assert int(headers["content-length"]) == len(got.content)
+
+
+@pytest.mark.parametrize("form", ["weak", "list", "star"])
+def test_if_none_match_in_every_form_answers_304(seeded_server: Server, form: str) -> None:
+    url = seeded_server.base_url + "/v1/engines/litellm/versions/1.14.4/catalog"
+    etag = httpx.get(url).headers["etag"]
+    value = {"weak": f"W/{etag}", "list": f'"other", {etag}', "star": "*"}[form]
+    for _ in range(2):
+        assert httpx.get(url, headers={"if-none-match": value}).status_code == 304
+        time.sleep(0.25)
+    assert httpx.get(url, headers={"if-none-match": '"other"'}).status_code == 200
+
+
+def test_a_blank_diff_version_is_refused(seeded_server: Server) -> None:
+    response = httpx.get(
+        seeded_server.base_url + "/v1/engines/litellm/diff", params={"from": "", "to": "1.14.4"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "from" in response.json()["detail"]
 
 
 def test_far_pages_are_answered_but_not_kept(seeded_server: Server) -> None:

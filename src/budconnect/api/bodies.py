@@ -159,15 +159,23 @@ def etag_matches(if_none_match: str, digest: str) -> bool:
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """True when gzip is acceptable; `gzip;q=0` refuses it."""
+    """True when gzip is acceptable (RFC 9110 12.5.3): a `gzip` entry decides, else `*` does."""
+    wildcard = False
     for part in accept_encoding.lower().split(","):
         coding, _, params = part.strip().partition(";")
-        if coding.strip() in ("gzip", "*"):
-            quality = params.strip().replace(" ", "")
-            if not quality.startswith("q="):
-                return True
-            try:
-                return float(quality[2:]) > 0
-            except ValueError:  # a malformed weight is no reason to refuse, nor to fail
-                return True
-    return False
+        coding = coding.strip()
+        if coding == "gzip":
+            return _weight(params) > 0
+        if coding == "*":
+            wildcard = _weight(params) > 0
+    return wildcard
+
+
+def _weight(params: str) -> float:
+    quality = params.strip().replace(" ", "")
+    if not quality.startswith("q="):
+        return 1.0
+    try:
+        return float(quality[2:])
+    except ValueError:  # a malformed weight is no reason to refuse, nor to fail
+        return 1.0

@@ -97,8 +97,8 @@ async def get_changes(
 async def get_diff(
     request: Request,
     engine: str,
-    from_version: str = Query(..., alias="from", description="Version upgraded from."),
-    to_version: str = Query(..., alias="to", description="Version upgraded to."),
+    from_version: str = Query(..., alias="from", min_length=1, description="Old version."),
+    to_version: str = Query(..., alias="to", min_length=1, description="New version."),
     service: Catalog = Depends(catalog),
     cache: bodies.BodyCache = Depends(body_cache),
     control: str = Depends(cache_control),
