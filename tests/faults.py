@@ -2,14 +2,18 @@
 
 It forwards each GET to the real BudConnect server and then, depending on `mode`, answers
 faithfully or breaks the answer the ways networks and servers break: a 500, a 429 with
-Retry-After, a body cut off half-way with the connection closed, or a connection closed
-before any answer. It also records what the client sent.
+Retry-After (in seconds or as a date), a body cut off half-way with the connection closed, a
+body sent a byte at a time, or a connection closed before any answer. It also records what
+the client sent and the status of each answer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
+import time
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +25,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.mode = "pass"
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.statuses: list[tuple[str, int]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +47,10 @@ class FaultProxy:
                 if mode == "429":
                     self._answer(429, {"retry-after": "7"}, b"")
                     return
+                if mode == "429-date":
+                    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=7)
+                    self._answer(429, {"retry-after": format_datetime(when, usegmt=True)}, b"")
+                    return
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream = httpx.get(proxy.upstream + self.path, headers=forwarded, timeout=30)
                 body = upstream.content  # decoded; re-sent without content-encoding
@@ -61,9 +70,27 @@ class FaultProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
+                if mode == "dribble" and len(body) > 1:
+                    self.send_response(upstream.status_code)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        for index in range(len(body)):
+                            self.wfile.write(body[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:  # the client gave up: that is the point
+                        self.close_connection = True
+                    return
                 if mode == "corrupt" and upstream.status_code == 200:
                     body = body.replace(b'"input_cost_per_token"', b'"input_cost_per_tokeN"', 1)
                 self._answer(upstream.status_code, headers, body)
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                proxy.statuses.append((self.path, code))
+                super().send_response(code, message)
 
             def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)

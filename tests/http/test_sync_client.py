@@ -134,9 +134,47 @@ def test_a_revision_too_old_for_the_feed_leads_to_a_full_resync(
     sync.sync_once()
     reseed_changed(db, server, price=2.0, history=1)
     reseed_changed(db, server, price=3.0, history=1)  # prunes what the client would need
-    outcome = sync.sync_once()
+    with FaultProxy(server.base_url) as proxy:
+        sync.server = proxy.base_url
+        outcome = sync.sync_once()
+    assert [status for path, status in proxy.statuses if "/changes?" in path] == [410]
     assert (outcome.status, outcome.method) == ("updated", "catalog")
     assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "429-date", "truncate", "reset", "corrupt"])
+def test_a_fault_on_the_first_download_writes_no_configuration(
+    live: tuple[Database, Server], tmp_path: Path, fault: str
+) -> None:
+    _, server = live
+    with FaultProxy(server.base_url) as proxy:
+        proxy.mode = fault
+        sync = client(proxy.base_url, tmp_path)
+        outcome = sync.sync_once()
+        assert outcome.status == "failed"
+        assert not (tmp_path / CATALOG).exists()
+        assert not (tmp_path / LITELLM_MAP).exists()
+        if fault.startswith("429"):
+            assert outcome.retry_after is not None
+            assert 5 <= outcome.retry_after <= 7
+        proxy.mode = "pass"
+        assert sync.sync_once().status == "updated"
+    assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
+
+
+def test_an_answer_sent_a_byte_at_a_time_is_given_up_at_the_deadline(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    _, server = live
+    with FaultProxy(server.base_url) as proxy:
+        proxy.mode = "dribble"
+        sync = client(proxy.base_url, tmp_path, deadline=1.0)
+        started = time.monotonic()
+        outcome = sync.sync_once()
+        assert time.monotonic() - started < 10
+        assert outcome.status == "failed"
+        assert "longer than 1 s" in (outcome.error or "")
+        assert not (tmp_path / CATALOG).exists()
 
 
 @pytest.mark.parametrize("fault", ["500", "429", "truncate", "reset", "corrupt"])

@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +56,13 @@ class SyncOutcome:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
 class SyncClient:
     """Keeps `state_dir` equal to one engine version of a BudConnect server."""
 
@@ -67,6 +75,7 @@ class SyncClient:
         *,
         deployment: str | None = None,
         timeout: float = 30.0,
+        deadline: float = 120.0,
         on_change: str | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
@@ -80,6 +89,9 @@ class SyncClient:
         name = deployment or socket.gethostname()
         self.deployment = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
         self.on_change = on_change
+        # `timeout` bounds each wait for a byte; this bounds a whole answer, so a server that
+        # sends a trickle cannot hold a poll (and the deployment's updates) forever.
+        self.deadline = deadline
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._stop = threading.Event()
@@ -164,10 +176,16 @@ class SyncClient:
             f"{quote(self.engine_version, safe='')}/{leaf}"
         )
 
-    def _get(self, url: str, **kwargs: Any) -> httpx.Response:
+    def _get(self, url: str, **kwargs: Any) -> _Answer:
+        """The whole answer to a GET; a body cut short or too slow fails before any use."""
+        give_up = time.monotonic() + self.deadline
         try:
-            response = self.http.get(url, **kwargs)
-            response.read()  # a body cut short raises here, before anything is applied
+            with self.http.stream("GET", url, **kwargs) as response:
+                chunks = []
+                for chunk in response.iter_bytes():
+                    if time.monotonic() > give_up:
+                        raise SyncFailed(f"the answer took longer than {self.deadline:g} s")
+                    chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise SyncFailed(f"{type(exc).__name__}: {exc or 'no detail'}") from None
         if response.status_code == 429 or response.status_code >= 500:
@@ -175,7 +193,7 @@ class SyncClient:
                 f"server answered {response.status_code}",
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
-        return response
+        return _Answer(response.status_code, response.headers, b"".join(chunks))
 
     def _via_changes(self, local: JSONObject, revision: int) -> SyncOutcome | None:
         """Apply the change feed; None when the whole catalog must be fetched instead."""
@@ -349,11 +367,11 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: _Answer) -> str:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return response.text[:200]
+        return response.content[:200].decode("utf-8", "replace")
     return str(body.get("detail", body))[:300] if isinstance(body, dict) else str(body)[:200]
 
 
