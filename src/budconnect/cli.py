@@ -100,8 +100,9 @@ def seed_command(
         if all_versions and file is not None:
             raise CommandFailed("--file seeds one version: use it with --version, not --all")
         settings = _settings()
-        # What the arguments name is checked and read before the database is opened: a
-        # refused command leaves no trace, not even a new empty database file.
+        # The arguments, and the one file they name, are checked and read before the database
+        # is opened: a refused argument leaves no trace, not even a new empty database file.
+        # (A file that reads but does not parse is refused after the schema is in place.)
         if version is None:
             versions = bundled_versions(engine, settings.data_dir)
             if not versions:
@@ -245,13 +246,17 @@ def sync_command(
     deployment: Annotated[
         str | None, typer.Option(help="Name sent in the User-Agent (default: host name).")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds before a request gives up.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a connection or for the next bytes.")
+    ] = 30.0,
+    deadline: Annotated[
+        float, typer.Option(help="Seconds a whole answer may take, body included.", min=1)
+    ] = 120.0,
 ) -> None:
     """Keep a local copy of one engine version in sync with a BudConnect server."""
     import logging
     import signal
 
-    from budconnect.domain.versions import validate_version
     from budconnect.sync import SyncClient
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -270,6 +275,7 @@ def sync_command(
                 state_dir,
                 deployment=deployment,
                 timeout=timeout,
+                deadline=deadline,
                 on_change=on_change,
             )
         except OSError as exc:

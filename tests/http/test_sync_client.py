@@ -156,7 +156,7 @@ def test_a_fault_on_the_first_download_writes_no_configuration(
         assert not (tmp_path / LITELLM_MAP).exists()
         if fault.startswith("429"):
             assert outcome.retry_after is not None
-            assert 5 <= outcome.retry_after <= 7
+            assert 3 <= outcome.retry_after <= 7  # a date is whole seconds: some are lost
         proxy.mode = "pass"
         assert sync.sync_once().status == "updated"
     assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)

@@ -162,20 +162,22 @@ def accepts_gzip(accept_encoding: str) -> bool:
     """True when gzip is acceptable (RFC 9110 12.5.3): a `gzip` entry decides, else `*` does."""
     wildcard = False
     for part in accept_encoding.lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        coding = coding.strip()
-        if coding == "gzip":
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        if coding in ("gzip", "x-gzip"):  # x-gzip: the old name, still to be honoured
             return _weight(params) > 0
         if coding == "*":
             wildcard = _weight(params) > 0
     return wildcard
 
 
-def _weight(params: str) -> float:
-    quality = params.strip().replace(" ", "")
-    if not quality.startswith("q="):
-        return 1.0
-    try:
-        return float(quality[2:])
-    except ValueError:  # a malformed weight is no reason to refuse, nor to fail
-        return 1.0
+def _weight(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                break
+            # A malformed weight (nan included) is no reason to refuse, nor to fail.
+            return weight if math.isfinite(weight) else 1.0
+    return 1.0

@@ -28,7 +28,8 @@ def install(app: FastAPI) -> None:
         detail = exc.detail
         headers = None
         if exc.public_detail is not None:
-            log.warning("%s: %s", exc.title, exc.detail)
+            # Debug only: the background refresher already logs when an outage begins and ends.
+            log.debug("%s: %s", exc.title, exc.detail)
             detail = exc.public_detail
         if isinstance(exc, DatabaseUnavailable):
             headers = {"retry-after": "1"}  # outages here are usually a restart or failover

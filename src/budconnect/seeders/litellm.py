@@ -167,12 +167,12 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     for key in sorted(entries):
         entry = entries[key]
         notes: list[str] = []
-        repeated = set(nested_duplicates.get(id(entry), ()))
+        repeated = set(nested_duplicates[id(entry)][1]) if id(entry) in nested_duplicates else set()
         if deep:
             repeated |= _repeated_below(entry, nested_duplicates, deep)
         if repeated:
             notes.append(
-                "fields appear twice: " + ", ".join(sorted(repeated))
+                "fields appear twice: " + ", ".join(sorted(_printable(n) for n in repeated))
                 + "; the last occurrence is kept"
             )  # fmt: skip
         if (non_finite or huge_numbers) and _scrub_non_finite(entry):
@@ -189,17 +189,18 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
 
     providers = [directory.provider(key) for key in sorted(provider_keys)]
     # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
-    issues = [
-        issue if _is_unicode(issue.key) else EntryIssue(_escaped(issue.key), issue.action,
-                                                         issue.reason)
-        for issue in issues
-    ]  # fmt: skip
+    issues = [EntryIssue(_printable(i.key), i.action, i.reason) for i in issues]
     issues.sort(key=lambda issue: (issue.key, issue.action))
     return ParsedCatalog(providers=providers, models=models, issues=issues)
 
 
-def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], dict[int, set[str]], bool]:
-    duplicates: dict[int, set[str]] = {}
+Repeats = dict[int, tuple[JSONObject, set[str]]]
+
+
+def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], Repeats, bool]:
+    # Objects are known by id(); each is kept with its names, so that one a later occurrence
+    # replaced stays alive and its id cannot be reused by another object.
+    duplicates: dict[int, tuple[JSONObject, set[str]]] = {}
     counts: dict[int, dict[str, int]] = {}
     non_finite = False
 
@@ -209,7 +210,7 @@ def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], dict[int, set[str]]
             seen: dict[str, int] = {}
             for name, _ in pairs:
                 seen[name] = seen.get(name, 0) + 1
-            duplicates[id(obj)] = {name for name, n in seen.items() if n > 1}
+            duplicates[id(obj)] = (obj, {name for name, n in seen.items() if n > 1})
             counts[id(obj)] = {name: n for name, n in seen.items() if n > 1}
         return obj
 
@@ -254,7 +255,7 @@ def _key_problem(key: str) -> str | None:
 
 
 def _repeated_below(
-    value: Any, duplicates: dict[int, set[str]], wanted: set[int], path: str = "", depth: int = 0
+    value: Any, duplicates: Repeats, wanted: set[int], path: str = "", depth: int = 0
 ) -> set[str]:
     """Dotted paths of repeated fields in objects nested inside `value` (not `value` itself)."""
     if depth > _MAX_DEPTH:
@@ -268,7 +269,7 @@ def _repeated_below(
     found: set[str] = set()
     for where, item in children:
         if id(item) in wanted:
-            found |= {f"{where}.{field}" for field in duplicates[id(item)]}
+            found |= {f"{where}.{field}" for field in duplicates[id(item)][1]}
         found |= _repeated_below(item, duplicates, wanted, where, depth + 1)
     return found
 
@@ -311,9 +312,9 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
     elif mode is not None and len(mode) > _MAX_MODE_LENGTH:
         notes.append(f"mode longer than {_MAX_MODE_LENGTH} characters; ignored")
         mode = None
-    elif mode is not None and (_CONTROL.search(mode) or not _is_unicode(mode)):
+    elif mode is not None and _CONTROL.search(mode):
         # PostgreSQL cannot store NUL in text, and SQLite would: refuse it on both alike.
-        notes.append("mode contains control characters or a lone surrogate; ignored")
+        notes.append("mode contains control characters; ignored")
         mode = None
 
     input_cost: JSONObject = {}
@@ -651,6 +652,10 @@ def _repair(value: Any, repaired: list[str]) -> Any:
         repaired.append("a lone surrogate escape in a string is replaced by U+FFFD")
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+def _printable(text: str) -> str:
+    return text if _is_unicode(text) else _escaped(text)
 
 
 def _escaped(key: str) -> str:

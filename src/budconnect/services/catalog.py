@@ -143,15 +143,22 @@ class Catalog:
     def view(self) -> RegistryView:
         """The current view, reloaded when older than the check interval.
 
-        While the database cannot be read, the last view stays in use (and the database is
-        tried again at most once per interval): snapshots already in memory stay servable, so
-        a client that read page 1 of a sweep can read the other pages too. Deployed BudServe
-        clients take a failed page 2 for an empty one and delete what it held.
+        While the database cannot be read, the last view stays in use, and while one thread
+        reads the database the others keep using it rather than queue (a hung database would
+        hold each of them for a whole connect timeout). So snapshots already in memory stay
+        servable: a client that read page 1 of a sweep can read the other pages too, which
+        matters because deployed BudServe clients take a failed page 2 for an empty one and
+        delete what it held.
         """
         view = self._view
-        age = time.monotonic() - max(self._view_loaded_at, self._refresh_failed_at)
-        if view is not None and age < self.check_interval:
-            return view
+        if view is not None:
+            now = time.monotonic()
+            if now - self._view_loaded_at < self.check_interval:
+                return view
+            if self._refresh_failing and now - self._refresh_failed_at < self.check_interval:
+                return view  # the database failed a moment ago: try it again next interval
+            if self._view_lock.locked():
+                return view  # another thread is reading it now
         try:
             return self.refresh()
         except DatabaseUnavailable:
@@ -160,8 +167,11 @@ class Catalog:
             return view
 
     def refresh(self) -> RegistryView:
-        """Reload the view from the database now."""
+        """Reload the view from the database now (unless a read began since this call)."""
+        requested = time.monotonic()
         with self._view_lock:
+            if self._view is not None and self._view_loaded_at >= requested:
+                return self._view
             started = time.monotonic()
             try:
                 view = RegistryView.load(self.db)
@@ -170,10 +180,8 @@ class Catalog:
                 self._refresh_failed_at = time.monotonic()
                 raise
             self._refresh_failing = False
-            # A slower, older read must not replace a newer one.
-            if started >= self._view_loaded_at:
-                self._view, self._view_loaded_at = view, started
-            return self._view or view
+            self._view, self._view_loaded_at = view, started
+            return view
 
     def fresh_view(self, max_age: float) -> RegistryView | None:
         """The view if read at most `max_age` seconds ago, without touching the database.

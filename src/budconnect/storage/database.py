@@ -45,11 +45,15 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    # libpq waits for a connection as long as the network lets it; an unreachable server must
+    # become a prompt 503, not a request hung for minutes. A URL may set its own.
+    timeout = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": 5}
     return create_engine(
         url,
         json_serializer=json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=True,
+        connect_args=timeout,
     )
 
 
