@@ -349,21 +349,21 @@ def _copy_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
 
 
 def _executemany_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    # The driver's executemany with each column's own bind processor: the values stored are
-    # exactly those SQLAlchemy would store, without its per-row parameter bookkeeping.
-    processors = [model_info.c[name].type.bind_processor(conn.dialect) for name in _MODEL_COLUMNS]
+    # The driver's executemany, with values converted column by column: JSON by the engine's
+    # own serializer, the rest by each column's bind processor. What is stored is exactly what
+    # SQLAlchemy would store, without its per-row parameter bookkeeping (a third of a seed).
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for index, name in enumerate(_MODEL_COLUMNS):
+        process = (
+            json_dumps
+            if name in _JSON_FIELDS
+            else model_info.c[name].type.bind_processor(conn.dialect)
+        )
+        if process is not None:
+            columns[index] = [None if v is None else process(v) for v in columns[index]]
     placeholders = ", ".join("?" for _ in _MODEL_COLUMNS)
     statement = f"INSERT INTO model_info ({', '.join(_MODEL_COLUMNS)}) VALUES ({placeholders})"
-    conn.exec_driver_sql(
-        statement,
-        [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ],
-    )
+    conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
 
 
 def update_models(conn: Connection, *, revision: int, rows: Sequence[IdentifiedModel]) -> None:
