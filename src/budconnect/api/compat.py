@@ -9,6 +9,7 @@ from starlette.responses import Response
 from budconnect.api import bodies
 from budconnect.api.conditional import encoded_response
 from budconnect.api.deps import body_cache, cache_control, catalog, settings
+from budconnect.api.responses import read_route
 from budconnect.config import Settings
 from budconnect.errors import InvalidInput
 from budconnect.services.catalog import Catalog, check_page, combined_digest
@@ -16,7 +17,7 @@ from budconnect.services.catalog import Catalog, check_page, combined_digest
 router = APIRouter(tags=["compatibility"])
 
 
-@router.api_route("/model/get-compatible-models", methods=["GET", "HEAD"])
+@read_route(router, "/model/get-compatible-models", 404, 422, 503)
 async def get_compatible_models(
     request: Request,
     engine: str | None = Query(None, description="Engine key; omitted: every engine's newest."),

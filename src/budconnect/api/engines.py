@@ -7,13 +7,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from budconnect.api.deps import catalog
-from budconnect.api.responses import JSONBytes
+from budconnect.api.responses import JSONBytes, read_route
 from budconnect.services.catalog import Catalog
 
 router = APIRouter(tags=["engines"])
 
 
-@router.api_route("/engines", methods=["GET", "HEAD"])
+@read_route(router, "/engines", 503)
 async def list_engines(service: Catalog = Depends(catalog)) -> Response:
     """Every engine with at least one seeded version, and its newest version."""
     view = await run_in_threadpool(service.view)
@@ -32,7 +32,7 @@ async def list_engines(service: Catalog = Depends(catalog)) -> Response:
     )
 
 
-@router.api_route("/engines/{engine}/versions", methods=["GET", "HEAD"])
+@read_route(router, "/engines/{engine}/versions", 404, 422, 503)
 async def list_versions(engine: str, service: Catalog = Depends(catalog)) -> Response:
     """The seeded versions of an engine, newest first."""
     found = await run_in_threadpool(service.engine, engine)

@@ -7,20 +7,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from budconnect.api.deps import catalog
-from budconnect.api.responses import JSONBytes, problem
+from budconnect.api.responses import JSONBytes, problem, read_route
 from budconnect.services.catalog import Catalog
 from budconnect.storage.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"])
+@read_route(router, "/healthz")
 async def healthz() -> Response:
     """Liveness: the process answers. Never touches the database."""
     return JSONBytes({"status": "ok"})
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"])
+@read_route(router, "/readyz", 503)
 async def readyz(service: Catalog = Depends(catalog)) -> Response:
     """Readiness: the database answers and its schema is at the revision this code expects."""
 

@@ -1,11 +1,16 @@
-"""Response classes: JSON through orjson, and RFC 9457 problem details."""
+"""Response classes (JSON through orjson, RFC 9457 problem details) and how routes document them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
+
+_Handler = Callable[..., Coroutine[Any, Any, Response]]
 
 
 class JSONBytes(Response):
@@ -45,3 +50,47 @@ def problem(
         media_type="application/problem+json",
         headers=headers,
     )
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem; some kinds add members (e.g. `available_versions`)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+_PROBLEM_DESCRIPTIONS = {
+    404: "Unknown engine or version (the body lists what exists)",
+    410: "The revision is older than the kept history, or newer than the registry",
+    422: "Invalid parameters (each named in `errors`)",
+    503: "The database cannot be reached (retry after `Retry-After` seconds), or is not ready",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problems a route answers, as `application/problem+json`."""
+    schema = Problem.model_json_schema()
+    return {
+        status: {
+            "description": _PROBLEM_DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def read_route(
+    router: APIRouter, path: str, *problems: int, **kwargs: Any
+) -> Callable[[_Handler], _Handler]:
+    """GET `path`, documented with the problems it answers, and HEAD (the same, undocumented)."""
+
+    def register(handler: _Handler) -> _Handler:
+        responses = problem_responses(*problems)
+        router.get(path, responses=responses, **kwargs)(handler)
+        router.head(path, include_in_schema=False, **kwargs)(handler)
+        return handler
+
+    return register

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from budconnect.api import bodies
 from budconnect.api.conditional import EncodedResponse, encoded_response
 from budconnect.api.deps import body_cache, cache_control, catalog
-from budconnect.api.responses import JSONBytes
+from budconnect.api.responses import JSONBytes, read_route
 from budconnect.errors import NotFound
 from budconnect.services.catalog import Catalog
 from budconnect.services.diffs import diff_snapshots
@@ -19,7 +19,7 @@ from budconnect.services.diffs import diff_snapshots
 router = APIRouter(prefix="/v1", tags=["sync"])
 
 
-@router.api_route("/engines/{engine}/versions/{version}/catalog", methods=["GET", "HEAD"])
+@read_route(router, "/engines/{engine}/versions/{version}/catalog", 404, 422, 503)
 async def get_catalog(
     request: Request,
     engine: str,
@@ -36,9 +36,7 @@ async def get_catalog(
     return encoded_response(request, bodies.catalog(snapshot, control))
 
 
-@router.api_route(
-    f"/engines/{{engine}}/versions/{{version}}/{bodies.LITELLM_MAP}", methods=["GET", "HEAD"]
-)
+@read_route(router, f"/engines/{{engine}}/versions/{{version}}/{bodies.LITELLM_MAP}", 404, 422, 503)
 async def get_litellm_map(
     request: Request,
     engine: str,
@@ -53,7 +51,7 @@ async def get_litellm_map(
     return encoded_response(request, bodies.litellm_map(snapshot, control))
 
 
-@router.api_route("/engines/{engine}/versions/{version}/changes", methods=["GET", "HEAD"])
+@read_route(router, "/engines/{engine}/versions/{version}/changes", 404, 410, 422, 503)
 async def get_changes(
     request: Request,
     engine: str,
@@ -93,7 +91,7 @@ async def get_changes(
     return response
 
 
-@router.api_route("/engines/{engine}/diff", methods=["GET", "HEAD"])
+@read_route(router, "/engines/{engine}/diff", 404, 422, 503)
 async def get_diff(
     request: Request,
     engine: str,

@@ -1,0 +1,38 @@
+"""The OpenAPI document describes what the server answers, errors included."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Server
+
+
+def test_every_error_is_documented_as_a_problem_and_every_operation_once(
+    seeded_server: Server,
+) -> None:
+    spec = httpx.get(f"{seeded_server.base_url}/openapi.json").json()
+    operation_ids = []
+    for path, operations in spec["paths"].items():
+        assert set(operations) == {"get"}, path  # HEAD is served but not listed twice
+        operation = operations["get"]
+        operation_ids.append(operation["operationId"])
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == ["application/problem+json"], (path, status)
+    assert len(operation_ids) == len(set(operation_ids))
+    compat = spec["paths"]["/model/get-compatible-models"]["get"]["responses"]
+    assert {"404", "422", "503"} <= set(compat)
+    assert (
+        "410"
+        in spec["paths"]["/v1/engines/{engine}/versions/{version}/changes"]["get"]["responses"]
+    )
+
+
+def test_an_answered_error_matches_its_documented_shape(seeded_server: Server) -> None:
+    spec = httpx.get(f"{seeded_server.base_url}/openapi.json").json()
+    documented = spec["paths"]["/model/get-compatible-models"]["get"]["responses"]["422"]
+    required = documented["content"]["application/problem+json"]["schema"]["required"]
+    answer = httpx.get(f"{seeded_server.base_url}/model/get-compatible-models?page=0")
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert set(required) <= set(answer.json())
