@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -318,37 +319,22 @@ def test_the_sync_command_polls_once_and_reports_failure_in_one_line(
     live: tuple[Database, Server], tmp_path: Path
 ) -> None:
     _, server = live
-    args = ["sync", "--server", server.base_url, "--engine-version", VERSION,
-            "--state-dir", str(tmp_path), "--once"]  # fmt: skip
-    done = run_cli(*args, database_url="sqlite://")
+
+    def sync_cli(url: str) -> subprocess.CompletedProcess[str]:
+        args = ["--server", url, "--engine-version", VERSION, "--state-dir", str(tmp_path)]
+        return run_cli("sync", *args, "--once", database_url="sqlite://")
+
+    done = sync_cli(server.base_url)
     assert done.returncode == 0, done.stderr
     assert f"{len(source_models(VERSION))} models added" in done.stderr
     assert json.loads((tmp_path / LITELLM_MAP).read_bytes()) == source_models(VERSION)
 
-    dead = run_cli(
-        "sync",
-        "--server",
-        "http://127.0.0.1:9",
-        "--engine-version",
-        VERSION,
-        "--state-dir",
-        str(tmp_path),
-        "--once",
-        database_url="sqlite://",
-    )
+    dead = sync_cli("http://127.0.0.1:9")
     assert dead.returncode == 1
     assert dead.stderr.strip().splitlines()[-1].startswith("error: sync failed:")
     assert json.loads((tmp_path / LITELLM_MAP).read_bytes()) == source_models(VERSION)
 
-    bad = run_cli(
-        "sync",
-        "--server",
-        "ftp://x",
-        "--state-dir",
-        str(tmp_path),
-        "--once",
-        database_url="sqlite://",
-    )
+    bad = sync_cli("ftp://x")
     assert bad.returncode == 1
     assert "--server must be an http" in bad.stderr
 

@@ -118,6 +118,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_POINTER_HOPS = 16
 
+# id() of each decoded object with a repeated field -> (the object, kept alive so that its id
+# cannot be reused by another object, and the repeated names).
+_Repeats = dict[int, tuple[JSONObject, set[str]]]
+
 
 def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatalog:
     """Parse one LiteLLM model map. Raises InvalidSourceFile only for a file unusable as a whole."""
@@ -194,13 +198,8 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     return ParsedCatalog(providers=providers, models=models, issues=issues)
 
 
-Repeats = dict[int, tuple[JSONObject, set[str]]]
-
-
-def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], Repeats, bool]:
-    # Objects are known by id(); each is kept with its names, so that one a later occurrence
-    # replaced stays alive and its id cannot be reused by another object.
-    duplicates: dict[int, tuple[JSONObject, set[str]]] = {}
+def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], _Repeats, bool]:
+    duplicates: _Repeats = {}
     counts: dict[int, dict[str, int]] = {}
     non_finite = False
 
@@ -255,7 +254,7 @@ def _key_problem(key: str) -> str | None:
 
 
 def _repeated_below(
-    value: Any, duplicates: Repeats, wanted: set[int], path: str = "", depth: int = 0
+    value: Any, duplicates: _Repeats, wanted: set[int], path: str = "", depth: int = 0
 ) -> set[str]:
     """Dotted paths of repeated fields in objects nested inside `value` (not `value` itself)."""
     if depth > _MAX_DEPTH:
