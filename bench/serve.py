@@ -16,7 +16,10 @@ same after checking If-None-Match (both under uvicorn, 1 worker). Then it prints
 3. what one deployment spends fetching everything (sequential httpx, fresh pool per method,
    bodies decoded but not parsed except page 1): the paged compatible-models sweep without
    and with gzip, the catalog in one gzipped request, and a 304 poll;
-4. the snapshot check interval, which bounds how stale a worker's view can be.
+4. 304 polls of other clients alone and during a flood of 20 concurrent `changes?since=0`
+   requests (a second wrk, 3.6 MB identity bodies), side by side in each round, and the
+   slowdown ratio (target < 2x);
+5. the snapshot check interval, which bounds how stale a worker's view can be.
 
 It prints figures only: no assertions, no pass/fail.
 """
@@ -38,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -368,6 +372,47 @@ def deployment_fetch(base: str, etag: str, runs: int) -> None:
     print("  reference implementation (issue): 12 requests, 1.7 s, 654 KB for 1,007 models")
 
 
+def change_flood(base: str, etag: str, args: argparse.Namespace) -> None:
+    """Other clients' 304 polls alone, then while 20 connections pull `changes?since=0`."""
+    changes = f"{base}/v1/engines/litellm/versions/1.100.5/changes?since=0"
+    start = time.perf_counter()
+    first = httpx.get(changes, headers=IDENTITY, timeout=120)
+    cold = time.perf_counter() - start
+    poll = (f"{base}{CATALOG}", {"If-None-Match": etag})
+    alone: list[Wrk] = []
+    flooded: list[Wrk] = []
+    floods: list[Wrk] = []
+    for round_number in range(args.runs):
+        print(f"  flood round {round_number + 1}/{args.runs}", flush=True)
+        alone.append(run_wrk(*poll, args.connections, args.duration))
+        with ThreadPoolExecutor(1) as pool:
+            flood = pool.submit(run_wrk, changes, IDENTITY, 20, args.duration + 2)
+            time.sleep(1.0)  # the flood is under way before the polls are measured
+            flooded.append(run_wrk(*poll, args.connections, args.duration))
+            floods.append(flood.result())
+    print(
+        f"\n304 polls during a flood of 20 concurrent changes?since=0 on 1.100.5"
+        f" ({len(first.content):,} B each; first, cold: {cold:.2f} s)"
+    )
+    print(f"  {'304 polls':<26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   req/s per round")
+    for name, samples in (("alone", alone), ("during the flood", flooded)):
+        rounds = ", ".join(f"{s.rps:.0f}" for s in samples)
+        print(
+            f"  {name:<26} {median_of(samples, lambda w: w.rps):9.0f}"
+            f" {median_of(samples, lambda w: w.p50_ms):8.2f}"
+            f" {median_of(samples, lambda w: w.p99_ms):8.2f}   {rounds}"
+        )
+    print(
+        f"  the flood itself: {median_of(floods, lambda w: w.rps):.0f} answers/s,"
+        f" p50 {median_of(floods, lambda w: w.p50_ms):.1f} ms,"
+        f" p99 {median_of(floods, lambda w: w.p99_ms):.1f} ms"
+    )
+    slowdown = median_of(alone, lambda w: w.rps) / median_of(flooded, lambda w: w.rps)
+    per_round = ", ".join(f"{a.rps / b.rps:.2f}" for a, b in zip(alone, flooded, strict=True))
+    print(f"  slowdown of 304 polls (req/s alone / during): {slowdown:.2f}x"
+          f"  (per round: {per_round})  target < 2")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk measurement")
@@ -396,7 +441,8 @@ def run(processes: Processes, workdir: Path, args: argparse.Namespace) -> None:
         identity, identity_body = fetch_raw(client, CATALOG, IDENTITY)
         gzipped, gzip_body = fetch_raw(client, CATALOG, GZIP)
     etag = identity.headers["etag"]
-    if gzipped.headers.get("content-encoding") != "gzip" or gzipped.headers["etag"] != etag:
+    gzip_etag = etag[:-1] + '-gzip"'
+    if gzipped.headers.get("content-encoding") != "gzip" or gzipped.headers["etag"] != gzip_etag:
         print(f"WARNING: unexpected gzip answer: {dict(gzipped.headers)}")
     print(
         f"BudConnect {bud}: identity {len(identity_body):,} B, gzip {len(gzip_body):,} B"
@@ -445,6 +491,7 @@ def run(processes: Processes, workdir: Path, args: argparse.Namespace) -> None:
 
     cold_and_warm(processes, db)
     deployment_fetch(bud, etag, args.runs)
+    change_flood(bud, etag, args)
     interval = Settings().snapshot_check_interval
     print(
         f"\nFreshness: snapshot check interval {interval:g} s (BUDCONNECT_SNAPSHOT_CHECK_INTERVAL);"

@@ -6,6 +6,7 @@ server is missing and CI=true.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -24,6 +25,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from budconnect.api.app import create_app
+from budconnect.api.fastpath import PollFastPath
+from budconnect.api.polls import Polls
+from budconnect.config import Settings
 from budconnect.seeders import bundled_data_dir, bundled_versions
 from budconnect.services.seeding import seed_bundled
 from budconnect.storage.database import Database
@@ -138,6 +143,55 @@ def seeded_url(
         seed_bundled(database, engine="litellm")
         database.dispose()
         yield url
+
+
+# --- the app in-process ----------------------------------------------------------------------
+
+
+class InProcess:
+    """The ASGI app on httpx's ASGI transport: the same code as a server, in this process, so
+    a test can see which path answered (`polls.answered`) and reach into the app's state."""
+
+    def __init__(self, database_url: str, *, fast_path: bool = True, **settings: Any) -> None:
+        self.settings = Settings(
+            database_url=database_url,
+            # No background refresher runs in-process: the view a route reads stays fresh
+            # for the fast path this long (0 turns the fast path off).
+            snapshot_check_interval=60.0 if fast_path else 0.0,
+            **settings,
+        )
+        self.app = create_app(self.settings)
+        self.polls: Polls = (
+            self.app.polls if isinstance(self.app, PollFastPath) else self.app.state.polls  # type: ignore[attr-defined]
+        )
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://budconnect.test"
+        )
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._loop.run_until_complete(self._client.get(path, **kwargs))
+
+    def get_concurrently(self, paths: list[str], **kwargs: Any) -> list[httpx.Response]:
+        async def all_of_them() -> list[httpx.Response]:
+            return list(await asyncio.gather(*(self._client.get(p, **kwargs) for p in paths)))
+
+        return self._loop.run_until_complete(all_of_them())
+
+    def answered(self, path: str, kind: str, status: int) -> int:
+        """How many answers of `kind` and `status` the given path ("fast" or "routes") gave."""
+        return self.polls.answered[path, kind, status]
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
+        self.polls.catalog.db.dispose()
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 # --- server processes ------------------------------------------------------------------------

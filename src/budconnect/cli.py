@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from budconnect import __version__
 from budconnect.config import Settings
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, InvalidSourceFile
@@ -21,6 +22,7 @@ from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_f
 from budconnect.services.seeding import (
     SeedResult,
     missing_bundled_versions,
+    rederive_stale,
     seed,
     seed_bundled,
 )
@@ -35,6 +37,24 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"budconnect {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """BudConnect: the registry of inference engines, versions, providers and models."""
 
 
 class CommandFailed(Exception):
@@ -76,6 +96,11 @@ def migrate_command(
         db = _database(settings)
         migrations.upgrade(db.engine, revision)
         out.print(f"schema at revision {migrations.current_revision(db.engine)}")
+        if revision == "head":
+            for result in rederive_stale(
+                db, data_dir=settings.data_dir, history=settings.change_history
+            ):
+                _print_rederived(result)
 
 
 @app.command("seed")
@@ -172,14 +197,30 @@ def _print_result(result: SeedResult) -> None:
             str(counts.unchanged),
         )
     out.print(table)
-    for issue in result.issues:
+    if result.changed:
+        for issue in result.issues:
+            out.print(
+                f"  {issue.action} {issue.key!r}: {issue.reason}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    elif result.issues:
+        # Said when the version changed; an unchanged re-seed only counts them.
         out.print(
-            f"  {issue.action} {issue.key!r}: {issue.reason}",
-            markup=False,
+            f"  {len(result.skipped)} entries skipped and {len(result.repaired)} repaired, "
+            "as when this file was first seeded",
             highlight=False,
-            soft_wrap=True,
         )
     out.print(f"  digest {result.content_digest}", markup=False, highlight=False)
+
+
+def _print_rederived(result: SeedResult) -> None:
+    err.print(
+        f"re-derived {result.engine} {result.version} for this version of BudConnect: "
+        f"{result.models.updated} models updated, digest {result.content_digest[:16]}",
+        highlight=False,
+    )
 
 
 def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
@@ -204,12 +245,16 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the API; first migrate an empty database and seed bundled versions it lacks."""
-    import uvicorn
+    from budconnect.api import server
 
     with _reported():
         settings = _settings()
         db = _database(settings)
         migrations.ensure_schema(db.engine)
+        for result in rederive_stale(
+            db, data_dir=settings.data_dir, history=settings.change_history
+        ):
+            _print_rederived(result)
         # A new database gets every bundled version; an existing one gets the bundled
         # versions it lacks (a release that bundles a new LiteLLM version adds it). Versions
         # already held are left as they are: an operator may have seeded them from a file.
@@ -220,15 +265,19 @@ def serve_command(
                 highlight=False,
             )
         db.dispose()
-    uvicorn.run(
-        "budconnect.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=access_log,
-        server_header=False,
+    server.run(
+        server.ServerConfig(
+            "budconnect.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+            server_header=False,
+            timeout_keep_alive=settings.keep_alive_timeout,
+            header_timeout=settings.header_timeout,
+        )
     )
 
 

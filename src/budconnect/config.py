@@ -40,6 +40,16 @@ class Settings(BaseSettings):
         description="Registry revisions of removals kept for the change feed; older: 410 Gone.",
     )
 
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client may take to send a request's head before it is dropped.",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, le=600, description="Seconds an idle kept-alive connection stays open."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

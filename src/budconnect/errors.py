@@ -6,6 +6,7 @@ one problem+json handler in `budconnect.api.problems` and the one CLI handler in
 
     BudConnectError
     ├── InvalidInput (422)            a value the caller supplied is malformed
+    │   ├── InvalidParameters         request parameters, each named in `errors`
     │   ├── InvalidIdentifier         an engine key or version string outside the alphabet
     │   └── InvalidSourceFile         a data file that is not a JSON object
     ├── NotFound (404)
@@ -41,6 +42,20 @@ class BudConnectError(Exception):
 class InvalidInput(BudConnectError):
     status = 422
     title = "Invalid input"
+
+
+class InvalidParameters(InvalidInput):
+    """One or more request parameters are wrong; `errors` lists each with where it was."""
+
+    title = "Invalid request parameters"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
+        super().__init__(detail, errors=errors)
+
+    @staticmethod
+    def one(parameter: str, message: str, where: str = "query") -> InvalidParameters:
+        return InvalidParameters([{"parameter": parameter, "in": where, "message": message}])
 
 
 class InvalidIdentifier(InvalidInput):

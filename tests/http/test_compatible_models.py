@@ -8,11 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
+from budconnect import __version__
 from tests.conftest import VERSIONS, Server, same_json, source_models
 
 MODEL_KEYS = {
     "id",
     "uri",
+    "alias_of",
     "mode",
     "modality",
     "provider_id",
@@ -121,7 +123,7 @@ def test_a_page_past_the_end_is_empty_not_an_error(seeded_server: Server) -> Non
         ({"engine": "litellm", "limit": 101}, 422, "between 1 and 100"),
         ({"engine": "litellm", "limit": "1e9"}, 422, "limit"),
         ({"engine": "litellm", "page": "99999999999999999999999"}, 422, "page"),
-        ({"engine_version": "1.14.4"}, 422, "engine_version needs engine"),
+        ({"engine_version": "1.14.4"}, 422, "engine_version: needs engine"),
     ],
 )
 def test_bad_requests_get_problem_details_naming_the_problem(
@@ -160,8 +162,14 @@ def test_engines_and_versions_are_listed(seeded_server: Server) -> None:
 
 
 def test_health_and_readiness(seeded_server: Server) -> None:
-    assert httpx.get(f"{seeded_server.base_url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{seeded_server.base_url}/readyz").json() == {"status": "ready"}
+    assert httpx.get(f"{seeded_server.base_url}/healthz").json() == {
+        "status": "ok",
+        "version": __version__,
+    }
+    assert httpx.get(f"{seeded_server.base_url}/readyz").json() == {
+        "status": "ready",
+        "version": __version__,
+    }
 
 
 def test_unknown_routes_are_problem_details_too(seeded_server: Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -54,7 +55,12 @@ def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
         base = f"{server.base_url}/v1/engines/litellm/versions/{ODD_VERSION}"
         catalog = httpx.get(f"{base}/catalog").json()
         assert (
-            catalog_digest(engine="litellm", version=ODD_VERSION, providers=catalog["providers"])
+            catalog_digest(
+                engine="litellm",
+                version=ODD_VERSION,
+                providers=catalog["providers"],
+                extras=catalog["extras"],
+            )
             == catalog["digest"]
         )
         models = {m["uri"]: m for p in catalog["providers"] for m in p["models"]}
@@ -206,6 +212,42 @@ def test_far_pages_are_answered_but_not_kept(seeded_server: Server) -> None:
         assert body["page"] == page
 
 
+# --- slow clients -----------------------------------------------------------------------------
+
+
+def closed_after(sock: socket.socket, limit: float) -> float:
+    """Seconds until the server closes `sock` (reads return nothing), at most `limit`."""
+    started = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return float("inf")
+    return time.monotonic() - started
+
+
+def test_a_request_head_that_does_not_arrive_in_time_is_dropped(seeded_url: str) -> None:
+    with (
+        Server(seeded_url, env={"BUDCONNECT_HEADER_TIMEOUT": "1"}) as server,
+        contextlib.ExitStack() as sockets,
+    ):
+
+        def connect() -> socket.socket:
+            return sockets.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+
+        silent, trickle, kept_alive = connect(), connect(), connect()
+        trickle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        kept_alive.settimeout(5)
+        assert kept_alive.recv(4096).startswith(b"HTTP/1.1 200")
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\n")  # a second request, stalled
+        for sock in (silent, trickle, kept_alive):
+            assert closed_after(sock, 8) < 4
+        # A request that arrives in time is answered as ever.
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+
+
 # --- a database outage --------------------------------------------------------------------
 
 
@@ -260,7 +302,10 @@ def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
             # The driver's message names the host and database: it goes to the log, not out.
             assert name not in missing.text
             assert "5432" not in missing.text
-            assert httpx.get(f"{server.base_url}/readyz").status_code == 503
+            not_ready = httpx.get(f"{server.base_url}/readyz")
+            assert not_ready.status_code == 503
+            assert not_ready.json()["type"] == "urn:budconnect:problem:not-ready"
+            assert not_ready.headers["retry-after"] == "1"
             assert httpx.get(f"{server.base_url}/healthz").status_code == 200
             # The rest of the sweep: a failed page 2 would make the client delete its models.
             for params, first in (

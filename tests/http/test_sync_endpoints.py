@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from budconnect.api.negotiation import digest_of_etag
 from budconnect.domain.documents import catalog_digest
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
@@ -44,9 +45,11 @@ def test_the_catalog_is_the_whole_snapshot_and_its_etag_is_its_digest(
     assert response.status_code == 200
     body = response.json()
     assert body["engine_version"] == version
-    assert response.headers["etag"] == f'"{body["digest"]}"'
+    assert digest_of_etag(response.headers["etag"]) == body["digest"]
     assert (
-        catalog_digest(engine="litellm", version=version, providers=body["providers"])
+        catalog_digest(
+            engine="litellm", version=version, providers=body["providers"], extras=body["extras"]
+        )
         == (body["digest"])
     )
     served = {m["uri"]: m["source_entry"] for p in body["providers"] for m in p["models"]}
@@ -67,13 +70,20 @@ def test_if_none_match_answers_304_without_a_body_and_gzip_is_the_same_bytes(
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(raw) == plain.content
     assert int(zipped.headers["content-length"]) == len(raw) < len(plain.content) / 5
-    assert zipped.headers["etag"] == plain.headers["etag"]
+    # Two representations, two strong validators (RFC 9110, 8.8.3), of one digest.
+    assert plain.headers["etag"] == f'"{plain.json()["digest"]}"'
+    assert zipped.headers["etag"] == f'"{plain.json()["digest"]}-gzip"'
     assert "accept-encoding" in plain.headers["vary"].lower()
     for _ in range(3):  # the first may take the slow path; later ones the fast path
-        again = get(seeded_server, path, headers={"if-none-match": plain.headers["etag"]})
-        assert again.status_code == 304
-        assert again.content == b""
-        assert again.headers["etag"] == plain.headers["etag"]
+        for held in (plain, zipped):
+            again = get(
+                seeded_server,
+                path,
+                headers={"if-none-match": held.headers["etag"], "accept-encoding": "identity"},
+            )
+            assert again.status_code == 304
+            assert again.content == b""
+            assert again.headers["etag"] == plain.headers["etag"]
     other = get(seeded_server, path, headers={"if-none-match": '"not-it"'})
     assert other.status_code == 200
 
@@ -125,13 +135,12 @@ def test_bad_sync_requests_get_problem_details(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_the_litellm_map_equals_the_source_files_models(
-    seeded_server: Server, version: str
-) -> None:
+def test_the_litellm_map_is_the_source_file(seeded_server: Server, version: str) -> None:
     path = f"/v1/engines/litellm/versions/{version}/model_prices_and_context_window.json"
     response = get(seeded_server, path, headers={"accept-encoding": "gzip"})
     assert response.status_code == 200
-    assert same_json(response.json(), source_models(version))
+    # Every top-level entry, models or not (sample_spec, metadata), exactly as shipped.
+    assert same_json(response.json(), json.loads(source_bytes(version)))
     again = get(seeded_server, path, headers={"if-none-match": response.headers["etag"]})
     assert again.status_code == 304
 
@@ -216,6 +225,6 @@ def test_a_seed_shows_within_the_check_interval(live_server: Any) -> None:
     # The server re-reads digests every 0.2 s here; allow generously for a loaded machine.
     assert time.monotonic() - seeded_at < 5
     body = get(server, path).json()
-    assert f'"{body["digest"]}"' == after
+    assert digest_of_etag(after) == body["digest"]
     served = {m["uri"]: m["source_entry"] for p in body["providers"] for m in p["models"]}
     assert served["gpt-4"]["input_cost_per_token"] == 1.0

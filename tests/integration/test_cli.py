@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from budconnect import __version__
+from budconnect.services.catalog import Catalog
+from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision
 from budconnect.storage.tables import engine_version, model_info
@@ -52,6 +55,44 @@ def test_seed_all_seeds_every_bundled_version(database_url: str) -> None:
         len(VERSIONS),
         sum(len(source_models(v)) for v in VERSIONS),
     )
+    assert "repaired '" in result.stdout
+
+    # Unchanged: one summary per version, the notes said once already are only counted.
+    again = run_cli("seed", "litellm", "--all", database_url=database_url)
+    assert again.returncode == 0, again.stderr
+    assert "repaired '" not in again.stdout
+    assert "skipped '" not in again.stdout
+    for version in VERSIONS:
+        assert f"litellm {version}: unchanged" in again.stdout
+    assert len(again.stdout.splitlines()) < len(result.stdout.splitlines()) - 20
+
+
+def test_version_is_printed() -> None:
+    result = run_cli("--version", database_url="sqlite:///unused.db")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"budconnect {__version__}"
+
+
+def test_versions_seeded_by_older_code_are_rederived_at_start(db: Database) -> None:
+    """After an upgrade that reads data differently, `serve` and `migrate` bring every held
+    version (bundled or not) to what this code would seed, digests included."""
+    fresh = run_cli("seed", "litellm", "--version", "1.65.8", database_url=db.url)
+    assert fresh.returncode == 0
+    custom = {"m": {"litellm_provider": "openai", "mode": "chat"}, "m-latest": {"alias_of": "m"}}
+    seed(db, engine="litellm", version="7.0.0", raw=json.dumps(custom).encode())
+    expected = {
+        v: Catalog(db, check_interval=0).snapshot("litellm", v) for v in ("1.65.8", "7.0.0")
+    }
+    with db.write() as conn:  # as if written by another parser revision
+        conn.execute(update(engine_version).values(parser_revision=0, content_digest="old"))
+        conn.execute(update(model_info).values(alias_of=None, modality=[], digest="old"))
+    result = run_cli("migrate", database_url=db.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("re-derived litellm") == 2
+    for version, snapshot in expected.items():
+        again = Catalog(db, check_interval=0).snapshot("litellm", version)
+        assert (again.digest, again.providers) == (snapshot.digest, snapshot.providers)
+    assert "re-derived" not in run_cli("migrate", database_url=db.url).stderr
 
 
 def test_seed_any_file_as_a_version(database_url: str, tmp_path: Path) -> None:

@@ -57,9 +57,9 @@ def test_any_document_seeds_and_is_served_with_a_verifiable_digest(
     version = f"9.{next(_versions)}"
     result = seed(db, engine="litellm", version=version, raw=json.dumps(document).encode())
     snapshot = Catalog(db, check_interval=0).snapshot("litellm", version)
-    assert catalog_digest(engine="litellm", version=version, providers=snapshot.providers) == (
-        snapshot.digest
-    )
+    assert catalog_digest(
+        engine="litellm", version=version, providers=snapshot.providers, extras=snapshot.extras
+    ) == (snapshot.digest)
     assert snapshot.digest == result.content_digest
     served = {m["uri"]: m for p in snapshot.providers for m in p["models"]}
     assert len(served) == result.models.inserted

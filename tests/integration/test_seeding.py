@@ -238,9 +238,9 @@ def test_the_stored_digest_is_the_digest_of_what_is_served(db: Database) -> None
     snapshot = Catalog(db, check_interval=0).snapshot("litellm", "1.80.17")
     assert snapshot.digest == result.content_digest
     # Recomputed from the served documents alone, as a client verifies it.
-    assert catalog_digest(engine="litellm", version="1.80.17", providers=snapshot.providers) == (
-        result.content_digest
-    )
+    assert catalog_digest(
+        engine="litellm", version="1.80.17", providers=snapshot.providers, extras=snapshot.extras
+    ) == (result.content_digest)
 
 
 def test_every_changing_seed_raises_the_registry_revision(db: Database) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from budconnect.api.bodies import accepts_gzip
+from budconnect.api.negotiation import accepts_gzip
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ def delta(**parts: Any) -> dict[str, Any]:
                       "upserted": parts.get("providers_upserted", [])},
         "models": {"removed": parts.get("models_removed", []),
                    "upserted": parts.get("models_upserted", [])},
+        "extras": parts.get("extras", {}),
     }  # fmt: skip
 
 
@@ -68,3 +69,9 @@ def test_a_provider_update_keeps_its_models() -> None:
     )
     assert result["providers"][1]["name"] == "New"
     assert [m["id"] for m in result["providers"][1]["models"]] == ["m3"]
+
+
+def test_extras_are_replaced_whole() -> None:
+    local = {**LOCAL, "extras": {"sample_spec": {"a": 1}, "gone": 1}}
+    result = apply_changes(local, delta(extras={"sample_spec": {"a": 2}}))
+    assert result["extras"] == {"sample_spec": {"a": 2}}

@@ -117,7 +117,7 @@ def test_model_keys_are_case_sensitive() -> None:
             "together_ai/BAAI/bge": {"litellm_provider": "together_ai", "max_input_tokens": 2},
         }
     )
-    assert {m.key: m.max_input_tokens for m in catalog.models} == {
+    assert {m.key: m.source_entry["max_input_tokens"] for m in catalog.models} == {
         "together_ai/BAAI/bge": 2,
         "together_ai/baai/bge": 1,
     }
@@ -132,7 +132,7 @@ def test_a_key_twice_in_the_raw_text_keeps_the_last_occurrence_and_says_so() -> 
         b' "m": {"litellm_provider": "p", "max_tokens": 2}}'
     )
     catalog = parse(raw)
-    assert only_model(catalog).max_tokens == 2
+    assert only_model(catalog).tokens == {"max_tokens": 2}
     assert "2 times" in issue_reasons(catalog, "m")
 
 
@@ -219,8 +219,6 @@ def test_numbers_may_be_ints_floats_or_numeric_strings() -> None:
     assert model.input_cost == {"input_cost_per_token": 0}
     assert model.output_cost == {"output_cost_per_token": 1e-06}
     assert model.rate_limits == {"rpm": 10}
-    assert model.max_input_tokens == 2000000
-    assert model.output_cost_per_token == 1e-06
 
 
 def test_values_that_are_not_numbers_are_dropped_from_buckets_and_reported() -> None:
@@ -250,7 +248,7 @@ def test_token_limits_beyond_32_bits_are_capped_in_the_tokens_bucket_only() -> N
     catalog = parse_json({"m": {"litellm_provider": "p", "max_input_tokens": 2**40}})
     model = only_model(catalog)
     assert model.tokens == {"max_input_tokens": 2**31 - 1}
-    assert model.max_input_tokens == 2**40
+    assert model.source_entry["max_input_tokens"] == 2**40
     assert "capped" in issue_reasons(catalog, "m")
 
 
@@ -431,7 +429,7 @@ def test_providers_come_from_metadata_and_unknown_ones_get_a_derived_name() -> N
     assert by_key["openai"].name == "OpenAI"
     assert by_key["openai"].capabilities == ["model", "moderation"]
     assert by_key["brand_new_ai"].name == "Brand New AI"
-    assert by_key["brand_new_ai"].icon == "icons/providers/brand_new_ai.png"
+    assert by_key["brand_new_ai"].icon == "icons/providers/litellm_proxy.png"
     assert [c["field"] for c in by_key["brand_new_ai"].credentials] == ["api_key", "api_base"]
 
 

@@ -15,6 +15,7 @@ from budconnect import __version__
 from budconnect.api import compat, engines, health, problems, sync
 from budconnect.api.bodies import BodyCache
 from budconnect.api.fastpath import PollFastPath
+from budconnect.api.polls import Polls
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
 from budconnect.storage.database import Database
@@ -23,15 +24,20 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The ASGI application: the poll fast path in front of the FastAPI routes."""
+    """The ASGI application: the poll fast path in front of the FastAPI routes.
+
+    Nothing connects here: the database is first used by the lifespan's refresher, or by the
+    first request.
+    """
     settings = settings or Settings()
     interval = settings.snapshot_check_interval
+    database = Database(settings.database_url)
+    catalog = Catalog(database, check_interval=interval)
+    cache_control = f"public, max-age={settings.cache_max_age}, stale-if-error=86400"
+    polls = Polls(catalog, BodyCache(), cache_control)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings.database_url)
-        catalog = Catalog(database, check_interval=interval)
-        app.state.catalog = catalog
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_forever(catalog, interval)) if interval else None
         try:
             yield
@@ -48,10 +54,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         summary="Registry of inference engines, their versions, providers and models.",
         lifespan=lifespan,
     )
-    cache_control = f"public, max-age={settings.cache_max_age}, stale-if-error=86400"
     app.state.settings = settings
-    app.state.body_cache = BodyCache()
-    app.state.cache_control = cache_control
+    app.state.polls = polls
     problems.install(app)
     app.include_router(health.router)
     app.include_router(engines.router)
@@ -61,13 +65,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         return app
     # The fast path trusts a view at most two refresh periods old: one missed refresh (a slow
     # database) is tolerated, a stuck refresher sends every request down the slow path.
-    return PollFastPath(
-        app,
-        app.state,
-        max_age=2 * interval,
-        max_limit=settings.max_page_limit,
-        cache_control=cache_control,
-    )
+    return PollFastPath(app, polls, max_age=2 * interval, max_limit=settings.max_page_limit)
 
 
 async def _refresh_forever(catalog: Catalog, interval: float) -> None:

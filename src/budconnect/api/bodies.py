@@ -1,35 +1,66 @@
-"""Encoded response bodies, built once per snapshot digest and reused for every request.
+"""Encoded response bodies, built once per snapshot digest and kept in one byte-bounded cache.
 
-A snapshot never changes, so neither do its encodings: the catalog, the LiteLLM model map and
-each compatible-models page are serialized and gzipped once, and then served as bytes (with
-ready-made header lists) by both the fast path and the routes.
+A snapshot never changes, so neither do its encodings: the catalog, the LiteLLM model map,
+each compatible-models page, each change-feed answer and each diff is serialized and gzipped
+once, and then served as bytes (with ready-made header lists) by both request paths. The
+cache is the HTTP layer's own; its keys are typed, so the fast path and the routes cannot
+disagree on what a key means.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
-from collections.abc import Callable, Hashable
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
+from budconnect.api.negotiation import Headers, validators
 from budconnect.domain.records import JSONObject
+from budconnect.services.catalog import ChangeSet
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
-
-Headers = list[tuple[bytes, bytes]]
 
 LITELLM_MAP = "model_prices_and_context_window.json"
 
 
-def validators(digest: str, cache_control: str) -> Headers:
-    """The headers every answer about a snapshot carries, 304s included."""
-    return [
-        (b"etag", f'"{digest}"'.encode()),
-        (b"cache-control", cache_control.encode()),
-        (b"vary", b"Accept-Encoding"),
-    ]
+@dataclass(frozen=True, slots=True)
+class CatalogKey:
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiteLLMMapKey:
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """A compatible-models page; `digest` is a version's, or all engines' combined digest."""
+
+    digest: str
+    page: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesKey:
+    digest: str
+    revision: int  # of the version: the same content reached again answers differently
+    since: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiffKey:
+    old: str
+    new: str
+
+
+BodyKey = CatalogKey | LiteLLMMapKey | PageKey | ChangesKey | DiffKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,80 +72,132 @@ class Encoded:
     gzipped: bytes
     identity_headers: Headers
     gzip_headers: Headers
-    not_modified_headers: Headers
 
     @staticmethod
     def build(content: JSONObject, digest: str, cache_control: str) -> Encoded:
         body = orjson.dumps(content)
         # mtime=0 keeps the gzip bytes a function of the content, equal on every replica.
         gzipped = gzip.compress(body, compresslevel=6, mtime=0)
-        common = validators(digest, cache_control)
         json_type = (b"content-type", b"application/json")
         return Encoded(
             digest=digest,
             body=body,
             gzipped=gzipped,
-            identity_headers=[json_type, (b"content-length", str(len(body)).encode()), *common],
+            identity_headers=[
+                json_type,
+                (b"content-length", str(len(body)).encode()),
+                *validators(digest, cache_control, gzipped=False),
+            ],
             gzip_headers=[
                 json_type,
                 (b"content-encoding", b"gzip"),
                 (b"content-length", str(len(gzipped)).encode()),
-                *common,
+                *validators(digest, cache_control, gzipped=True),
             ],
-            not_modified_headers=common,
         )
 
-    def choose(self, accepts_gzip: bool) -> tuple[bytes, Headers]:
-        if accepts_gzip:
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped)
+
+    def choose(self, gzip_ok: bool) -> tuple[bytes, Headers]:
+        if gzip_ok:
             return self.gzipped, self.gzip_headers
         return self.body, self.identity_headers
 
 
-def cached(snapshot: Snapshot, key: Hashable, build: Callable[[], Encoded]) -> Encoded:
-    """The encoding `key` of a snapshot, built on first use."""
-    found: Encoded | None = snapshot.cache.get(key)
-    if found is None:
-        found = build()
-        snapshot.cache[key] = found
-    return found
+class BodyCache:
+    """Every encoded body, by typed key, bounded in bytes; each built by one thread at a time.
 
+    Concurrent requests for a body that is not built yet wait for the one thread building
+    it instead of building it again (a flood of identical expensive requests costs one build).
+    """
 
-def catalog(snapshot: Snapshot, cache_control: str) -> Encoded:
-    def build() -> Encoded:
-        return Encoded.build(
-            {
-                "object": "catalog",
-                "engine": snapshot.engine,
-                "engine_name": snapshot.engine_name,
-                "engine_version": snapshot.version,
-                "digest": snapshot.digest,
-                "revision": snapshot.revision,
-                "provider_count": len(snapshot.providers),
-                "model_count": snapshot.model_count,
-                "providers": snapshot.providers,
-            },
-            snapshot.digest,
-            cache_control,
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_entries: int = 4096) -> None:
+        self._entries: LRU[BodyKey, Encoded] = LRU(
+            max_entries, max_weight=max_bytes, weigh=lambda e: e.size
         )
+        self._building: dict[BodyKey, threading.Lock] = {}
+        self._building_lock = threading.Lock()
 
-    return cached(snapshot, "catalog", build)
+    def get(self, key: BodyKey) -> Encoded | None:
+        return self._entries.get(key)
+
+    def get_or_build(
+        self, key: BodyKey, build: Callable[[], Encoded], *, keep: bool = True
+    ) -> Encoded:
+        """The body under `key`, built now if missing. It is kept when `keep` is true and it
+        is of the digest the key names (a seed committed meanwhile gives another: that body
+        is served, as it is right for its own validator, but not kept under this key)."""
+        found = self._entries.get(key)
+        if found is not None:
+            return found
+        with self._building_lock:
+            lock = self._building.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                found = self._entries.get(key)
+                if found is None:
+                    found = build()
+                    if keep and found.digest == _digest_of(key):
+                        self._entries.put(key, found)
+                return found
+        finally:
+            with self._building_lock:
+                if self._building.get(key) is lock and not lock.locked():
+                    del self._building[key]
+
+    @property
+    def size(self) -> int:
+        return self._entries.weight
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
-def litellm_map(snapshot: Snapshot, cache_control: str) -> Encoded:
-    """The version in LiteLLM's own model-map format: model key -> original entry."""
-
-    def build() -> Encoded:
-        entries = {
-            model["uri"]: model["source_entry"]
-            for provider in snapshot.providers
-            for model in provider["models"]
-        }
-        return Encoded.build(dict(sorted(entries.items())), snapshot.digest, cache_control)
-
-    return cached(snapshot, "litellm_map", build)
+def _digest_of(key: BodyKey) -> str:
+    return diff_digest(key.old, key.new) if isinstance(key, DiffKey) else key.digest
 
 
-def compat_content(snapshots: list[Snapshot], page: int, limit: int, single: bool) -> JSONObject:
+def diff_digest(old: str, new: str) -> str:
+    """The validator of the diff between two snapshots."""
+    return hashlib.sha256(f"diff\0{old}\0{new}".encode()).hexdigest()
+
+
+# --- what each body holds ---------------------------------------------------------------------
+
+
+def catalog_content(snapshot: Snapshot) -> JSONObject:
+    return {
+        "object": "catalog",
+        "engine": snapshot.engine,
+        "engine_name": snapshot.engine_name,
+        "engine_version": snapshot.version,
+        "digest": snapshot.digest,
+        "revision": snapshot.revision,
+        "provider_count": len(snapshot.providers),
+        "model_count": snapshot.model_count,
+        "providers": snapshot.providers,
+        "extras": snapshot.extras,
+    }
+
+
+def litellm_map_content(snapshot: Snapshot) -> JSONObject:
+    """The version in LiteLLM's own format: the source file's document, key for key.
+
+    Models give their original entries (an alias its alias row), and the file's other
+    top-level entries come back as they were, so LiteLLM loads what its release shipped.
+    """
+    entries: JSONObject = {
+        model["uri"]: model["source_entry"]
+        for provider in snapshot.providers
+        for model in provider["models"]
+    }
+    entries.update(snapshot.extras)
+    return dict(sorted(entries.items()))
+
+
+def page_content(snapshots: list[Snapshot], page: int, limit: int, single: bool) -> JSONObject:
     providers = [p for snapshot in snapshots for p in snapshot.providers]
     start = (page - 1) * limit
     first = snapshots[0] if single and snapshots else None
@@ -130,54 +213,20 @@ def compat_content(snapshots: list[Snapshot], page: int, limit: int, single: boo
     }
 
 
-class BodyCache(LRU[Hashable, Encoded]):
-    """Encodings requested by URL (compatible-models pages, diffs), bounded in bytes.
-
-    Catalogs and LiteLLM maps live with their snapshot (one each per digest); pages and diffs
-    multiply with query parameters, so they live here, where any number of distinct URLs
-    costs at most `max_bytes`.
-    """
-
-    def __init__(self, max_entries: int = 4096, max_bytes: int = 256 * 1024 * 1024) -> None:
-        super().__init__(
-            max_entries, max_weight=max_bytes, weigh=lambda e: len(e.body) + len(e.gzipped)
-        )
-
-
-def etag_matches(if_none_match: str, digest: str) -> bool:
-    """Weak comparison (RFC 9110, 13.1.2) of an If-None-Match list against `digest`."""
-    candidates = if_none_match.split(",")
-    for candidate in candidates:
-        tag = candidate.strip()
-        if tag == "*":
-            return True
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        if tag == f'"{digest}"':
-            return True
-    return False
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """True when gzip is acceptable (RFC 9110 12.5.3): a `gzip` entry decides, else `*` does."""
-    wildcard = False
-    for part in accept_encoding.lower().split(","):
-        coding, *params = (piece.strip() for piece in part.split(";"))
-        if coding in ("gzip", "x-gzip"):  # x-gzip: the old name, still to be honoured
-            return _weight(params) > 0
-        if coding == "*":
-            wildcard = _weight(params) > 0
-    return wildcard
-
-
-def _weight(params: list[str]) -> float:
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip() == "q":
-            try:
-                weight = float(value.strip())
-            except ValueError:
-                break
-            # A malformed weight (nan included) is no reason to refuse, nor to fail.
-            return weight if math.isfinite(weight) else 1.0
-    return 1.0
+def changes_content(changes: ChangeSet) -> JSONObject:
+    content: dict[str, Any] = {
+        "object": "changes",
+        "engine": changes.engine,
+        "engine_version": changes.version,
+        "since": changes.since,
+        "revision": changes.revision,
+        "digest": changes.digest,
+        "providers": {
+            "removed": changes.providers_removed,
+            "upserted": changes.providers_upserted,
+        },
+        "models": {"removed": changes.models_removed, "upserted": changes.models_upserted},
+        # Small and rarely changed: sent whole, and replaced whole by the client.
+        "extras": changes.extras,
+    }
+    return content

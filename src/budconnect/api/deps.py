@@ -4,26 +4,21 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from budconnect.api.bodies import BodyCache
+from budconnect.api.polls import Polls
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
 
 
 def catalog(request: Request) -> Catalog:
-    found: Catalog = request.app.state.catalog
+    found: Catalog = request.app.state.polls.catalog
+    return found
+
+
+def polls(request: Request) -> Polls:
+    found: Polls = request.app.state.polls
     return found
 
 
 def settings(request: Request) -> Settings:
     found: Settings = request.app.state.settings
-    return found
-
-
-def body_cache(request: Request) -> BodyCache:
-    found: BodyCache = request.app.state.body_cache
-    return found
-
-
-def cache_control(request: Request) -> str:
-    found: str = request.app.state.cache_control
     return found

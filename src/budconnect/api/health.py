@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from budconnect import __version__
 from budconnect.api.deps import catalog
 from budconnect.api.responses import JSONBytes, problem, read_route
 from budconnect.services.catalog import Catalog
@@ -17,7 +18,7 @@ router = APIRouter(tags=["health"])
 @read_route(router, "/healthz")
 async def healthz() -> Response:
     """Liveness: the process answers. Never touches the database."""
-    return JSONBytes({"status": "ok"})
+    return JSONBytes({"status": "ok", "version": __version__})
 
 
 @read_route(router, "/readyz", 503)
@@ -32,7 +33,9 @@ async def readyz(service: Catalog = Depends(catalog)) -> Response:
     try:
         problem_text = await run_in_threadpool(check)
     except Exception as exc:  # any failure to reach the database means "not ready"
-        return problem(503, "Service Unavailable", f"database unreachable: {type(exc).__name__}")
+        problem_text = f"database unreachable: {type(exc).__name__}"
     if problem_text:
-        return problem(503, "Service Unavailable", problem_text)
-    return JSONBytes({"status": "ready"})
+        return problem(
+            503, "Not ready", problem_text, kind="not-ready", headers={"retry-after": "1"}
+        )
+    return JSONBytes({"status": "ready", "version": __version__})

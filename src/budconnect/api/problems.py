@@ -53,8 +53,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        reason = _reason(exc.status_code)
         return problem(
-            exc.status_code, _reason(exc.status_code), detail, headers=dict(exc.headers or {})
+            exc.status_code,
+            reason,
+            detail,
+            kind=re.sub(r"[^a-z0-9]+", "-", reason.lower()).strip("-"),
+            headers=dict(exc.headers or {}),
         )
 
     @app.exception_handler(Exception)

@@ -82,6 +82,25 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def query_parameters(*params: tuple[str, bool, str, str]) -> dict[str, Any]:
+    """OpenAPI documentation of query parameters a route reads itself (name, required,
+    description, example): they are parsed by `budconnect.api.queries`, the same parser the
+    poll fast path uses, not by the framework."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": required,
+                "description": description,
+                "schema": {"type": "string"},
+                "example": example,
+            }
+            for name, required, description, example in params
+        ]
+    }
+
+
 def read_route(
     router: APIRouter, path: str, *problems: int, **kwargs: Any
 ) -> Callable[[_Handler], _Handler]:

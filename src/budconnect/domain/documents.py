@@ -6,8 +6,13 @@ catalog it received, and a server can compute it from the per-row digests it sto
     row digest     = sha256(canonical JSON of one provider document without `models`,
                             or of one model document)
     content digest = sha256("budconnect-catalog/<revision>" 0 engine 0 version,
-                            then, sorted by id, "p<id>:<row digest>" for each provider
-                            and "m<id>:<row digest>" for each model)
+                            then, sorted by id, 0 "p<id>:<row digest>" for each provider
+                            and 0 "m<id>:<row digest>" for each model,
+                            then, sorted by key, 0 "x" canonical JSON of [key, value digest]
+                            for each extra top-level entry of the source file)
+
+where a value digest is sha256 of the canonical JSON of the value. Canonical JSON is what
+`canonical_json` writes: keys sorted, no spaces, non-ASCII characters as UTF-8.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, canonical_json
 
 # Bump whenever the documents below change what they render, so every digest changes too.
-WIRE_REVISION = 1
+WIRE_REVISION = 2  # 2: `alias_of` in models, extras in the digest
 
 
 def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.UUID) -> JSONObject:
@@ -29,6 +34,7 @@ def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.U
     return {
         "id": str(model_id),
         "uri": record.key,
+        "alias_of": record.alias_of,
         "mode": record.mode,
         "modality": record.modality,
         "provider_id": str(provider_id),
@@ -71,18 +77,26 @@ def content_digest(
     version: str,
     providers: Iterable[tuple[uuid.UUID | str, str]],
     models: Iterable[tuple[uuid.UUID | str, str]],
+    extras: JSONObject | None = None,
 ) -> str:
-    """Combine (id, row digest) pairs of every provider and model into the catalog's digest."""
+    """Combine (id, row digest) pairs of every provider and model, and the extra top-level
+    entries of the source file, into the catalog's digest."""
     hasher = hashlib.sha256(f"budconnect-catalog/{WIRE_REVISION}\0{engine}\0{version}".encode())
     for pid, digest in sorted((str(pid), digest) for pid, digest in providers):
         hasher.update(f"\0p{pid}:{digest}".encode())
     for mid, digest in sorted((str(mid), digest) for mid, digest in models):
         hasher.update(f"\0m{mid}:{digest}".encode())
+    for key, value in sorted((extras or {}).items()):
+        value_digest = hashlib.sha256(canonical_json(value)).hexdigest()
+        hasher.update(b"\0x" + canonical_json([key, value_digest]))
     return hasher.hexdigest()
 
 
-def catalog_digest(*, engine: str, version: str, providers: list[dict[str, Any]]) -> str:
-    """The content digest of served provider documents, each with its `models` list."""
+def catalog_digest(
+    *, engine: str, version: str, providers: list[dict[str, Any]], extras: JSONObject | None = None
+) -> str:
+    """The content digest of served provider documents (each with its `models` list) and the
+    source file's extra entries, as a catalog document carries them."""
     provider_pairs: list[tuple[str, str]] = []
     model_pairs: list[tuple[str, str]] = []
     for provider in providers:
@@ -90,5 +104,5 @@ def catalog_digest(*, engine: str, version: str, providers: list[dict[str, Any]]
         provider_pairs.append((provider["id"], document_digest(header)))
         model_pairs.extend((m["id"], document_digest(m)) for m in provider["models"])
     return content_digest(
-        engine=engine, version=version, providers=provider_pairs, models=model_pairs
+        engine=engine, version=version, providers=provider_pairs, models=model_pairs, extras=extras
     )

@@ -38,11 +38,6 @@ class ModelRecord:
     mode: str | None
     modality: list[str]
     endpoints: list[str]
-    max_input_tokens: int | None
-    max_output_tokens: int | None
-    max_tokens: int | None
-    input_cost_per_token: float | None
-    output_cost_per_token: float | None
     deprecation_date: dt.date | None
     input_cost: JSONObject | None
     output_cost: JSONObject | None
@@ -53,6 +48,9 @@ class ModelRecord:
     media_limits: JSONObject | None
     features: JSONObject | None
     source_entry: JSONObject
+    # The key an alias row (or a pointer entry) names; the fields above are those of the
+    # model the alias resolves to, and `source_entry` is the alias row itself.
+    alias_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +68,17 @@ def issues_of(issues: list[EntryIssue], action: str) -> list[EntryIssue]:
 
 @dataclass(slots=True)
 class ParsedCatalog:
-    """Everything one source file holds: providers and models sorted by key, plus the issues."""
+    """Everything one source file holds: providers and models sorted by key, plus the issues.
+
+    `extras` are the file's other top-level entries (documentation such as `sample_spec`,
+    metadata, alias rows that resolve to nothing, pointer strings), kept so that the engine's
+    own format can be served back exactly as the file holds it.
+    """
 
     providers: list[ProviderRecord]
     models: list[ModelRecord]
     issues: list[EntryIssue] = field(default_factory=list)
+    extras: JSONObject = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[EntryIssue]:

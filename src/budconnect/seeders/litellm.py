@@ -116,7 +116,7 @@ _MAX_DEPTH = 64
 _HUGE_EXPONENT = re.compile(rb"[0-9][eE]\+?[0-9]{3}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT64 = (-(2**63), 2**63 - 1)
-_MAX_POINTER_HOPS = 16
+_MAX_ALIAS_HOPS = 64
 
 # id() of each decoded object with a repeated field -> (the object, kept alive so that its id
 # cannot be reused by another object, and the repeated names).
@@ -133,7 +133,11 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     issues: list[EntryIssue] = []
 
     entries: dict[str, JSONObject] = {}
-    pointers: dict[str, str] = {}
+    # key -> the key it names: alias rows ({"alias_of": ...}) and pointer strings.
+    names: dict[str, str] = {}
+    alias_rows: dict[str, JSONObject] = {}
+    # Every top-level entry not served as a model, kept for the engine's own format.
+    extras: JSONObject = {}
     for key, value in document.items():
         if key in duplicate_keys:
             issues.append(
@@ -148,26 +152,25 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
             )
         reason = _key_problem(key)
         if reason is None and isinstance(value, str):
-            pointers[key] = value
+            names[key] = value
+            _kept_as_extra(key, value, extras, "pointer")  # the map serves the string back
             continue
+        if reason is None and _is_alias_row(value):
+            target = value["alias_of"]
+            if isinstance(target, str):
+                names[key] = target
+                alias_rows[key] = value
+                continue
+            reason = f"alias_of {target!r} is not a model key"
         reason = reason or _not_a_model(key, value)
         if reason:
-            issues.append(EntryIssue(key, "skipped", reason))
+            issues.append(EntryIssue(key, "skipped", _kept_as_extra(key, value, extras, reason)))
             continue
         entries[key] = value
 
-    for key, target in pointers.items():
-        resolved, reason = _follow(key, target, entries, pointers)
-        if resolved is None:
-            issues.append(EntryIssue(key, "skipped", reason))
-        else:
-            issues.append(EntryIssue(key, "repaired", reason))
-            entries[key] = resolved
-
     # Objects with a repeated field below the entry's own level (rare): found by walking.
     deep = set(nested_duplicates) - {id(entry) for entry in entries.values()}
-    models: list[ModelRecord] = []
-    provider_keys: set[str] = set()
+    models: dict[str, ModelRecord] = {}
     for key in sorted(entries):
         entry = entries[key]
         notes: list[str] = []
@@ -185,17 +188,90 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
         if problem:
             issues.append(EntryIssue(key, "skipped", problem))
             continue
-        model = _model(key, entry, notes)
-        models.append(model)
-        provider_keys.add(model.provider_key)
+        models[key] = _model(key, entry, notes)
         if notes:
             issues.append(EntryIssue(key, "repaired", "; ".join(notes)))
 
-    providers = [directory.provider(key) for key in sorted(provider_keys)]
+    # Aliases and pointers are served as models of their own, with the fields of the model
+    # they resolve to (through chains of aliases), as LiteLLM's loader resolves them.
+    for key, target in names.items():
+        resolved, reason = _resolve(key, names, models)
+        if resolved is None:
+            if key in alias_rows:
+                reason = _kept_as_extra(key, alias_rows[key], extras, reason)
+            issues.append(EntryIssue(key, "skipped", reason))
+            continue
+        record = _model(key, resolved.source_entry, [])
+        record.alias_of = target
+        if key in alias_rows:
+            record.source_entry = alias_rows[key]
+            others = sorted(_printable(name) for name in alias_rows[key] if name != "alias_of")
+            if others:
+                issues.append(
+                    EntryIssue(
+                        key,
+                        "repaired",
+                        f"alias row also has {', '.join(others)}; ignored, the fields are "
+                        f"those of {resolved.key!r}",
+                    )
+                )
+        else:
+            # A pointer string is not an entry LiteLLM documents: say how it is read.
+            issues.append(EntryIssue(key, "repaired", reason))
+        models[key] = record
+
+    ordered = [models[key] for key in sorted(models)]
+    provider_keys = sorted({model.provider_key for model in ordered})
+    providers = [directory.provider(key) for key in provider_keys]
     # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
     issues = [EntryIssue(_printable(i.key), i.action, i.reason) for i in issues]
     issues.sort(key=lambda issue: (issue.key, issue.action))
-    return ParsedCatalog(providers=providers, models=models, issues=issues)
+    return ParsedCatalog(providers=providers, models=ordered, issues=issues, extras=extras)
+
+
+def _is_alias_row(value: Any) -> bool:
+    return isinstance(value, dict) and "alias_of" in value and "litellm_provider" not in value
+
+
+def _resolve(
+    key: str, names: dict[str, str], models: dict[str, ModelRecord]
+) -> tuple[ModelRecord | None, str]:
+    """The model `key` (an alias or pointer) resolves to, following chains; or why none."""
+    path = [key]
+    current = names[key]
+    while True:
+        if current in models and current not in names:
+            kind = "pointer" if len(path) == 1 else "chain of aliases"
+            served = f"{kind} to {names[key]!r}; served with the entry of {current!r}"
+            return models[current], served
+        if current in path:
+            cycle = " -> ".join(repr(k) for k in [*path[path.index(current) :], current])
+            return None, f"alias cycle {cycle}: resolves to no model"
+        if current not in names:
+            return None, f"alias of {names[key]!r}, which names no model entry in this file"
+        if len(path) > _MAX_ALIAS_HOPS:
+            return None, f"alias chain longer than {_MAX_ALIAS_HOPS} hops"
+        path.append(current)
+        current = names[current]
+
+
+def _kept_as_extra(key: str, value: Any, extras: JSONObject, reason: str) -> str:
+    """Keep a top-level entry that is not served as a model among the extras, if it can be
+    stored and served as JSON; `reason` (why it is no model), extended when it cannot."""
+    # NUL cannot be stored in PostgreSQL text, and lone surrogates in no JSON at all.
+    if "\x00" in key or not _is_unicode(key):
+        return f"{reason}; the key cannot be stored, so the entry is left out of the map"
+    if _not_finite(value):
+        value = None
+    _scrub_non_finite(value)
+    try:
+        orjson.dumps([[[[[[[[value]]]]]]]])
+    except orjson.JSONEncodeError:
+        if _depth(value) > _MAX_DEPTH:
+            return f"{reason}; nested too deeply to serve, so it is left out of the map"
+        value = _repair(value, [])
+    extras[key] = value
+    return reason
 
 
 def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], _Repeats, bool]:
@@ -286,22 +362,6 @@ def _not_a_model(key: str, value: Any) -> str | None:
     return None
 
 
-def _follow(
-    key: str, target: str, entries: dict[str, JSONObject], pointers: dict[str, str]
-) -> tuple[JSONObject | None, str]:
-    """Resolve a pointer entry (a string naming another entry) to the entry it names."""
-    seen = {key}
-    current = target
-    for _ in range(_MAX_POINTER_HOPS):
-        if current in entries:
-            return entries[current], f"pointer to {target!r}; served with the entry of {current!r}"
-        if current in seen or current not in pointers:
-            break
-        seen.add(current)
-        current = pointers[current]
-    return None, f"pointer to {target!r}, which names no model entry in this file"
-
-
 def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
     provider = entry["litellm_provider"]
     mode = entry.get("mode")
@@ -375,11 +435,6 @@ def _model(key: str, entry: JSONObject, notes: list[str]) -> ModelRecord:
         mode=mode,
         modality=[m for m in MODALITIES if m in modality],
         endpoints=[e for e in ENDPOINTS if e in endpoints],
-        max_input_tokens=_plain_count(entry.get("max_input_tokens")),
-        max_output_tokens=_plain_count(entry.get("max_output_tokens")),
-        max_tokens=_plain_count(entry.get("max_tokens")),
-        input_cost_per_token=_plain_number(entry.get("input_cost_per_token")),
-        output_cost_per_token=_plain_number(entry.get("output_cost_per_token")),
         deprecation_date=_date(entry.get("deprecation_date"), notes),
         input_cost=input_cost or None,
         output_cost=output_cost or None,
@@ -470,12 +525,6 @@ def _number(name: str, value: Any, notes: list[str]) -> int | float | None:
     return None
 
 
-def _put_number(bucket: JSONObject, name: str, value: Any, notes: list[str]) -> None:
-    number = _number(name, value, notes)
-    if number is not None:
-        bucket[name] = number
-
-
 def _number_map(name: str, value: Any, notes: list[str]) -> JSONObject | None:
     if not isinstance(value, dict):
         number = _number(name, value, notes)
@@ -515,30 +564,6 @@ def _int32(name: str, count: int, notes: list[str]) -> int | None:
         notes.append(f"{name} {count} exceeds 2^31-1; capped at {_INT32_MAX} in tokens")
         return _INT32_MAX
     return count
-
-
-def _plain_count(value: Any) -> int | None:
-    """The same reading as `_count`, without notes: for the queryable (BIGINT) columns."""
-    if type(value) is int:
-        return value if _INT64[0] <= value <= _INT64[1] else None
-    number = _plain_number(value)
-    if number is None or not _INT64[0] <= number <= _INT64[1]:
-        return None
-    return int(number)
-
-
-def _plain_number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
 
 
 def _date(value: Any, notes: list[str]) -> dt.date | None:
@@ -685,5 +710,6 @@ def _json_type(value: Any) -> str:
 
 
 # Revision 2: the vector_store mode maps to text modalities; odd pointer keys and modes are
-# refused alike on every database.
-FORMAT = EngineFormat(key="litellm", name="LiteLLM", parse=parse, revision=2)
+# refused alike on every database. Revision 3: alias rows are served, other top-level
+# entries kept as extras.
+FORMAT = EngineFormat(key="litellm", name="LiteLLM", parse=parse, revision=3)

@@ -12,6 +12,70 @@ from typing import Any
 from budconnect.domain.records import JSONObject, ProviderRecord
 
 CREDENTIAL_TYPES = frozenset({"password", "text", "textarea", "url"})
+
+# The provider logos budapp ships under `static/icons/providers/` (bud-runtime 3b8a3f9,
+# 2026-03; listed in the BudServe contract). An icon outside this list is a broken image in
+# the BudServe UI, so the metadata may name no other.
+ICON_DIR = "icons/providers/"
+BUDAPP_ICONS = frozenset(
+    ICON_DIR + name
+    for name in (
+        "ai21.png", "aleph_alpha.png", "anthropic.png", "anyscale.png", "assembly_ai.png",
+        "aws.png", "aws_bedrock.png", "aws_sagemaker.png", "azure_ai_studio.png",
+        "azure_openai.png", "baseten.png", "bud.png", "cerebras.png", "clarifai.png",
+        "cloudflare_workers_ai.png", "cohere.png", "databricks.png", "deepinfra.png",
+        "deepseek.png", "fireworks_ai.png", "friendliai.png", "gemini_google_ai_studio.png",
+        "github.png", "groq.png", "huggingface.png", "hyperbolic_ai.png", "ibm_watsonx.ai.png",
+        "jina_ai.png", "litellm_proxy.png", "meta_llama_3.png", "mistral_ai_api.png",
+        "nlp_cloud.png", "nscale.png", "ollama.png", "openai.png", "openrouter.png",
+        "palm_api.png", "palm_api_google.png", "perplexity_ai.png", "petals.png",
+        "predibase.png", "replicate.png", "sambanova.png", "snowflake.png", "together_ai.png",
+        "vertexai.png", "volcano_engine.png", "voyage_ai.png", "x_ai.png",
+    )
+)  # fmt: skip
+# Providers without a logo of their own are all served through LiteLLM: its logo is neutral.
+NEUTRAL_ICON = ICON_DIR + "litellm_proxy.png"
+
+# Provider key (or key prefix, for families such as vertex_ai-*) -> logo. Looked up exactly
+# first, then by the longest matching prefix.
+_ICON_OF_KEY = {
+    "agentcore": "aws_bedrock.png", "ai21": "ai21.png", "aleph_alpha": "aleph_alpha.png",
+    "amazon_nova": "aws.png", "anthropic": "anthropic.png", "anyscale": "anyscale.png",
+    "assemblyai": "assembly_ai.png", "aws_polly": "aws.png", "azure": "azure_ai_studio.png",
+    "azure_ai": "azure_ai_studio.png", "azure_text": "azure_ai_studio.png",
+    "baseten": "baseten.png", "bedrock": "aws_bedrock.png", "cerebras": "cerebras.png",
+    "chatgpt": "openai.png", "clarifai": "clarifai.png",
+    "cloudflare": "cloudflare_workers_ai.png", "codestral": "mistral_ai_api.png",
+    "cohere": "cohere.png", "databricks": "databricks.png", "deepinfra": "deepinfra.png",
+    "deepseek": "deepseek.png", "fireworks_ai": "fireworks_ai.png",
+    "friendliai": "friendliai.png", "gemini": "gemini_google_ai_studio.png",
+    "github": "github.png", "google_pse": "palm_api_google.png", "groq": "groq.png",
+    "huggingface": "huggingface.png", "hyperbolic": "hyperbolic_ai.png",
+    "jina_ai": "jina_ai.png", "litellm_proxy": "litellm_proxy.png",
+    "meta_llama": "meta_llama_3.png", "meta": "meta_llama_3.png",
+    "mistral": "mistral_ai_api.png", "nlp_cloud": "nlp_cloud.png", "nscale": "nscale.png",
+    "ollama": "ollama.png", "openai": "openai.png", "openrouter": "openrouter.png",
+    "palm": "palm_api.png", "perplexity": "perplexity_ai.png", "petals": "petals.png",
+    "predibase": "predibase.png", "replicate": "replicate.png",
+    "sagemaker": "aws_sagemaker.png", "sambanova": "sambanova.png",
+    "snowflake": "snowflake.png", "text-completion-codestral": "mistral_ai_api.png",
+    "text-completion-openai": "openai.png", "together_ai": "together_ai.png",
+    "vertex_ai": "vertexai.png", "volcengine": "volcano_engine.png",
+    "voyage": "voyage_ai.png", "watsonx": "ibm_watsonx.ai.png", "xai": "x_ai.png",
+}  # fmt: skip
+
+
+def icon_for(key: str) -> str:
+    """The budapp logo of a provider key: its own, its family's, or the neutral one."""
+    if key in _ICON_OF_KEY:
+        return ICON_DIR + _ICON_OF_KEY[key]
+    # Families: bedrock_converse, vertex_ai-anthropic_models, cohere_chat, azure_ai, ...
+    prefixes = [p for p in _ICON_OF_KEY if key.startswith((f"{p}_", f"{p}-", f"{p}/"))]
+    if prefixes:
+        return ICON_DIR + _ICON_OF_KEY[max(prefixes, key=len)]
+    return NEUTRAL_ICON
+
+
 CAPABILITIES = frozenset({"model", "moderation", "local"})
 
 # Known spellings that title-casing would get wrong in derived display names.
@@ -42,7 +106,7 @@ class ProviderDirectory:
             key=key,
             name=entry["name"],
             description=entry["description"],
-            icon=entry.get("icon", f"icons/providers/{key}.png"),
+            icon=entry.get("icon", icon_for(key)),
             capabilities=list(entry.get("capabilities", ["model"])),
             credentials=[dict(item) for item in entry.get("credentials", [])],
         )
@@ -84,7 +148,7 @@ def _derived(key: str) -> ProviderRecord:
         key=key,
         name=name,
         description=f"{name} models served through the engine.",
-        icon=f"icons/providers/{key}.png",
+        icon=icon_for(key),
         capabilities=["model"],
         credentials=generic_credentials(),
     )
@@ -93,9 +157,14 @@ def _derived(key: str) -> ProviderRecord:
 def validate_entries(entries: dict[str, Any]) -> None:
     """Raise ValueError naming the first malformed entry; the bundled file is checked by tests."""
     for key, entry in entries.items():
-        for name in ("name", "description", "icon"):
+        for name in ("name", "description"):
             if not isinstance(entry.get(name), str) or not entry[name]:
                 raise ValueError(f"provider {key!r}: {name} must be a non-empty string")
+        if "icon" in entry and entry["icon"] not in BUDAPP_ICONS:
+            raise ValueError(
+                f"provider {key!r}: icon {entry['icon']!r} is not a logo budapp ships "
+                f"(one of {ICON_DIR}*.png in BUDAPP_ICONS)"
+            )
         caps = entry.get("capabilities", ["model"])
         if not caps or not set(caps) <= CAPABILITIES:
             raise ValueError(f"provider {key!r}: capabilities must be drawn from {CAPABILITIES}")

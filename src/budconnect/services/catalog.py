@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import sort_versions, version_key
-from budconnect.errors import DatabaseUnavailable, Gone, InvalidInput, UnknownEngine, UnknownVersion
+from budconnect.errors import DatabaseUnavailable, Gone, UnknownEngine, UnknownVersion
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
 LATEST = "latest"
-MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +51,16 @@ class RegistryView:
     engines: dict[str, EngineView]
     # Digest of "the newest version of every engine", what a request without engine serves.
     everything_digest: str
+    # The registry revision, and the oldest revision the change feed can answer from.
+    revision: int = 0
+    history_floor: int = 0
 
     @staticmethod
     def load(db: Database) -> RegistryView:
         with db.read() as conn:
             engines = repo.list_engines(conn)
             versions = repo.list_versions(conn)
+            revision, floor = repo.registry_state(conn)
         by_engine: dict[int, list[repo.VersionRow]] = {}
         for row in versions:
             by_engine.setdefault(row.engine_id, []).append(row)
@@ -65,7 +68,23 @@ class RegistryView:
         for e in sorted(engines, key=lambda e: e.key):
             rows = tuple(sorted(by_engine.get(e.id, []), key=lambda r: version_key(r.version)))
             views[e.key] = EngineView(e.key, e.name, rows, {r.version: r for r in rows})
-        return RegistryView(engines=views, everything_digest=_everything_digest(views))
+        return RegistryView(
+            engines=views,
+            everything_digest=_everything_digest(views),
+            revision=revision,
+            history_floor=floor,
+        )
+
+    def check_since(self, since: int) -> None:
+        """Raise Gone when the change feed cannot answer from revision `since`: older than
+        the kept history, or newer than the registry (a restored database)."""
+        if since < self.history_floor or since > self.revision:
+            raise Gone(
+                f"revision {since} cannot be answered (this registry answers changes since "
+                f"{self.history_floor} up to {self.revision}); fetch the whole catalog instead",
+                oldest_revision=self.history_floor,
+                current_revision=self.revision,
+            )
 
     def engine(self, key: str) -> EngineView:
         found = self.engines.get(key)
@@ -121,6 +140,7 @@ class ChangeSet:
     providers_removed: list[JSONObject]
     models_upserted: list[JSONObject]
     models_removed: list[JSONObject]
+    extras: JSONObject
 
 
 class Catalog:
@@ -235,6 +255,7 @@ class Catalog:
             engine_row = repo.get_engine(conn, key=row.engine_key)
             providers = repo.load_providers(conn, version_id=current.id)
             models = repo.load_models(conn, version_id=current.id)
+            extras = repo.get_version_extras(conn, version_id=current.id)
         return build_snapshot(
             engine=row.engine_key,
             engine_name=engine_row.name if engine_row else row.engine_key,
@@ -242,6 +263,7 @@ class Catalog:
             revision=current.revision,
             providers=providers,
             models=models,
+            extras=extras,
         )
 
     # --- changes --------------------------------------------------------------------------
@@ -252,21 +274,14 @@ class Catalog:
         Raises Gone when `since` is older than the kept history or newer than the registry
         (a restored database): the client must fetch the whole catalog instead.
         """
-        if since < 0:
-            raise InvalidInput(f"since must be 0 or more, got {since}")
         resolved = self.resolve(engine, version)
         with self.db.read() as conn:
             row = repo.get_version(conn, engine_key=resolved.engine_key, version=resolved.version)
             if row is None:
                 raise UnknownVersion(f"version {resolved.version!r} was removed")
             current, floor = repo.registry_state(conn)
-            if since < floor or since > current:
-                raise Gone(
-                    f"revision {since} cannot be answered (this registry answers changes since "
-                    f"{floor} up to {current}); fetch the whole catalog instead",
-                    oldest_revision=floor,
-                    current_revision=current,
-                )
+            RegistryView({}, "", current, floor).check_since(since)
+            extras = repo.get_version_extras(conn, version_id=row.id)
             if since >= row.revision:
                 providers, models, removals = [], [], []
             else:
@@ -295,11 +310,5 @@ class Catalog:
             models_removed=[
                 {"id": str(r.row_id), "uri": r.key} for r in removals if r.kind == "model"
             ],
+            extras=extras,
         )
-
-
-def check_page(page: int, limit: int, max_limit: int) -> None:
-    if not 1 <= page <= MAX_PAGE:
-        raise InvalidInput(f"page must be between 1 and {MAX_PAGE}, got {page}")
-    if not 1 <= limit <= max_limit:
-        raise InvalidInput(f"limit must be between 1 and {max_limit}, got {limit}")

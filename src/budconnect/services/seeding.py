@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Connection
 
 from budconnect.domain import identity
@@ -22,12 +23,20 @@ from budconnect.domain.records import (
     EntryIssue,
     IdentifiedModel,
     IdentifiedProvider,
+    JSONObject,
     ParsedCatalog,
+    canonical_json,
     issues_of,
 )
-from budconnect.domain.versions import validate_engine_key, validate_version
-from budconnect.errors import InvalidSourceFile
-from budconnect.seeders import bundled_file, bundled_versions, engine_format, parser_fingerprint
+from budconnect.domain.versions import validate_engine_key, validate_version, version_key
+from budconnect.errors import InvalidSourceFile, SourceFileMissing
+from budconnect.seeders import (
+    FORMATS,
+    bundled_file,
+    bundled_versions,
+    engine_format,
+    parser_fingerprint,
+)
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
@@ -58,10 +67,12 @@ class SeedResult:
     issues: list[EntryIssue] = field(default_factory=list)
     content_digest: str = ""
     revision: int = 0
+    # The source file's top-level entries that are not models changed (see ParsedCatalog).
+    extras_changed: bool = False
 
     @property
     def changed(self) -> bool:
-        return self.created or self.providers.changed or self.models.changed
+        return self.created or self.providers.changed or self.models.changed or self.extras_changed
 
     @property
     def skipped(self) -> list[EntryIssue]:
@@ -80,18 +91,20 @@ def seed(
     raw: bytes,
     now: dt.datetime | None = None,
     history: int = DEFAULT_HISTORY,
+    source_digest: str | None = None,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
     Idempotent: when the same bytes were already seeded by the same parser revision, nothing
     is written at all. A file that cannot be parsed is refused before any transaction starts.
     Removal records older than `history` registry revisions are pruned; the change feed
-    answers `410 Gone` for revisions before that.
+    answers `410 Gone` for revisions before that. `source_digest` (default: that of `raw`)
+    names the file the version came from, when `raw` is a copy rebuilt from the database.
     """
     validate_engine_key(engine)
     validate_version(version)
     parser = engine_format(engine).parse
-    source_digest = hashlib.sha256(raw).hexdigest()
+    source_digest = source_digest or hashlib.sha256(raw).hexdigest()
     parser_revision = parser_fingerprint(engine)
 
     # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
@@ -159,12 +172,15 @@ def _apply(
         )
         stored_providers: dict[str, repo.StoredRow] = {}
         stored_models: dict[str, repo.StoredRow] = {}
+        stored_extras: JSONObject = {}
     else:
         version_id = version_row.id
         stored_providers = repo.stored_providers(conn, version_id=version_id)
         stored_models = repo.stored_models(conn, version_id=version_id)
+        stored_extras = repo.get_version_extras(conn, version_id=version_id)
 
     result = SeedResult(engine=engine, version=version, created=created, issues=parsed.issues)
+    result.extras_changed = canonical_json(stored_extras) != canonical_json(parsed.extras)
 
     # Ids are kept for rows that exist and derived for new ones; digests are of the documents
     # the API will serve, so "unchanged" means "serves the same bytes".
@@ -218,6 +234,7 @@ def _apply(
         version=version,
         providers=[(p.id, p.digest) for p in providers],
         models=[(m.id, m.digest) for m in models],
+        extras=parsed.extras,
     )
 
     values: dict[str, object] = {
@@ -252,6 +269,7 @@ def _apply(
             provider_count=len(parsed.providers),
             model_count=len(parsed.models),
             revision=revision,
+            extras=parsed.extras,
         )
     elif version_row is not None:
         result.revision = version_row.revision
@@ -295,3 +313,52 @@ def missing_bundled_versions(
     with db.read() as conn:
         held = {row.version for row in repo.list_versions(conn, engine_key=engine)}
     return [v for v in bundled_versions(engine, data_dir) if v not in held]
+
+
+def rederive_stale(
+    db: Database,
+    *,
+    data_dir: Path | None = None,
+    history: int = DEFAULT_HISTORY,
+    on_done: Callable[[SeedResult], None] | None = None,
+) -> list[SeedResult]:
+    """Re-derive every version last seeded by another parser revision, wire format or
+    provider metadata, so that what it serves (and its digests) is what this code serves.
+
+    The source is the bundled file when it is the very file the version was seeded from,
+    else the version's own stored source (its models' entries and extras), so versions that
+    came from elsewhere are re-derived too. One transaction per version, as a seed.
+    """
+    with db.read() as conn:
+        stale = [
+            row
+            for row in repo.list_versions(conn)
+            if row.engine_key in FORMATS
+            and row.parser_revision != parser_fingerprint(row.engine_key)
+        ]
+    results = []
+    for row in sorted(stale, key=lambda r: (r.engine_key, version_key(r.version))):
+        raw = _bundled_if_same(row, data_dir)
+        if raw is None:
+            with db.read() as conn:
+                raw = orjson.dumps(repo.load_source_document(conn, version_id=row.id))
+        result = seed(
+            db,
+            engine=row.engine_key,
+            version=row.version,
+            raw=raw,
+            history=history,
+            source_digest=row.source_digest or None,
+        )
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def _bundled_if_same(row: repo.VersionRow, data_dir: Path | None) -> bytes | None:
+    try:
+        raw = bundled_file(row.engine_key, row.version, data_dir).read_bytes()
+    except (SourceFileMissing, OSError):
+        return None
+    return raw if hashlib.sha256(raw).hexdigest() == row.source_digest else None

@@ -23,9 +23,8 @@ class Snapshot:
     revision: int
     providers: list[JSONObject]
     digest: str
-    # Encodings derived from the snapshot (JSON bytes, gzip, pages), filled in by whoever
-    # serves them; a dict so that concurrent fillers at worst compute the same value twice.
-    cache: dict[Any, Any] = field(default_factory=dict)
+    # The source file's top-level entries that are not models (see ParsedCatalog.extras).
+    extras: JSONObject = field(default_factory=dict)
 
     @property
     def model_count(self) -> int:
@@ -40,6 +39,7 @@ def build_snapshot(
     revision: int,
     providers: Iterable[IdentifiedProvider],
     models: Iterable[IdentifiedModel],
+    extras: JSONObject,
 ) -> Snapshot:
     """Assemble the catalog: providers by key, each with its models by key (code-point order).
 
@@ -64,6 +64,7 @@ def build_snapshot(
         version=version,
         providers=[(p.id, p.digest) for p in providers],
         models=[(m.id, m.digest) for m in models],
+        extras=extras,
     )
     return Snapshot(
         engine=engine,
@@ -72,4 +73,5 @@ def build_snapshot(
         revision=revision,
         providers=documents,
         digest=digest,
+        extras=extras,
     )

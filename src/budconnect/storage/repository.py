@@ -14,6 +14,7 @@ from budconnect.domain.records import (
     EntryIssue,
     IdentifiedModel,
     IdentifiedProvider,
+    JSONObject,
     ModelRecord,
     ProviderRecord,
 )
@@ -28,8 +29,7 @@ from budconnect.storage.tables import (
 )
 
 _MODEL_FIELDS = (
-    "mode", "modality", "endpoints", "max_input_tokens", "max_output_tokens", "max_tokens",
-    "input_cost_per_token", "output_cost_per_token", "deprecation_date", "input_cost",
+    "alias_of", "mode", "modality", "endpoints", "deprecation_date", "input_cost",
     "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
     "media_limits", "features", "source_entry",
 )  # fmt: skip
@@ -151,6 +151,13 @@ def list_versions(conn: Connection, *, engine_key: str | None = None) -> list[Ve
     return [_version(row) for row in conn.execute(query)]
 
 
+def get_version_extras(conn: Connection, *, version_id: int) -> JSONObject:
+    extras: JSONObject = conn.execute(
+        select(engine_version.c.extras).where(engine_version.c.id == version_id)
+    ).scalar_one()
+    return extras
+
+
 def get_version_issues(conn: Connection, *, version_id: int) -> list[EntryIssue]:
     issues = conn.execute(
         select(engine_version.c.issues).where(engine_version.c.id == version_id)
@@ -182,6 +189,7 @@ def create_version(
             model_count=0,
             issues=[],
             revision=0,
+            extras={},
         )
         .returning(engine_version.c.id)
     ).scalar_one()
@@ -450,3 +458,16 @@ def load_models(
         )
         for row in conn.execute(query)
     ]
+
+
+def load_source_document(conn: Connection, *, version_id: int) -> JSONObject:
+    """The source file of a version as stored: each model's original entry, then the extras
+    (which hold the file's form of entries a model was read from, such as pointers)."""
+    rows = conn.execute(
+        select(model_info.c.key, model_info.c.source_entry).where(
+            model_info.c.engine_version_id == version_id
+        )
+    )
+    document: JSONObject = {row.key: row.source_entry for row in rows}
+    document.update(get_version_extras(conn, version_id=version_id))
+    return document

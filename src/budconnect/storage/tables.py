@@ -9,7 +9,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -63,6 +62,8 @@ engine_version = Table(
     Column("issues", JSON, nullable=False),
     # The registry revision of the last seed that changed this version.
     Column("revision", BigInteger, nullable=False, server_default="0"),
+    # The source file's top-level entries that are not models, by key.
+    Column("extras", JSON, nullable=False, server_default="{}"),
     UniqueConstraint("engine_id", "version"),
 )
 
@@ -99,14 +100,11 @@ model_info = Table(
     Column("provider_id", ForeignKey("provider.id", ondelete="CASCADE"), nullable=False),
     # The model key exactly as in the source file; case-sensitive.
     Column("key", String(512), nullable=False),
+    # The key an alias row names; the row's fields are those of the model it resolves to.
+    Column("alias_of", String(512)),
     Column("mode", String(64)),
     Column("modality", JSON, nullable=False),
     Column("endpoints", JSON, nullable=False),
-    Column("max_input_tokens", BigInteger),
-    Column("max_output_tokens", BigInteger),
-    Column("max_tokens", BigInteger),
-    Column("input_cost_per_token", Float),
-    Column("output_cost_per_token", Float),
     Column("deprecation_date", Date),
     Column("input_cost", JSON),
     Column("output_cost", JSON),

@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from budconnect import __version__
+from budconnect.api.negotiation import digest_of_etag
 from budconnect.domain.records import JSONObject
 from budconnect.sync.files import LocalConfig, exclusive, verified_digest
 
@@ -232,7 +233,7 @@ class SyncClient:
             digest = verified_digest(catalog)
         except (orjson.JSONDecodeError, ValueError) as exc:
             raise SyncFailed(f"invalid catalog payload: {exc}") from None
-        etag = response.headers.get("etag", "").removeprefix("W/").strip('"')
+        etag = digest_of_etag(response.headers.get("etag", ""))
         if etag and etag != digest:
             raise SyncFailed(
                 f"catalog digest {digest[:16]}... does not match its ETag {etag[:16]}..."
@@ -331,6 +332,7 @@ def apply_changes(local: JSONObject, delta: JSONObject) -> JSONObject:
         **local,
         "digest": delta["digest"],
         "revision": delta["revision"],
+        "extras": delta["extras"],
         "provider_count": len(ordered),
         "model_count": sum(len(p["models"]) for p in ordered),
         "providers": [

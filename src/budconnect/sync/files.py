@@ -51,12 +51,14 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def litellm_map(catalog: JSONObject) -> JSONObject:
-    """LiteLLM's model-map format of a catalog: model key -> original entry, sorted by key."""
-    entries = {
+    """LiteLLM's model-map format of a catalog: the source file's document, sorted by key
+    (models' original entries, then the file's other top-level entries)."""
+    entries: JSONObject = {
         model["uri"]: model["source_entry"]
         for provider in catalog["providers"]
         for model in provider["models"]
     }
+    entries.update(catalog.get("extras") or {})
     return dict(sorted(entries.items()))
 
 
@@ -64,12 +66,14 @@ def verified_digest(catalog: Any) -> str:
     """The content digest of a catalog document, or ValueError when it is not one."""
     try:
         engine, version = catalog["engine"], catalog["engine_version"]
-        providers = catalog["providers"]
+        providers, extras = catalog["providers"], catalog.get("extras", {})
+        if not isinstance(extras, dict):
+            raise TypeError("extras is not an object")
         for provider in providers:
             for model in provider["models"]:
                 if not isinstance(model["uri"], str) or not isinstance(model["id"], str):
                     raise TypeError("model without uri or id")
-        digest = catalog_digest(engine=engine, version=version, providers=providers)
+        digest = catalog_digest(engine=engine, version=version, providers=providers, extras=extras)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a catalog document: {exc}") from None
     claimed = str(catalog.get("digest"))
