@@ -17,7 +17,7 @@ from rich.table import Table
 from budconnect import __version__
 from budconnect.config import Settings
 from budconnect.domain.versions import validate_engine_key, validate_version
-from budconnect.errors import BudConnectError, InvalidSourceFile
+from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile
 from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
 from budconnect.services.seeding import (
     SeedResult,
@@ -116,8 +116,22 @@ def seed_command(
         Path | None,
         typer.Option("--file", help="Seed this file as --version instead of the bundled one."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Seed even what the gates hold back (under 50 models, or a shrink)."
+        ),
+    ] = False,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(help="Largest source file accepted (default BUDCONNECT_MAX_SOURCE_BYTES)."),
+    ] = None,
 ) -> None:
-    """Seed an engine version from its bundled data file (or any file)."""
+    """Seed an engine version from its bundled data file (or any file).
+
+    Exits 2 when the gates hold a file back (fewer than 50 models, or fewer than half of the
+    version it replaces or follows); nothing is written then.
+    """
     with _reported():
         engine_format(engine)  # refuses unknown or malformed engine keys before anything else
         if all_versions == (version is not None):
@@ -125,6 +139,7 @@ def seed_command(
         if all_versions and file is not None:
             raise CommandFailed("--file seeds one version: use it with --version, not --all")
         settings = _settings()
+        limit = max_bytes or settings.max_source_bytes
         # The arguments, and the one file they name, are checked and read before the database
         # is opened: a refused argument leaves no trace, not even a new empty database file.
         # (A file that reads but does not parse is refused after the schema is in place.)
@@ -135,20 +150,31 @@ def seed_command(
         else:
             validate_version(version)
             source = file or bundled_file(engine, version, settings.data_dir)
-            try:
-                raw = source.read_bytes()
-            except OSError as exc:
-                raise CommandFailed(f"cannot read {source}: {exc.strerror or exc}") from None
+            raw = _read_bounded(source, limit)
         db = _database(settings)
         migrations.ensure_schema(db.engine)
 
         if version is not None:
             try:
                 result = seed(
-                    db, engine=engine, version=version, raw=raw, history=settings.change_history
+                    db,
+                    engine=engine,
+                    version=version,
+                    raw=raw,
+                    history=settings.change_history,
+                    force=force,
+                    max_bytes=limit,
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{source}: {exc}") from None
+            except HeldBack as exc:
+                err.print(
+                    f"error: {engine} {version}: {exc}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             _print_result(result)
             return
 
@@ -180,6 +206,21 @@ def seed_command(
             # Versions seeded before a failure stay seeded: say what they are.
             for result in done:
                 _print_result(result)
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, refused (one line) when it is larger than `limit`."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise CommandFailed(
+            f"{path} is larger than {limit:,} bytes; raise the limit with --max-bytes if it "
+            "is really a model map"
+        )
+    return raw
 
 
 def _print_result(result: SeedResult) -> None:
@@ -301,6 +342,19 @@ def sync_command(
     deadline: Annotated[
         float, typer.Option(help="Seconds a whole answer may take, body included.", min=1)
     ] = 120.0,
+    hook_timeout: Annotated[
+        float, typer.Option(help="Seconds the --on-change command may run.", min=1)
+    ] = 120.0,
+    max_body_mb: Annotated[
+        int, typer.Option(help="Largest answer accepted, in MiB once decompressed.", min=1)
+    ] = 256,
+    allow_cross_origin_redirects: Annotated[
+        bool,
+        typer.Option(
+            "--allow-cross-origin-redirects",
+            help="Follow redirects to another scheme, host or port than --server.",
+        ),
+    ] = False,
 ) -> None:
     """Keep a local copy of one engine version in sync with a BudConnect server."""
     import logging
@@ -326,6 +380,9 @@ def sync_command(
                 timeout=timeout,
                 deadline=deadline,
                 on_change=on_change,
+                hook_timeout=hook_timeout,
+                max_body=max_body_mb * 1024 * 1024,
+                allow_cross_origin_redirects=allow_cross_origin_redirects,
             )
         except OSError as exc:
             raise CommandFailed(f"cannot use {state_dir}: {exc.strerror or exc}") from None
@@ -338,6 +395,8 @@ def sync_command(
             client.close()
         if once and outcome.status == "failed":
             raise CommandFailed(f"sync failed: {outcome.error}")
+        if once and outcome.hook_error:
+            raise CommandFailed(f"configuration applied, but {outcome.hook_error}")
 
 
 def main() -> None:

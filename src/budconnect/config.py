@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         description="Registry revisions of removals kept for the change feed; older: 410 Gone.",
     )
 
+    max_source_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest source file (model map) a seed or publish accepts, in bytes.",
+    )
     header_timeout: float = Field(
         default=10.0,
         gt=0,

@@ -8,7 +8,9 @@ one problem+json handler in `budconnect.api.problems` and the one CLI handler in
     ├── InvalidInput (422)            a value the caller supplied is malformed
     │   ├── InvalidParameters         request parameters, each named in `errors`
     │   ├── InvalidIdentifier         an engine key or version string outside the alphabet
-    │   └── InvalidSourceFile         a data file that is not a JSON object
+    │   ├── InvalidSourceFile         a data file that is not a JSON object
+    │   └── HeldBack                  a data file the gates refuse (too few models, a shrink)
+    ├── SourceTooLarge (413)          a data file beyond the size limit
     ├── NotFound (404)
     │   ├── UnknownEngine             names the engines that exist
     │   ├── UnknownVersion            names the versions that exist
@@ -64,6 +66,17 @@ class InvalidIdentifier(InvalidInput):
 
 class InvalidSourceFile(InvalidInput):
     title = "Invalid source file"
+
+
+class HeldBack(InvalidInput):
+    """The gates refuse a source: it would replace a catalog by a much smaller one."""
+
+    title = "Held back by the gates"
+
+
+class SourceTooLarge(BudConnectError):
+    status = 413
+    title = "Source file too large"
 
 
 class UnsupportedEngine(InvalidInput):

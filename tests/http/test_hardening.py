@@ -21,7 +21,7 @@ from budconnect.storage.database import Database
 from budconnect.sync import SyncClient
 from tests.conftest import POSTGRES_URL, Server, postgres_database, source_bytes
 
-ODD_VERSION = "0.0.1-odd"
+ODD_VERSION = "0.0.1+odd"
 
 
 def odd_file() -> bytes:
@@ -48,7 +48,7 @@ def odd_file() -> bytes:
 def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
     db: Database, tmp_path: Path
 ) -> None:
-    result = seed(db, engine="litellm", version=ODD_VERSION, raw=odd_file())
+    result = seed(db, engine="litellm", version=ODD_VERSION, raw=odd_file(), force=True)
     assert {i.key for i in result.skipped} == {"deep", "bad\\ud800key", "nul\x00key"}
     assert result.models.inserted == 8
     with Server(db.url) as server:

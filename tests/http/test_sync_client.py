@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -136,8 +135,7 @@ def test_a_revision_too_old_for_the_feed_leads_to_a_full_resync(
     reseed_changed(db, server, price=2.0, history=1)
     reseed_changed(db, server, price=3.0, history=1)  # prunes what the client would need
     with FaultProxy(server.base_url) as proxy:
-        sync.server = proxy.base_url
-        outcome = sync.sync_once()
+        outcome = client(proxy.base_url, tmp_path).sync_once()  # the same state, via a proxy
     assert [status for path, status in proxy.statuses if "/changes?" in path] == [410]
     assert (outcome.status, outcome.method) == ("updated", "catalog")
     assert json.loads((tmp_path / CATALOG).read_bytes()) == server_catalog(server)
@@ -355,12 +353,16 @@ def test_a_local_disk_error_is_a_failed_poll_not_a_crash(
     sync.sync_once()
     good = files(tmp_path)
     reseed_changed(db, server)
-    blocker = tmp_path / f".{CATALOG}.{os.getpid()}.tmp"
-    blocker.mkdir()  # the temporary file cannot be created: as a full or broken disk would
+    # No file can be created in the directory, as on a full or broken disk: it is made a
+    # file for the duration of the poll.
+    away = tmp_path.with_name(tmp_path.name + "-away")
+    tmp_path.rename(away)
+    tmp_path.write_bytes(b"")
     try:
         outcome = sync.sync_once()
     finally:
-        blocker.rmdir()
+        tmp_path.unlink()
+        away.rename(tmp_path)
     assert outcome.status == "failed"
     assert outcome.error
     assert "local files" in outcome.error

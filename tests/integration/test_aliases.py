@@ -44,8 +44,8 @@ def models_of(catalog: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_model_that_becomes_an_alias_is_changed_not_removed(db: Database) -> None:
-    seed(db, engine="litellm", version="9.0.0", raw=BEFORE)
-    result = seed(db, engine="litellm", version="9.0.1", raw=AFTER)
+    seed(db, engine="litellm", version="9.0.0", raw=BEFORE, force=True)
+    result = seed(db, engine="litellm", version="9.0.1", raw=AFTER, force=True)
     assert result.models.inserted == 6  # 3 fillers, the dated key and two aliases
     with InProcess(db.url) as app:
         diff = app.get("/v1/engines/litellm/diff", params={"from": "9.0.0", "to": "9.0.1"}).json()
@@ -63,7 +63,7 @@ def test_a_model_that_becomes_an_alias_is_changed_not_removed(db: Database) -> N
 
 
 def test_aliases_are_served_as_models_and_the_map_is_the_file(db: Database) -> None:
-    seed(db, engine="litellm", version="9.0.1", raw=AFTER)
+    seed(db, engine="litellm", version="9.0.1", raw=AFTER, force=True)
     base = "/v1/engines/litellm/versions/9.0.1"
     with InProcess(db.url) as app:
         catalog = app.get(f"{base}/catalog").json()

@@ -79,7 +79,7 @@ def test_versions_seeded_by_older_code_are_rederived_at_start(db: Database) -> N
     fresh = run_cli("seed", "litellm", "--version", "1.65.8", database_url=db.url)
     assert fresh.returncode == 0
     custom = {"m": {"litellm_provider": "openai", "mode": "chat"}, "m-latest": {"alias_of": "m"}}
-    seed(db, engine="litellm", version="7.0.0", raw=json.dumps(custom).encode())
+    seed(db, engine="litellm", version="7.0.0", raw=json.dumps(custom).encode(), force=True)
     expected = {
         v: Catalog(db, check_interval=0).snapshot("litellm", v) for v in ("1.65.8", "7.0.0")
     }
@@ -102,9 +102,10 @@ def test_seed_any_file_as_a_version(database_url: str, tmp_path: Path) -> None:
         "seed",
         "litellm",
         "--version",
-        "0.1.0-custom",
+        "0.1.0+custom",
         "--file",
         str(path),
+        "--force",
         database_url=database_url,
     )
     assert result.returncode == 0, result.stderr
@@ -260,7 +261,14 @@ def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(
     custom = tmp_path / "custom.json"
     custom.write_text(json.dumps({"only-model": {"litellm_provider": "openai"}}))
     seeded = run_cli(
-        "seed", "litellm", "--version", "1.14.4", "--file", str(custom), database_url=database_url
+        "seed",
+        "litellm",
+        "--version",
+        "1.14.4",
+        "--file",
+        str(custom),
+        "--force",
+        database_url=database_url,
     )
     assert seeded.returncode == 0, seeded.stderr
     with Server(database_url, seed_bundled=True) as server:
@@ -269,3 +277,35 @@ def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(
     assert set(counts) == set(VERSIONS)
     assert counts["1.14.4"] == 1  # the operator's file, not the bundled one
     assert counts["1.100.5"] == len(source_models("1.100.5"))
+
+
+def test_a_file_the_gates_hold_back_exits_2_and_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url)
+    before = counts(database_url)
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    args = ["seed", "litellm", "--version", "1.70.4", "--file", str(empty)]
+    held = run_cli(*args, database_url=database_url)
+    assert held.returncode == 2
+    [line] = held.stderr.strip().splitlines()
+    assert "held back" in line
+    assert "fewer than 50" in line
+    assert counts(database_url) == before
+    forced = run_cli(*args, "--force", database_url=database_url)
+    assert forced.returncode == 0, forced.stderr
+    assert counts(database_url) == (before[0], before[1] - len(source_models("1.70.4")))
+
+
+def test_a_file_beyond_the_size_limit_is_refused_in_one_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(source_bytes("1.70.4"))
+    args = ["seed", "litellm", "--version", "1.70.4", "--file", str(big), "--max-bytes", "4096"]
+    refused = run_cli(*args, database_url=database_url)
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert "larger than 4,096 bytes" in line
+    assert run_cli(*args[:-2], database_url=database_url).returncode == 0

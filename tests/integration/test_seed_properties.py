@@ -55,7 +55,8 @@ def test_any_document_seeds_and_is_served_with_a_verifiable_digest(
     db: Database, document: dict[str, Any]
 ) -> None:
     version = f"9.{next(_versions)}"
-    result = seed(db, engine="litellm", version=version, raw=json.dumps(document).encode())
+    raw = json.dumps(document).encode()
+    result = seed(db, engine="litellm", version=version, raw=raw, force=True)
     snapshot = Catalog(db, check_interval=0).snapshot("litellm", version)
     assert catalog_digest(
         engine="litellm", version=version, providers=snapshot.providers, extras=snapshot.extras

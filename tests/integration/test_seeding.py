@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from budconnect.domain.documents import catalog_digest
-from budconnect.errors import InvalidIdentifier, InvalidSourceFile
+from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, SourceTooLarge
 from budconnect.services.catalog import Catalog
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
@@ -228,7 +228,13 @@ def test_concurrent_seeders_of_different_versions_share_one_engine_row(db: Datab
 def test_ids_are_stable_across_a_removal_and_a_reseed(db: Database) -> None:
     seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
     first = served(db, "1.14.4")
-    seed(db, engine="litellm", version="1.14.4", raw=b'{"x": {"litellm_provider": "openai"}}')
+    seed(
+        db,
+        engine="litellm",
+        version="1.14.4",
+        raw=b'{"x": {"litellm_provider": "openai"}}',
+        force=True,
+    )
     seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
     assert served(db, "1.14.4") == first
 
@@ -250,3 +256,36 @@ def test_every_changing_seed_raises_the_registry_revision(db: Database) -> None:
     changed = seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.60.9"))
     assert 0 < first.revision < second.revision < changed.revision
     assert unchanged.revision == first.revision
+
+
+def models_file(count: int) -> bytes:
+    return json.dumps(
+        {f"m{n}": {"litellm_provider": "openai", "mode": "chat"} for n in range(count)}
+    ).encode()
+
+
+def test_the_gates_hold_back_a_map_too_small_or_shrunk_and_write_nothing(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    held = len(source_models("1.14.4"))
+    before = dump(db)
+    only_skipped = json.dumps({"sample_spec": {"mode": "chat"}, "x": "nowhere"}).encode()
+    for version, raw, message in (
+        ("1.14.4", b"{}", "0 models, fewer than 50"),
+        ("2.0.0", only_skipped, "0 models, fewer than 50"),
+        ("1.14.4", models_file(held // 2 - 1), f"of the {held} of 1.14.4"),
+        ("1.15.0", models_file(held // 2 - 1), f"of the {held} of 1.14.4"),  # the one before
+    ):
+        with pytest.raises(HeldBack, match=message):
+            seed(db, engine="litellm", version=version, raw=raw)
+        assert dump(db) == before
+    # An older version is not compared with a newer one, and a forced seed goes through.
+    assert seed(db, engine="litellm", version="1.0.0", raw=models_file(60)).created
+    forced = seed(db, engine="litellm", version="1.14.4", raw=b"{}", force=True)
+    assert (forced.models.removed, forced.models.unchanged) == (held, 0)
+
+
+def test_a_source_beyond_the_size_limit_is_refused_before_parsing(db: Database) -> None:
+    before = dump(db)
+    with pytest.raises(SourceTooLarge, match="more than the limit of 1,024"):
+        seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"), max_bytes=1024)
+    assert dump(db) == before

@@ -1,14 +1,16 @@
-"""Version strings are validated before use and ordered as versions, not as strings."""
+"""Versions are PEP 440 versions in normal form, ordered as versions; `latest` is final only."""
 
 from __future__ import annotations
 
 import pytest
 
 from budconnect.domain.versions import (
+    is_final,
     newest,
     sort_versions,
     validate_engine_key,
     validate_version,
+    version_key,
 )
 from budconnect.errors import InvalidIdentifier
 
@@ -24,29 +26,64 @@ def test_numeric_parts_compare_as_numbers() -> None:
 
 
 def test_pre_releases_come_before_their_release_and_post_releases_after() -> None:
-    ordered = ["1.2.0.dev1", "1.2.0a1", "1.2.0rc1", "1.2.0", "1.2.0-stable", "1.2.0.1", "1.2.1"]
+    ordered = ["1.2.0.dev1", "1.2.0a1", "1.2.0rc1", "1.2.0", "1.2.0+local", "1.2.0.post1", "1.2.1"]
     assert sort_versions(reversed(ordered)) == ordered
 
 
-def test_a_leading_v_is_ignored_for_ordering() -> None:
-    assert newest(["v1.10.0", "1.9.0"]) == "v1.10.0"
-
-
-def test_ordering_is_total_for_different_spellings_of_the_same_version() -> None:
-    assert sort_versions(["1-2", "1.2"]) == sort_versions(["1.2", "1-2"])
+def test_latest_is_the_newest_final_release_never_a_pre_release_or_local_label() -> None:
+    assert newest(["1.2.0", "1.3.0rc1", "1.3.0.dev2", "1.2.0+test", "1.2.0.post1"]) == "1.2.0.post1"
+    assert newest(["9.9.9+test", "9.9.9rc1", "1.0.0"]) == "1.0.0"
+    assert newest(["1.0.0rc1"]) is None
+    assert [
+        v for v in ["1.0.0", "1.0.0a1", "1.0.0.dev1", "1.0.0+x", "1.0.0.post2"] if is_final(v)
+    ] == [
+        "1.0.0",
+        "1.0.0.post2",
+    ]
 
 
 @pytest.mark.parametrize(
-    "value", ["../../x", "..", ".hidden", "1.0/evil", "a b", "", "x" * 65, "1..2", "1.0\n"]
+    "value",
+    ["abc", "9.9.9-test", "../../x", "..", ".hidden", "1.0/evil", "a b", "", "1..2", "1.0\n"],
 )
-def test_version_strings_outside_the_alphabet_are_refused(value: str) -> None:
+def test_names_that_are_not_pep_440_versions_are_refused(value: str) -> None:
     with pytest.raises(InvalidIdentifier, match="invalid version"):
         validate_version(value)
 
 
-@pytest.mark.parametrize("value", ["1.100.5", "v1.80.17-stable", "2.0.0+build.7", "1.0_rc1"])
-def test_ordinary_version_strings_are_accepted(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "normal"),
+    [
+        ("v1.2.3", "1.2.3"),
+        ("1.2.3-rc1", "1.2.3rc1"),
+        ("1.0_rc1", "1.0rc1"),
+        ("1.2.3.RC1", "1.2.3rc1"),
+    ],
+)
+def test_a_version_not_in_normal_form_is_refused_naming_the_normal_form(
+    value: str, normal: str
+) -> None:
+    with pytest.raises(InvalidIdentifier, match=f"write {normal}$"):
+        validate_version(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["1.100.5", "1.81.0rc1", "1.72.6.post1", "1.0.0.dev3", "2.0.0+build.7", "1!2.0"]
+)
+def test_the_forms_litellm_uses_are_accepted(value: str) -> None:
     assert validate_version(value) == value
+
+
+def test_latest_and_overlong_names_are_refused() -> None:
+    with pytest.raises(InvalidIdentifier, match="newest"):
+        validate_version("latest")
+    with pytest.raises(InvalidIdentifier, match="longer than 64"):
+        validate_version("1." + "1" * 70)
+
+
+def test_names_held_from_before_sort_below_every_version() -> None:
+    assert sort_versions(["1.0.0", "legacy-name", "0.0.1"]) == ["legacy-name", "0.0.1", "1.0.0"]
+    assert version_key("legacy-name") < version_key("0.0.0.dev0")
 
 
 @pytest.mark.parametrize("value", ["LiteLLM", "../litellm", "", "lite llm", "-x", "a" * 65])

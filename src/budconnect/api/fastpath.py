@@ -29,6 +29,22 @@ _LEAVES = {"catalog": PollKind.CATALOG, LITELLM_MAP: PollKind.LITELLM_MAP,
            "changes": PollKind.CHANGES}  # fmt: skip
 
 
+# Large bodies go out in pieces, each sent when the socket has drained the last (uvicorn's
+# flow control): a few clients pulling multi-megabyte catalogs then take turns with the
+# many small polls, instead of each filling the worker's write buffer in one go.
+CHUNK = 256 * 1024
+
+
+async def send_body(send: Send, body: bytes) -> None:
+    for start in range(0, len(body), CHUNK):
+        more = start + CHUNK < len(body)
+        await send(
+            {"type": "http.response.body", "body": body[start : start + CHUNK], "more_body": more}
+        )
+    if not body:
+        await send({"type": "http.response.body", "body": b""})
+
+
 def poll_of(path: str, query: str, max_limit: int) -> Poll | None:
     """The poll a request path names, or None for any other path. Raises InvalidParameters."""
     if path == COMPAT_PATH:
@@ -62,7 +78,7 @@ class PollFastPath:
             if answer is not None:
                 status, headers, body = answer
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await send_body(send, body)
                 return
         await self.app(scope, receive, send)
 

@@ -32,6 +32,8 @@ def validators(digest: str, cache_control: str, gzipped: bool) -> Headers:
 def etag_matches(if_none_match: str, digest: str) -> bool:
     """Weak comparison (RFC 9110, 13.1.2) of an If-None-Match list against either
     representation of `digest`."""
+    if if_none_match[1:-1] == digest:  # what a client sends back most: the plain ETag
+        return if_none_match[0] == '"' == if_none_match[-1]
     for candidate in if_none_match.split(","):
         tag = candidate.strip()
         if tag == "*":

@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from budconnect.api import bodies
 from budconnect.api.negotiation import Headers, etag_matches, validators
 from budconnect.api.queries import Poll, PollKind
-from budconnect.domain.records import JSONObject
-from budconnect.services.catalog import Catalog, RegistryView, combined_digest
+from budconnect.services.catalog import Catalog, RegistryView, VersionRow, combined_digest
 from budconnect.services.snapshots import Snapshot
 
 Answer = tuple[int, Headers, bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    digest: str  # what the ETag names
-    key: bodies.BodyKey
-    build: Callable[[], bodies.Encoded]
-    keep: bool = True
 
 
 class Polls:
@@ -44,6 +33,7 @@ class Polls:
         # Answers by poll kind and status, per path: what tests and metrics read.
         self.answered: Counter[tuple[str, str, int]] = Counter()
         self._count_lock = threading.Lock()
+        self._not_modified: dict[tuple[str, bool], Headers] = {}
 
     def answer(
         self,
@@ -61,91 +51,90 @@ class Polls:
         """
         if view is None:
             view = self.catalog.view()
-        target = self._target(poll, view)
-        if if_none_match and etag_matches(if_none_match, target.digest):
-            return self._count(poll, block, 304, validators(target.digest, self.cache_control,
-                                                            gzip_ok), b"")  # fmt: skip
-        if block:
-            encoded = self.cache.get_or_build(target.key, target.build, keep=target.keep)
+        row = None
+        if poll.kind is PollKind.COMPAT and poll.engine is None:
+            digest = view.everything_digest
         else:
-            found = self.cache.get(target.key)
-            if found is None:
+            assert poll.engine is not None
+            row = view.resolve(poll.engine, poll.version)
+            digest = row.content_digest
+            if poll.kind is PollKind.CHANGES:
+                view.check_since(poll.since)
+        if if_none_match and etag_matches(if_none_match, digest):
+            return self._count(poll, block, 304, self._validators(digest, gzip_ok), b"")
+        key = _key(poll, digest, row)
+        encoded = self.cache.get(key)
+        if encoded is None:
+            if not block:
                 return None
-            encoded = found
+            encoded = self.cache.get_or_build(
+                key, lambda: self._build(poll, view, row), keep=_keeps(poll, view, row)
+            )
         body, headers = encoded.choose(gzip_ok)
         return self._count(poll, block, 200, headers, body)
+
+    def _validators(self, digest: str, gzip_ok: bool) -> Headers:
+        found = self._not_modified.get((digest, gzip_ok))
+        if found is None:
+            if len(self._not_modified) > 4096:  # digests of versions long gone
+                self._not_modified.clear()
+            found = self._not_modified[digest, gzip_ok] = validators(
+                digest, self.cache_control, gzip_ok
+            )
+        return found
 
     def _count(self, poll: Poll, block: bool, status: int, headers: Headers, body: bytes) -> Answer:
         with self._count_lock:
             self.answered["routes" if block else "fast", poll.kind.value, status] += 1
         return status, headers, body
 
-    def _target(self, poll: Poll, view: RegistryView) -> _Target:
+    def _build(self, poll: Poll, view: RegistryView, row: VersionRow | None) -> bodies.Encoded:
+        """Build the body of `poll` (reads the database when the snapshot is not in memory).
+
+        Its digest is that of the snapshot read, which a seed since the view may have moved
+        on; the cache then serves it once but does not keep it under the older key.
+        """
         catalog, control = self.catalog, self.cache_control
-        if poll.kind is PollKind.COMPAT and poll.engine is None:
-            digest = view.everything_digest
-
-            def build_all() -> bodies.Encoded:
-                snapshots = [
-                    catalog.snapshot(engine.key, engine.latest.version)
-                    for engine in view.engines.values()
-                    if engine.latest is not None
-                ]
-                # The snapshots must be those the digest names; a seed in between gives
-                # another digest, which the next view carries.
-                actual = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
-                content = bodies.page_content(snapshots, poll.page, poll.limit, single=False)
-                return bodies.Encoded.build(content, actual, control)
-
-            page_key = bodies.PageKey(digest, poll.page, poll.limit)
-            return _Target(digest, page_key, build_all, keep=self._keeps_page(poll, view, None))
-
-        assert poll.engine is not None
-        row = view.resolve(poll.engine, poll.version)
-        digest = row.content_digest
-
-        def snapshot() -> Snapshot:
-            return catalog.snapshot(row.engine_key, row.version)
-
-        if poll.kind is PollKind.CATALOG:
-            return _Target(
-                digest,
-                bodies.CatalogKey(digest),
-                lambda: _encode(bodies.catalog_content(snap := snapshot()), snap.digest, control),
-            )
-        if poll.kind is PollKind.LITELLM_MAP:
-            return _Target(
-                digest,
-                bodies.LiteLLMMapKey(digest),
-                lambda: _encode(bodies.litellm_map_content(s := snapshot()), s.digest, control),
-            )
+        if row is None:  # compatible models without engine: the newest of every engine
+            snapshots = [
+                catalog.snapshot(engine.key, engine.latest.version)
+                for engine in view.engines.values()
+                if engine.latest is not None
+            ]
+            digest = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
+            content = bodies.page_content(snapshots, poll.page, poll.limit, single=False)
+            return bodies.Encoded.build(content, digest, control)
         if poll.kind is PollKind.CHANGES:
-            view.check_since(poll.since)
-
-            def build_changes() -> bodies.Encoded:
-                changes = catalog.changes(row.engine_key, row.version, poll.since)
-                return _encode(bodies.changes_content(changes), changes.digest, control)
-
-            return _Target(
-                digest, bodies.ChangesKey(digest, row.revision, poll.since), build_changes
-            )
-
-        def build_page() -> bodies.Encoded:
-            snap = snapshot()
-            content = bodies.page_content([snap], poll.page, poll.limit, single=True)
-            return _encode(content, snap.digest, control)
-
-        keep = self._keeps_page(poll, view, row.provider_count)
-        return _Target(digest, bodies.PageKey(digest, poll.page, poll.limit), build_page, keep=keep)
-
-    @staticmethod
-    def _keeps_page(poll: Poll, view: RegistryView, providers: int | None) -> bool:
-        """Pages past the end are all alike and any number of them can be asked for: they
-        are built when asked, never kept."""
-        if providers is None:
-            providers = sum(e.latest.provider_count for e in view.engines.values() if e.latest)
-        return (poll.page - 1) * poll.limit < providers
+            changes = catalog.changes(row.engine_key, row.version, poll.since)
+            return bodies.Encoded.build(bodies.changes_content(changes), changes.digest, control)
+        snapshot: Snapshot = catalog.snapshot(row.engine_key, row.version)
+        if poll.kind is PollKind.CATALOG:
+            content = bodies.catalog_content(snapshot)
+        elif poll.kind is PollKind.LITELLM_MAP:
+            content = bodies.litellm_map_content(snapshot)
+        else:
+            content = bodies.page_content([snapshot], poll.page, poll.limit, single=True)
+        return bodies.Encoded.build(content, snapshot.digest, control)
 
 
-def _encode(content: JSONObject, digest: str, control: str) -> bodies.Encoded:
-    return bodies.Encoded.build(content, digest, control)
+def _key(poll: Poll, digest: str, row: VersionRow | None) -> bodies.BodyKey:
+    if poll.kind is PollKind.CATALOG:
+        return bodies.CatalogKey(digest)
+    if poll.kind is PollKind.LITELLM_MAP:
+        return bodies.LiteLLMMapKey(digest)
+    if poll.kind is PollKind.CHANGES:
+        assert row is not None
+        return bodies.ChangesKey(digest, row.revision, poll.since)
+    return bodies.PageKey(digest, poll.page, poll.limit)
+
+
+def _keeps(poll: Poll, view: RegistryView, row: VersionRow | None) -> bool:
+    """Pages past the end are all alike and any number of them can be asked for: they are
+    built when asked, never kept. Every other body is kept."""
+    if poll.kind is not PollKind.COMPAT:
+        return True
+    if row is not None:
+        providers = row.provider_count
+    else:
+        providers = sum(e.latest.provider_count for e in view.engines.values() if e.latest)
+    return (poll.page - 1) * poll.limit < providers

@@ -1,31 +1,25 @@
-"""Engine keys and version strings: what is valid, and how versions are ordered."""
+"""Engine keys and version strings: what is valid, how versions are ordered, which is latest.
+
+Versions are PEP 440 versions in their normal form, as every LiteLLM release on a package
+index is named: `1.80.17`, `1.81.0rc1`, `1.72.6.post1`, `1.0.0.dev3`, `1.0.0+local`. Anything
+else is refused (`abc`, `9.9.9-test`), and so is a valid version written another way
+(`v1.2.3`, `1.2.3-rc1`): the message names the normal form, so one release has one name.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
 
 from budconnect.errors import InvalidIdentifier
 
-# Keys and versions end up in URLs, file names and log lines, so the alphabet is small and a
-# leading dot (relative paths, hidden files) is impossible.
+# Keys end up in URLs, file names and log lines, so the alphabet is small and a leading dot
+# (relative paths, hidden files) is impossible.
 _ENGINE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-
-_PRE_RELEASE_TAGS = {
-    "dev": 0,
-    "a": 1,
-    "alpha": 1,
-    "b": 2,
-    "beta": 2,
-    "pre": 3,
-    "preview": 3,
-    "c": 4,
-    "rc": 4,
-    "nightly": 0,
-}
-
-VersionKey = tuple[tuple[int, int | str, str], ...]
+_MAX_VERSION_LENGTH = 64
 
 
 def validate_engine_key(value: str) -> str:
@@ -39,36 +33,48 @@ def validate_engine_key(value: str) -> str:
 
 
 def validate_version(value: str) -> str:
-    """Return `value` if it is a valid version string, else raise InvalidIdentifier."""
+    """Return `value` if it is a PEP 440 version in normal form, else raise InvalidIdentifier."""
     if value.lower() == "latest":
-        raise InvalidIdentifier("'latest' is not a version: it names the newest version")
-    if not _VERSION.fullmatch(value) or ".." in value:
+        raise InvalidIdentifier("'latest' is not a version: it names the newest final release")
+    if len(value) > _MAX_VERSION_LENGTH:
+        raise InvalidIdentifier(f"invalid version: longer than {_MAX_VERSION_LENGTH} characters")
+    try:
+        if value != value.strip():
+            raise InvalidVersion(value)  # Version() would forgive the spaces
+        parsed = Version(value)
+    except InvalidVersion:
         raise InvalidIdentifier(
-            f"invalid version {value!r}: use 1-64 letters, digits, '.', '-', '_' or '+', "
-            "starting with a letter or digit"
-        )
+            f"invalid version {value!r}: not a PEP 440 version (LiteLLM's releases are, "
+            "e.g. 1.80.17, 1.81.0rc1 or 1.72.6.post1)"
+        ) from None
+    if str(parsed) != value:
+        raise InvalidIdentifier(f"version {value!r} is not in normal form: write {parsed}")
     return value
 
 
-def version_key(version: str) -> tuple[VersionKey, str]:
-    """Sort key that orders versions as versions: 1.110.2 > 1.90.7 > 1.90.7rc1.
+def _parsed(version: str) -> Version | None:
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return None
 
-    Numeric parts compare as numbers. Pre-release tags (rc, beta, dev, ...) sort before the
-    release they precede; any other word (post, stable, ...) sorts after it. The string itself
-    breaks remaining ties, so the order is total.
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key that orders versions as versions (PEP 440): 1.110.2 > 1.90.7 > 1.90.7rc1.
+
+    A name that is no PEP 440 version (held from before versions were checked) sorts below
+    every version, by its text; the string itself breaks remaining ties.
     """
-    text = version[1:] if version[:1] in ("v", "V") and version[1:2].isdigit() else version
-    parts: list[tuple[int, int | str, str]] = []
-    for token in re.findall(r"\d+|[A-Za-z]+", text):
-        if token.isdigit():
-            parts.append((2, int(token), ""))
-        elif token.lower() in _PRE_RELEASE_TAGS:
-            parts.append((0, _PRE_RELEASE_TAGS[token.lower()], token.lower()))
-        else:
-            parts.append((1, 0, token.lower()))
-    # The terminator sits between pre-release tags (0) and post-release words (1).
-    parts.append((0, 99, ""))
-    return tuple(parts), version
+    parsed = _parsed(version)
+    if parsed is None:
+        return (0, version)
+    return (1, parsed, version)
+
+
+def is_final(version: str) -> bool:
+    """A final release: no pre-release, development or local label (post-releases are final)."""
+    parsed = _parsed(version)
+    return parsed is not None and not parsed.is_prerelease and parsed.local is None
 
 
 def sort_versions(versions: Iterable[str]) -> list[str]:
@@ -77,5 +83,5 @@ def sort_versions(versions: Iterable[str]) -> list[str]:
 
 
 def newest(versions: Iterable[str]) -> str | None:
-    """The newest of `versions`, or None when there are none."""
-    return max(versions, key=version_key, default=None)
+    """The newest final release among `versions` (what `latest` names), or None."""
+    return max((v for v in versions if is_final(v)), key=version_key, default=None)

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
-from budconnect.domain.versions import sort_versions, version_key
+from budconnect.domain.versions import is_final, sort_versions, version_key
 from budconnect.errors import DatabaseUnavailable, Gone, UnknownEngine, UnknownVersion
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
+from budconnect.storage.repository import VersionRow
+
+__all__ = ["Catalog", "ChangeSet", "RegistryView", "VersionRow", "combined_digest"]
 
 LATEST = "latest"
 
@@ -36,7 +39,8 @@ class EngineView:
 
     @property
     def latest(self) -> repo.VersionRow | None:
-        return self.versions[-1] if self.versions else None
+        """The newest final release: never a pre-release or a local version."""
+        return next((row for row in reversed(self.versions) if is_final(row.version)), None)
 
     def version(self, version: str) -> repo.VersionRow | None:
         if version == LATEST:
@@ -103,7 +107,11 @@ class RegistryView:
             return row
         available = sort_versions(r.version for r in found.versions)[::-1]
         if version is None or version == LATEST:
-            raise UnknownVersion(f"engine {engine!r} has no versions yet", available_versions=[])
+            raise UnknownVersion(
+                f"engine {engine!r} has no final release yet; available versions: "
+                f"{', '.join(available) or 'none'}",
+                available_versions=available,
+            )
         raise UnknownVersion(
             f"unknown version {version!r} of engine {engine!r}; available versions: "
             f"{', '.join(available) or 'none'}",

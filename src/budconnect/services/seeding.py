@@ -29,7 +29,7 @@ from budconnect.domain.records import (
     issues_of,
 )
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
-from budconnect.errors import InvalidSourceFile, SourceFileMissing
+from budconnect.errors import HeldBack, InvalidSourceFile, SourceFileMissing, SourceTooLarge
 from budconnect.seeders import (
     FORMATS,
     bundled_file,
@@ -41,6 +41,39 @@ from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
 DEFAULT_HISTORY = 1000
+# The largest source file accepted (LiteLLM's maps are 2 to 3 MB in 2026).
+DEFAULT_MAX_SOURCE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """What a source must hold to be published, as LiteLLM checks a remote map before trusting
+    it: at least `min_models` models, and at least `min_share` of the models of the version it
+    replaces (or, for a new version, of the newest older version held)."""
+
+    min_models: int = 50
+    min_share: float = 0.5
+
+    def check(self, models: int, previous: tuple[str, int] | None) -> None:
+        if models < self.min_models:
+            raise HeldBack(
+                f"held back: the file has {models} models, fewer than {self.min_models}; "
+                "nothing written (force it if that is really so)",
+                models=models,
+            )
+        if previous is not None and models < previous[1] * self.min_share:
+            version, count = previous
+            raise HeldBack(
+                f"held back: the file has {models} models, fewer than "
+                f"{self.min_share:.0%} of the {count} of {version}; nothing written "
+                "(force it if that is really so)",
+                models=models,
+                previous_version=version,
+                previous_models=count,
+            )
+
+
+GATES = Gates()
 
 
 @dataclass(slots=True)
@@ -92,6 +125,8 @@ def seed(
     now: dt.datetime | None = None,
     history: int = DEFAULT_HISTORY,
     source_digest: str | None = None,
+    force: bool = False,
+    max_bytes: int = DEFAULT_MAX_SOURCE_BYTES,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
@@ -100,9 +135,17 @@ def seed(
     Removal records older than `history` registry revisions are pruned; the change feed
     answers `410 Gone` for revisions before that. `source_digest` (default: that of `raw`)
     names the file the version came from, when `raw` is a copy rebuilt from the database.
+
+    A source larger than `max_bytes` is refused before it is parsed; one the gates refuse
+    (see `Gates`) is refused before anything is written, unless `force`.
     """
     validate_engine_key(engine)
     validate_version(version)
+    if len(raw) > max_bytes:
+        raise SourceTooLarge(
+            f"the source is {len(raw):,} bytes, more than the limit of {max_bytes:,}",
+            limit=max_bytes,
+        )
     parser = engine_format(engine).parse
     source_digest = source_digest or hashlib.sha256(raw).hexdigest()
     parser_revision = parser_fingerprint(engine)
@@ -122,9 +165,29 @@ def seed(
         unchanged = _unchanged(conn, current, source_digest, parser_revision)
         if unchanged is not None:
             return unchanged
+        if not force:
+            GATES.check(len(parsed.models), _previous_count(conn, engine, version, current))
         return _apply(
             conn, engine, version, current, parsed, source_digest, parser_revision, now, history
         )
+
+
+def _previous_count(
+    conn: Connection, engine: str, version: str, current: repo.VersionRow | None
+) -> tuple[str, int] | None:
+    """(version, model count) the gates compare a source with: the version it replaces, else
+    the newest version held that is older than it."""
+    if current is not None:
+        return current.version, current.model_count
+    older = [
+        row
+        for row in repo.list_versions(conn, engine_key=engine)
+        if version_key(row.version) < version_key(version)
+    ]
+    if not older:
+        return None
+    row = max(older, key=lambda r: version_key(r.version))
+    return row.version, row.model_count
 
 
 def _unchanged(
@@ -349,6 +412,7 @@ def rederive_stale(
             raw=raw,
             history=history,
             source_digest=row.source_digest or None,
+            force=True,  # it was admitted once; the gates judge new sources, not re-readings
         )
         results.append(result)
         if on_done is not None:

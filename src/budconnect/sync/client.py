@@ -8,16 +8,19 @@ kind leaves the local configuration exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -55,13 +58,24 @@ class SyncOutcome:
     changed: int = 0
     error: str | None = None
     retry_after: float | None = None
+    # The on-change command failed (or timed out) for the configuration now in place; it is
+    # run again at the next poll.
+    hook_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed" and self.hook_error is None
 
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
+    url: str
     status_code: int
     headers: httpx.Headers
     content: bytes
+
+
+DEFAULT_MAX_BODY = 256 * 1024 * 1024
 
 
 class SyncClient:
@@ -78,11 +92,15 @@ class SyncClient:
         timeout: float = 30.0,
         deadline: float = 120.0,
         on_change: str | None = None,
+        hook_timeout: float = 120.0,
+        max_body: int = DEFAULT_MAX_BODY,
+        allow_cross_origin_redirects: bool = False,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        self.origin = _origin(httpx.URL(self.server))
         self.engine = engine
         self.engine_version = engine_version
         self.state_dir = Path(state_dir)
@@ -90,6 +108,10 @@ class SyncClient:
         name = deployment or socket.gethostname()
         self.deployment = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
         self.on_change = on_change
+        self.hook_timeout = hook_timeout
+        # Decompressed bytes one answer may have: a small gzip body can expand without limit.
+        self.max_body = max_body
+        self.allow_cross_origin_redirects = allow_cross_origin_redirects
         # `timeout` bounds each wait for a byte; this bounds a whole answer, so a server that
         # sends a trickle cannot hold a poll (and the deployment's updates) forever.
         self.deadline = deadline
@@ -104,24 +126,42 @@ class SyncClient:
                 "user-agent": f"budconnect-sync/{__version__} (deployment={self.deployment}; "
                 f"{engine}/{engine_version})",
                 "accept": "application/json",
+                # Decoded here, within `max_body`, not by httpx (which decodes unbounded).
+                "accept-encoding": "gzip",
             },
             follow_redirects=True,
+            event_hooks={"request": [self._check_redirect]},
         )
         self.local = LocalConfig.load(self.state_dir)
         failures = self.local.state.get("consecutive_failures")
         self.failures = failures if type(failures) is int and failures >= 0 else 0
 
+    def _check_redirect(self, request: httpx.Request) -> None:
+        if self.allow_cross_origin_redirects or _origin(request.url) == self.origin:
+            return
+        raise SyncFailed(
+            f"{self.server} redirected to {request.url.copy_with(query=None)}, another origin; "
+            "not followed (allow it with --allow-cross-origin-redirects)"
+        )
+
     # --- one poll -------------------------------------------------------------------------
 
     def sync_once(self) -> SyncOutcome:
-        """Poll once. Never raises for network or server faults: they become a failed outcome."""
+        """Poll once. Never raises: every failure becomes a failed outcome, recorded in
+        state.json, and leaves the local configuration as it was."""
         now = _now()
         try:
             outcome = self._poll()
-        except (SyncFailed, OSError) as exc:
-            # OSError: the local disk (full, read-only, permissions). Like a network fault it
-            # is retried with backoff; the files in place are still the last good ones.
-            message = str(exc) if isinstance(exc, SyncFailed) else f"local files: {exc}"
+        except Exception as exc:  # any failure is a failed poll, never a crash
+            # OSError: the local disk (full, read-only, permissions); MemoryError and the like:
+            # this process. Like network faults they are retried with backoff; the files in
+            # place are still the last good ones.
+            if isinstance(exc, SyncFailed):
+                message = str(exc)
+            elif isinstance(exc, OSError):
+                message = f"local files in {self.state_dir}: {exc}"
+            else:
+                message = f"{type(exc).__name__} while polling {self.server}: {exc}"
             self.failures += 1
             log.warning("sync failed (%d in a row): %s", self.failures, message)
             try:
@@ -134,18 +174,22 @@ class SyncClient:
                 log.warning("could not record the failure in state.json: %s", state_error)
             retry_after = exc.retry_after if isinstance(exc, SyncFailed) else None
             return SyncOutcome("failed", error=message, retry_after=retry_after)
+        if self.failures:
+            log.info("%s answers again, after %d failed polls", self.server, self.failures)
         self.failures = 0
         values: dict[str, Any] = {
             "server": self.server, "engine": self.engine, "engine_version": self.engine_version,
             "digest": self.local.digest, "revision": self.local.catalog and
             self.local.catalog.get("revision"), "last_attempt": now, "last_success": now,
-            "consecutive_failures": 0, "method": outcome.method,
+            "consecutive_failures": 0, "method": outcome.method, "last_error": None,
         }  # fmt: skip
         if outcome.status == "updated":
             values["last_change"] = {
                 "at": now, "digest": outcome.digest, "added": outcome.added,
                 "removed": outcome.removed, "changed": outcome.changed, "method": outcome.method,
             }  # fmt: skip
+            # Until the on-change command has run for this digest, it is owed.
+            values["hook_pending"] = self.local.digest if self.on_change else None
         try:
             self.local.save_state(**values)
         except OSError as exc:
@@ -157,10 +201,10 @@ class SyncClient:
                 outcome.method, outcome.added, outcome.removed, outcome.changed,
                 (outcome.digest or "")[:16],
             )  # fmt: skip
-            self._run_hook(outcome)
         else:
             log.debug("unchanged (digest %s)", (outcome.digest or "")[:16])
-        return outcome
+        hook_error = self._run_owed_hook()
+        return replace(outcome, hook_error=hook_error) if hook_error else outcome
 
     def _poll(self) -> SyncOutcome:
         local = self.local.catalog
@@ -178,23 +222,41 @@ class SyncClient:
         )
 
     def _get(self, url: str, **kwargs: Any) -> _Answer:
-        """The whole answer to a GET; a body cut short or too slow fails before any use."""
+        """The whole answer to a GET, decoded; one cut short, too slow or too large fails
+        before any use."""
         give_up = time.monotonic() + self.deadline
         try:
             with self.http.stream("GET", url, **kwargs) as response:
-                chunks = []
-                for chunk in response.iter_bytes():
+                coding = response.headers.get("content-encoding", "").strip().lower()
+                if coding not in ("", "identity", "gzip", "x-gzip"):
+                    raise SyncFailed(f"GET {url}: unsupported content-encoding {coding!r}")
+                body = _BoundedBody(url, self.max_body, gzipped=coding in ("gzip", "x-gzip"))
+                for chunk in response.iter_raw():
                     if time.monotonic() > give_up:
-                        raise SyncFailed(f"the answer took longer than {self.deadline:g} s")
-                    chunks.append(chunk)
+                        raise SyncFailed(
+                            f"GET {url}: the answer took longer than {self.deadline:g} s"
+                        )
+                    body.feed(chunk)
+                content = body.finish()
         except httpx.HTTPError as exc:
-            raise SyncFailed(f"{type(exc).__name__}: {exc or 'no detail'}") from None
+            raise SyncFailed(f"GET {url}: {type(exc).__name__}: {exc or 'no detail'}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise SyncFailed(
-                f"server answered {response.status_code}",
+                f"GET {url}: answered {response.status_code}",
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
-        return _Answer(response.status_code, response.headers, b"".join(chunks))
+        return _Answer(url, response.status_code, response.headers, content)
+
+    def _check_identity(self, url: str, document: Any) -> None:
+        """Refuse an answer about another engine or version than the one this client follows:
+        its digest proves only that it is self-consistent, not that it is what was asked."""
+        engine, version = document.get("engine"), document.get("engine_version")
+        if engine == self.engine and self.engine_version in ("latest", version):
+            return
+        raise SyncFailed(
+            f"GET {url}: answered with {engine} {version}, not the {self.engine} "
+            f"{self.engine_version} this deployment follows; nothing applied"
+        )
 
     def _via_changes(self, local: JSONObject, revision: int) -> SyncOutcome | None:
         """Apply the change feed; None when the whole catalog must be fetched instead."""
@@ -209,14 +271,19 @@ class SyncClient:
             log.info("revision %d is too old for the change feed; fetching the catalog", revision)
             return None
         if response.status_code != 200:
-            raise SyncFailed(f"change feed answered {response.status_code}: {_detail(response)}")
+            raise SyncFailed(
+                f"GET {response.url}: answered {response.status_code}: {_detail(response)}"
+            )
         try:
             delta = orjson.loads(response.content)
+            if not isinstance(delta, dict):
+                raise ValueError("not a JSON object")
+            self._check_identity(response.url, delta)
             if delta["engine_version"] != local["engine_version"]:
                 return None  # `latest` moved to another version: ids differ, start over
             updated = apply_changes(local, delta)
             verified_digest(updated)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.info("change feed did not verify (%s); fetching the catalog", exc)
             return None
         return self._apply(local, updated, "changes")
@@ -227,16 +294,22 @@ class SyncClient:
         if response.status_code == 304 and local is not None:
             return SyncOutcome("unchanged", "not-modified", local["digest"])
         if response.status_code != 200:
-            raise SyncFailed(f"catalog answered {response.status_code}: {_detail(response)}")
+            raise SyncFailed(
+                f"GET {response.url}: answered {response.status_code}: {_detail(response)}"
+            )
         try:
             catalog = orjson.loads(response.content)
+            if not isinstance(catalog, dict):
+                raise ValueError("not a JSON object")
+            self._check_identity(response.url, catalog)
             digest = verified_digest(catalog)
         except (orjson.JSONDecodeError, ValueError) as exc:
-            raise SyncFailed(f"invalid catalog payload: {exc}") from None
+            raise SyncFailed(f"GET {response.url}: invalid catalog: {exc}") from None
         etag = digest_of_etag(response.headers.get("etag", ""))
         if etag and etag != digest:
             raise SyncFailed(
-                f"catalog digest {digest[:16]}... does not match its ETag {etag[:16]}..."
+                f"GET {response.url}: catalog digest {digest[:16]}... does not match its "
+                f"ETag {etag[:16]}..."
             )
         if local is not None and local["digest"] == digest:
             return SyncOutcome("unchanged", "catalog", digest)
@@ -247,25 +320,60 @@ class SyncClient:
         self.local.apply(new)
         return SyncOutcome("updated", method, new["digest"], added, removed, changed)
 
-    def _run_hook(self, outcome: SyncOutcome) -> None:
-        if not self.on_change:
-            return
+    # --- the on-change command --------------------------------------------------------------
+
+    def _run_owed_hook(self) -> str | None:
+        """Run the on-change command if it is owed for the configuration in place (a change
+        was applied, or its last run failed); record the result. Returns its error, if any."""
+        pending = self.local.state.get("hook_pending")
+        if not self.on_change or pending is None or pending != self.local.digest:
+            return None
+        error = self._run_hook()
+        now = _now()
+        values: dict[str, Any] = {"hook_pending": None if error is None else pending}
+        if error is None:
+            values.update(hook_last_success=now, hook_last_error=None)
+        else:
+            values["hook_last_error"] = {"at": now, "digest": pending, "message": error}
+        try:
+            self.local.save_state(**values)
+        except OSError as exc:
+            log.warning("could not record the on-change result in state.json: %s", exc)
+        return error
+
+    def _run_hook(self) -> str | None:
+        """Run the on-change command in its own process group, within `hook_timeout`; a stop
+        (SIGTERM) ends it too. Returns why it failed, or None."""
+        assert self.on_change is not None
         env = {
             **os.environ,
             "BUDCONNECT_SYNC_DIR": str(self.state_dir),
-            "BUDCONNECT_SYNC_DIGEST": outcome.digest or "",
+            "BUDCONNECT_SYNC_DIGEST": self.local.digest or "",
             "BUDCONNECT_SYNC_ENGINE": self.engine,
             "BUDCONNECT_SYNC_ENGINE_VERSION": str(
                 self.local.catalog["engine_version"] if self.local.catalog else ""
             ),
         }
         try:
-            result = subprocess.run(self.on_change, shell=True, env=env, timeout=600, check=False)
-        except subprocess.TimeoutExpired:
-            log.warning("on-change command timed out")
-            return
-        if result.returncode != 0:
-            log.warning("on-change command exited with %d", result.returncode)
+            process = subprocess.Popen(self.on_change, shell=True, env=env, start_new_session=True)
+        except OSError as exc:
+            return f"on-change command could not start: {exc}"
+        deadline = time.monotonic() + self.hook_timeout
+        while True:
+            try:
+                code = process.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    _end_group(process)
+                    if self._stop.is_set():
+                        return "on-change command stopped: the sync client is shutting down"
+                    return f"on-change command timed out after {self.hook_timeout:g} s"
+        if code != 0:
+            message = f"on-change command exited with {code}"
+            log.warning("%s; it runs again at the next poll", message)
+            return message
+        return None
 
     # --- polling forever -------------------------------------------------------------------
 
@@ -284,6 +392,11 @@ class SyncClient:
     def run(self, interval: float, *, once: bool = False) -> SyncOutcome:
         """Poll until `stop()` (or once). Returns the last outcome."""
         with exclusive(self.state_dir):
+            log.info(
+                "following %s %s from %s into %s%s",
+                self.engine, self.engine_version, self.server, self.state_dir,
+                "" if once else f", every {interval:g} s",
+            )  # fmt: skip
             while True:
                 outcome = self.sync_once()
                 if once:
@@ -302,6 +415,60 @@ class SyncClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class _BoundedBody:
+    """An answer's body, decoded as it arrives, refused as soon as it exceeds `limit` bytes."""
+
+    def __init__(self, url: str, limit: int, *, gzipped: bool) -> None:
+        self.url = url
+        self.limit = limit
+        self.data = bytearray()
+        self.decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzipped else None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.decoder is None:
+            self._keep(chunk)
+            return
+        try:
+            while chunk:
+                # Never more than the room left (plus one byte, to notice the excess).
+                self._keep(self.decoder.decompress(chunk, self.limit - len(self.data) + 1))
+                chunk = self.decoder.unconsumed_tail
+        except zlib.error as exc:
+            raise SyncFailed(f"GET {self.url}: corrupt gzip body: {exc}") from None
+
+    def finish(self) -> bytes:
+        if self.decoder is not None:
+            if not self.decoder.eof:
+                raise SyncFailed(f"GET {self.url}: gzip body cut short")
+            self._keep(self.decoder.flush())
+        return bytes(self.data)
+
+    def _keep(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > self.limit:
+            raise SyncFailed(
+                f"GET {self.url}: the answer is larger than {self.limit:,} bytes decoded; "
+                "refused (raise the limit with --max-body-mb)"
+            )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a command and everything it started; kill what does not stop in 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def apply_changes(local: JSONObject, delta: JSONObject) -> JSONObject:

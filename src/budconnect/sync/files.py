@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,15 @@ LOCK = ".lock"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that no reader or crash ever sees a partial file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Replace `path` with `data` so that no reader or crash ever sees a partial file.
+
+    The temporary file gets an unpredictable name and is created exclusively (O_EXCL) in the
+    same directory: a file or symlink planted there cannot redirect the write elsewhere.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
     try:
-        with open(temporary, "wb") as handle:
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

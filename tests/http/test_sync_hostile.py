@@ -1,0 +1,318 @@
+"""The sync client against hostile and misconfigured servers: it never applies wrong data.
+
+Each server here is real (a process or a thread listening on a port) and answers what the
+test decides: another version's real catalog, a redirect to another origin, a gzip bomb, an
+endless body. After each, the deployment's configuration files are byte-identical and the
+failure is recorded in state.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.storage.migrate import upgrade
+from budconnect.sync import SyncClient
+from budconnect.sync.files import CATALOG, LITELLM_MAP, STATE
+from tests.conftest import Server, source_bytes
+from tests.hostile import HostileServer, Reply, gzip_bomb
+
+FOLLOWED, OTHER = "1.60.9", "1.14.4"
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server holding two versions: the one followed and another."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'real.db'}"
+    db = Database(url)
+    upgrade(db.engine)
+    for version in (OTHER, FOLLOWED):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    db.dispose()
+    with Server(url) as server:
+        yield server
+
+
+def forward(real: Server, path: str, headers: dict[str, str] | None = None) -> Reply:
+    """What the real server answers to `path` (decoded, re-sent without content-encoding)."""
+    answer = httpx.get(real.base_url + path, headers=headers or {}, timeout=30)
+    kept = {k: v for k, v in answer.headers.items() if k in ("content-type", "etag")}
+    return answer.status_code, kept, [answer.content]
+
+
+def synced(real: Server, state: Path, **kwargs: Any) -> dict[str, bytes]:
+    """Bring `state` up to date from the real server; returns its files."""
+    with SyncClient(real.base_url, "litellm", FOLLOWED, state, **kwargs) as client:
+        assert client.sync_once().status == "updated"
+    return config_files(state)
+
+
+def config_files(state: Path) -> dict[str, bytes]:
+    return {n: (state / n).read_bytes() for n in (CATALOG, LITELLM_MAP) if (state / n).exists()}
+
+
+def last_error(state: Path) -> str:
+    message: str = json.loads((state / STATE).read_bytes())["last_error"]["message"]
+    return message
+
+
+def sync_cli(
+    server: str, state: Path, *args: str, **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "budconnect", "sync", "--server", server]
+    command += ["--engine-version", FOLLOWED, "--state-dir", str(state), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, **popen)
+
+
+# --- the wrong data ---------------------------------------------------------------------------
+
+
+def test_an_answer_about_another_version_is_refused(real: Server, tmp_path: Path) -> None:
+    """Asked for 1.60.9, the server answers with the real 1.14.4 catalog (which verifies)."""
+
+    def other_version(path: str) -> Reply:
+        return forward(real, path.replace(FOLLOWED, OTHER))
+
+    state = tmp_path / "state"
+    before = synced(real, state)
+    empty = tmp_path / "empty"
+    with HostileServer(other_version) as hostile:
+        for directory, files in ((state, before), (empty, {})):
+            with SyncClient(hostile.base_url, "litellm", FOLLOWED, directory) as client:
+                outcome = client.sync_once()
+            assert outcome.status == "failed"
+            assert f"litellm {OTHER}, not the litellm {FOLLOWED}" in (outcome.error or "")
+            assert hostile.base_url in (outcome.error or "")  # the error names the server
+            assert config_files(directory) == files
+            assert last_error(directory) == outcome.error
+        paths = [path for path, _ in hostile.requests]
+        assert any("/changes?since=" in p for p in paths)  # the delta was refused too
+        assert any(p.endswith("/catalog") for p in paths)
+        done = sync_cli(hostile.base_url, state, "--once")
+    assert done.returncode == 1
+    assert "nothing applied" in done.stderr.splitlines()[-1]
+    assert config_files(state) == before
+
+
+def test_following_latest_accepts_any_version_but_not_another_engine(
+    real: Server, tmp_path: Path
+) -> None:
+    def other_engine(path: str) -> Reply:
+        status, kept, [body] = forward(real, path)
+        return status, kept, [body.replace(b'"engine":"litellm"', b'"engine":"vllm"', 1)]
+
+    with SyncClient(real.base_url, "litellm", "latest", tmp_path / "latest") as client:
+        assert client.sync_once().status == "updated"
+    with (
+        HostileServer(other_engine) as hostile,
+        SyncClient(hostile.base_url, "litellm", "latest", tmp_path / "other") as client,
+    ):
+        outcome = client.sync_once()
+    assert outcome.status == "failed"
+    assert "vllm" in (outcome.error or "")
+    assert config_files(tmp_path / "other") == {}
+
+
+def test_a_redirect_to_another_origin_is_not_followed_unless_allowed(
+    real: Server, tmp_path: Path
+) -> None:
+    def redirect(path: str) -> Reply:
+        if path.startswith("/same-origin"):
+            return forward(real, path.removeprefix("/same-origin"))
+        if "/catalog" in path and "hop" not in path:
+            return 302, {"location": "/same-origin" + path}, [b""]
+        return 302, {"location": real.base_url + path}, [b""]
+
+    with HostileServer(redirect) as hostile:
+        refused = tmp_path / "refused"
+        with SyncClient(hostile.base_url, "litellm", FOLLOWED, refused) as client:
+            # The catalog is redirected within the origin: followed; then the change feed
+            # (on the next poll) is redirected to another port: refused.
+            assert client.sync_once().status == "updated"
+            before = config_files(refused)
+            outcome = client.sync_once()
+        assert outcome.status == "failed"
+        assert "another origin" in (outcome.error or "")
+        assert real.base_url in (outcome.error or "")
+        assert config_files(refused) == before
+
+        allowed = tmp_path / "allowed"
+        with SyncClient(
+            hostile.base_url, "litellm", FOLLOWED, allowed, allow_cross_origin_redirects=True
+        ) as client:
+            assert client.sync_once().status == "updated"
+            assert client.sync_once().status == "unchanged"
+
+
+# --- bounded resources ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return gzip_bomb(1 << 30)  # 1 GiB of zeros, about 1 MB on the wire
+
+
+def _address_space_limit() -> None:
+    limit = 1 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_a_gzip_bomb_is_refused_within_the_size_bound(
+    real: Server, tmp_path: Path, bomb: bytes
+) -> None:
+    assert len(bomb) < 2 << 20
+
+    def exploding(_: str) -> Reply:
+        return 200, {"content-type": "application/json", "content-encoding": "gzip"}, [bomb]
+
+    state = tmp_path / "state"
+    before = synced(real, state)
+    with HostileServer(exploding) as hostile:
+        # In a process that cannot hold the expanded body: only a bounded decoder survives.
+        done = sync_cli(
+            hostile.base_url,
+            state,
+            "--once",
+            "--max-body-mb",
+            "32",
+            preexec_fn=_address_space_limit,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "larger than 33,554,432 bytes decoded" in done.stderr.splitlines()[-1]
+        assert "Traceback" not in done.stderr
+        with SyncClient(hostile.base_url, "litellm", FOLLOWED, tmp_path / "fresh") as client:
+            outcome = client.sync_once()  # the default bound, 256 MiB
+        assert outcome.status == "failed"
+        assert "larger than" in (outcome.error or "")
+    assert config_files(state) == before
+    assert config_files(tmp_path / "fresh") == {}
+    assert "larger than" in last_error(state)
+
+
+def test_an_endless_body_ends_in_a_recorded_error(real: Server, tmp_path: Path) -> None:
+    def endless(_: str) -> Reply:
+        def forever() -> Iterator[bytes]:
+            while True:
+                yield b" " * (1 << 20)
+
+        return 200, {"content-type": "application/json", "content-length": str(1 << 40)}, forever()
+
+    state = tmp_path / "state"
+    before = synced(real, state)
+    with HostileServer(endless) as hostile:
+        done = sync_cli(hostile.base_url, state, "--once", "--max-body-mb", "8")
+    assert done.returncode == 1
+    assert "larger than" in done.stderr.splitlines()[-1]
+    assert config_files(state) == before
+    assert "larger than" in last_error(state)
+
+
+def test_temporary_files_cannot_be_redirected_by_planted_links(
+    real: Server, tmp_path: Path
+) -> None:
+    state, outside = tmp_path / "state", tmp_path / "outside"
+    outside.write_bytes(b"precious")
+    state.mkdir()
+    for name in (CATALOG, LITELLM_MAP, STATE):
+        for guess in (f".{name}.tmp", f".{name}.{os.getpid()}.tmp", f".{name}.1.tmp"):
+            (state / guess).symlink_to(outside)
+    synced(real, state)
+    assert outside.read_bytes() == b"precious"
+    assert json.loads((state / CATALOG).read_bytes())["engine_version"] == FOLLOWED
+
+
+# --- the on-change command ---------------------------------------------------------------
+
+
+def test_a_failing_hook_is_recorded_retried_and_fails_the_run(real: Server, tmp_path: Path) -> None:
+    state, marker = tmp_path / "state", tmp_path / "reloaded"
+    failed = sync_cli(real.base_url, state, "--once", "--on-change", "exit 3")
+    assert failed.returncode == 1
+    assert "on-change command exited with 3" in failed.stderr.splitlines()[-1]
+    recorded = json.loads((state / STATE).read_bytes())
+    digest = json.loads((state / CATALOG).read_bytes())["digest"]
+    assert recorded["hook_pending"] == digest
+    assert "exited with 3" in recorded["hook_last_error"]["message"]
+
+    # Nothing changed on the server, yet the owed command runs again, and now succeeds.
+    fixed = sync_cli(real.base_url, state, "--once", "--on-change", f"touch {marker}")
+    assert fixed.returncode == 0, fixed.stderr
+    assert marker.exists()
+    recorded = json.loads((state / STATE).read_bytes())
+    assert (recorded["hook_pending"], recorded["hook_last_error"]) == (None, None)
+
+    marker.unlink()
+    again = sync_cli(real.base_url, state, "--once", "--on-change", f"touch {marker}")
+    assert again.returncode == 0
+    assert not marker.exists()  # owed no more: not run for an unchanged configuration
+
+
+def test_a_hook_that_hangs_is_ended_at_its_timeout(real: Server, tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = sync_cli(
+        real.base_url, tmp_path, "--once", "--on-change", "sleep 30", "--hook-timeout", "1"
+    )
+    assert time.monotonic() - started < 15
+    assert done.returncode == 1
+    assert "timed out after 1 s" in done.stderr.splitlines()[-1]
+
+
+def test_sigterm_ends_a_hanging_hook_and_the_client_at_once(real: Server, tmp_path: Path) -> None:
+    started = tmp_path / "hook-started"
+    command = [sys.executable, "-m", "budconnect", "sync", "--server", real.base_url]
+    command += ["--engine-version", FOLLOWED, "--state-dir", str(tmp_path / "state")]
+    command += ["--on-change", f"touch {started}; exec sleep 30.25"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            deadline = time.monotonic() + 60
+            while not started.exists():
+                assert time.monotonic() < deadline, "the hook never started"
+                time.sleep(0.05)
+            time.sleep(0.2)
+            stopping = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, log = process.communicate(timeout=10)
+            assert time.monotonic() - stopping < 3
+        finally:
+            if process.poll() is None:
+                process.kill()
+    left = subprocess.run(["pgrep", "-f", "sleep 30.25"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the hook outlived the client"
+    assert f"following litellm {FOLLOWED} from {real.base_url}" in log
+
+
+# --- what the client says -------------------------------------------------------------------
+
+
+def test_the_client_says_when_it_starts_and_when_it_recovers(
+    real: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = iter([(503, {}, [b"down"]), (503, {}, [b"down"])])
+
+    def flaky(path: str) -> Reply:
+        return next(answers, None) or forward(real, path)
+
+    caplog.set_level(logging.INFO, logger="budconnect.sync")
+    with (
+        HostileServer(flaky) as hostile,
+        SyncClient(hostile.base_url, "litellm", FOLLOWED, tmp_path) as client,
+    ):
+        outcomes = [client.sync_once().status for _ in range(3)]
+        assert outcomes == ["failed", "failed", "updated"]
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(hostile.base_url in m and "503" in m for m in messages)
+        assert f"{hostile.base_url} answers again, after 2 failed polls" in messages
