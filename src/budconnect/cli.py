@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from budconnect import __version__
 from budconnect.config import Settings
+from budconnect.domain.records import Provenance
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile
 from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
@@ -164,6 +165,7 @@ def seed_command(
                     history=settings.change_history,
                     force=force,
                     max_bytes=limit,
+                    provenance=Provenance(origin="file" if file else "bundled"),
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{source}: {exc}") from None
@@ -273,6 +275,150 @@ def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
             history=settings.change_history,
         )  # fmt: skip
     return results
+
+
+@app.command("track")
+def track_command(
+    engine: Annotated[str, typer.Argument(help="Engine key, e.g. litellm.")],
+    once: Annotated[bool, typer.Option("--once", help="One run, then exit (for cron).")] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between runs (jittered by 10%).", min=1)
+    ] = 3600.0,
+    since: Annotated[
+        str | None, typer.Option(help="Ingest no release older than this version.")
+    ] = None,
+    pre: Annotated[bool, typer.Option("--pre", help="Ingest pre-releases too.")] = False,
+    include_yanked: Annotated[
+        bool, typer.Option("--include-yanked", help="Ingest yanked releases too.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Ingest what the gates hold back.")
+    ] = False,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Retry releases noted as refused or held back.")
+    ] = False,
+    index_url: Annotated[
+        str | None,
+        typer.Option(help="Simple-API index to read; default: the one pip is configured with."),
+    ] = None,
+) -> None:
+    """Ingest every release of an engine on a package index that the registry lacks.
+
+    Exits 2 when a release was held back or refused (it is noted, and reported), 1 when the
+    index cannot be read; without --once it keeps polling and backs off on failures.
+    """
+    import logging
+    import random
+    import signal
+    import threading
+
+    import httpx
+
+    from budconnect.releases.index import IndexUnavailable, SimpleIndex, configured_index_url
+    from budconnect.services.tracking import TrackOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log = logging.getLogger("budconnect.track")
+    with _reported():
+        engine_format(engine)
+        if since is not None:
+            validate_version(since)
+        settings = _settings()
+        try:
+            url = index_url or configured_index_url()
+        except IndexUnavailable as exc:
+            raise CommandFailed(str(exc)) from None
+        db = _database(settings)
+        migrations.ensure_schema(db.engine)
+        options = TrackOptions(
+            since=since,
+            include_prereleases=pre,
+            include_yanked=include_yanked,
+            force=force,
+            retry_noted=retry,
+            history=settings.change_history,
+            max_source_bytes=settings.max_source_bytes,
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        failures = 0
+        with httpx.Client(
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            headers={"user-agent": f"budconnect-track/{__version__}"},
+        ) as client:
+            index = SimpleIndex(url, client)
+            while True:
+                try:
+                    report = _track_once(db, engine, index, client, options)
+                except IndexUnavailable as exc:
+                    if once:
+                        raise CommandFailed(f"index {url}: {exc}") from None
+                    failures += 1
+                    delay = min(interval, 2.0 ** min(failures, 12)) * random.uniform(0.5, 1.0)
+                    log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
+                else:
+                    if failures:
+                        log.info("index %s answers again after %d failed runs", url, failures)
+                    failures = 0
+                    if once:
+                        if report.not_ingested:
+                            raise typer.Exit(2)
+                        return
+                    delay = interval * random.uniform(0.9, 1.1)
+                if stop.wait(delay):
+                    return
+
+
+def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any) -> Any:
+    from budconnect.services.tracking import Tracked, track
+
+    # Started once the releases are listed: a run that cannot read the index prints one line.
+    progress = Progress(
+        TextColumn("ingesting {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def pending(releases: list[Any]) -> None:
+        err.print(
+            f"{index.index_url}: {len(releases)} release(s) of {engine} to ingest",
+            highlight=False,
+            markup=False,
+        )
+        if releases:
+            progress.start()
+            task.append(progress.add_task(engine, total=len(releases)))
+
+    def tracked(item: Tracked) -> None:
+        progress.update(task[0], advance=1, description=f"{engine} {item.version}")
+        if item.result is not None:
+            _print_result(item.result)
+        else:
+            err.print(
+                f"{item.outcome} {engine} {item.version}: {item.detail}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    try:
+        return track(
+            db,
+            engine=engine,
+            index=index,
+            client=client,
+            options=options,
+            on_pending=pending,
+            on_tracked=tracked,
+        )
+    finally:
+        progress.stop()
 
 
 @app.command("serve")

@@ -40,6 +40,16 @@ class Settings(BaseSettings):
         description="Registry revisions of removals kept for the change feed; older: 410 Gone.",
     )
 
+    snapshot_cache_mb: int = Field(
+        default=96,
+        ge=1,
+        description="Memory, in MiB, for the snapshots a worker keeps (each version it served).",
+    )
+    body_cache_mb: int = Field(
+        default=128,
+        ge=1,
+        description="Memory, in MiB, for encoded response bodies a worker keeps.",
+    )
     max_source_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from tests.conftest import InProcess, source_bytes
@@ -39,3 +41,18 @@ def test_an_engine_with_only_pre_releases_has_no_latest(db: Database) -> None:
         assert answer.status_code == 404
         assert "no final release" in answer.json()["detail"]
         assert answer.json()["available_versions"] == ["2.0.0rc1"]
+
+
+def test_versions_are_listed_with_where_they_came_from(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    with InProcess(db.url) as app:
+        listed = app.get("/v1/engines/litellm/versions").json()["items"]
+        one = app.get("/v1/engines/litellm/versions/latest").json()
+        assert listed == [one] == app.get("/engines/litellm/versions").json()["items"]
+        assert one["version"] == "1.14.4"
+        assert one["latest"] is True
+        assert one["yanked"] is False
+        assert one["provenance"]["origin"] == "file"
+        assert one["provenance"]["released_at"] is None
+        assert one["provenance"]["map_sha256"] == hashlib.sha256(source_bytes("1.14.4")).hexdigest()
+        assert app.get("/v1/engines/litellm/versions/9.9.9").status_code == 404

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy import inspect
 
+from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision, upgrade
 from budconnect.storage.tables import metadata
+from tests.conftest import InProcess, source_bytes
 
 
 def test_upgrade_builds_every_table_and_downgrade_removes_them(database_url: str) -> None:
@@ -38,3 +49,100 @@ def test_the_migrated_schema_matches_the_table_definitions(database_url: str) ->
             if constraint.__class__.__name__ == "UniqueConstraint":
                 assert tuple(c.name for c in constraint.columns) in uniques
     db.dispose()
+
+
+# --- upgrading a database written by the previous schema ------------------------------------
+
+FIXTURE = Path(__file__).parent.parent / "data" / "registry_at_schema_03.json.gz"
+_UUID = {
+    ("provider", "id"),
+    ("model_info", "id"),
+    ("model_info", "provider_id"),
+    ("removal", "row_id"),
+}
+_TIMES = {"created_at", "seeded_at"}
+_DATES = {"deprecation_date"}
+_JSON = {
+    "issues", "extras", "capabilities", "credentials", "modality", "endpoints", "input_cost",
+    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
+    "media_limits", "features", "source_entry",
+}  # fmt: skip
+
+
+def _typed(table: str, name: str) -> Any:
+    if (table, name) in _UUID:
+        return sa.column(name, sa.Uuid())
+    if name in _TIMES:
+        return sa.column(name, sa.DateTime(timezone=True))
+    if name in _DATES:
+        return sa.column(name, sa.Date())
+    if name in _JSON:
+        return sa.column(name, sa.JSON())
+    return sa.column(name)
+
+
+def _value(table: str, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if (table, name) in _UUID:
+        return uuid.UUID(value)
+    if name in _TIMES:
+        return dt.datetime.fromisoformat(value)
+    if name in _DATES:
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def test_a_database_written_at_schema_03_serves_every_byte_as_before(database_url: str) -> None:
+    """The fixture holds every row of a registry seeded by BudConnect at schema 03 (bundled
+    and changed versions, an alias version, a pre-release, a removal) and the sha256 and
+    ETag of every body that BudConnect served from it. Upgraded, it serves the same bytes."""
+    fixture = json.loads(gzip.decompress(FIXTURE.read_bytes()))
+    db = Database(database_url)
+    upgrade(db.engine, "20261202_03")
+    with db.engine.begin() as conn:
+        for name in ("engine", "engine_version", "provider", "model_info", "removal"):
+            rows = fixture["tables"][name]
+            table = sa.table(name, *(_typed(name, column) for column in rows[0]))
+            conn.execute(
+                sa.insert(table), [{k: _value(name, k, v) for k, v in row.items()} for row in rows]
+            )
+        [state] = fixture["tables"]["registry"]
+        conn.execute(
+            sa.text("UPDATE registry SET revision = :r, history_floor = :f"),
+            {"r": state["revision"], "f": state["history_floor"]},
+        )
+    upgrade(db.engine)
+    assert current_revision(db.engine) == head_revision()
+    db.dispose()
+
+    with InProcess(database_url) as app:
+        for path, expected in fixture["served"].items():
+            answer = app.get(path, headers={"accept-encoding": "identity"})
+            assert answer.status_code == 200, path
+            assert hashlib.sha256(answer.content).hexdigest() == expected["sha256"], path
+            assert answer.headers["etag"] == expected["etag"], path
+        # The change feed restarts at the current revision: older ones fetch the catalog.
+        revision = fixture["tables"]["registry"][0]["revision"]
+        changes = "/v1/engines/litellm/versions/1.14.4/changes?since={}"
+        assert app.get(changes.format(revision)).json()["models"]["upserted"] == []
+        assert app.get(changes.format(revision - 1)).status_code == 410
+
+
+def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database) -> None:
+    for version in ("1.14.4", "1.60.9"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    paths = [
+        f"/v1/engines/litellm/versions/{v}/{leaf}"
+        for v in ("1.14.4", "1.60.9")
+        for leaf in ("catalog", "model_prices_and_context_window.json")
+    ]
+
+    def served() -> list[bytes]:
+        with InProcess(db.url) as app:
+            return [app.get(path).content for path in paths]
+
+    before = served()
+    downgrade(db.engine, "20261202_03")
+    upgrade(db.engine)
+    assert served() == before

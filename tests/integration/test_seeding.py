@@ -15,7 +15,8 @@ from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, So
 from budconnect.services.catalog import Catalog
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
-from budconnect.storage.tables import engine, engine_version, metadata, model_info, provider
+from budconnect.storage.membership import unpack
+from budconnect.storage.tables import engine, engine_version, metadata, model_entry, provider_entry
 from tests.conftest import source_bytes, source_models
 
 
@@ -30,18 +31,15 @@ def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def version_rows(db: Database, version: str) -> list[tuple[Any, ...]]:
-    """Rows that make up one version: its version row, providers and models."""
+    """Rows that make up one version: its version row and the entries it holds."""
     with db.read() as conn:
-        vid = conn.execute(
-            select(engine_version.c.id).where(engine_version.c.version == version)
-        ).scalar_one()
-        rows = [tuple(conn.execute(select(engine_version).where(engine_version.c.id == vid)).one())]
-        for table in (provider, model_info):
+        row = conn.execute(select(engine_version).where(engine_version.c.version == version)).one()
+        rows = [tuple(row)]
+        for table, packed in ((provider_entry, row.providers), (model_entry, row.models)):
+            ids = unpack(packed)
             rows += [
                 tuple(r)
-                for r in conn.execute(
-                    select(table).where(table.c.engine_version_id == vid).order_by(table.c.id)
-                )
+                for r in conn.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
             ]
     return rows
 
@@ -62,9 +60,7 @@ def test_a_fresh_seed_stores_every_model_with_its_provider_and_entry(db: Databas
 
     with db.read() as conn:
         rows = conn.execute(
-            select(model_info.c.key, provider.c.key, model_info.c.source_entry).join(
-                provider, provider.c.id == model_info.c.provider_id
-            )
+            select(model_entry.c.key, model_entry.c.provider_key, model_entry.c.source_entry)
         ).all()
     assert {key: (prov, entry) for key, prov, entry in rows} == {
         key: (entry["litellm_provider"], entry) for key, entry in expected.items()
@@ -90,8 +86,8 @@ def test_reseeding_the_same_content_in_different_bytes_writes_no_row(db: Databas
     assert again.models.unchanged == len(source_models("1.14.4"))
     after = dump(db)
     # Only the recorded digest of the source bytes may differ; no timestamps, no content.
-    assert after["model_info"] == before["model_info"]
-    assert after["provider"] == before["provider"]
+    for table in ("model_entry", "provider_entry", "document", "version_state"):
+        assert after[table] == before[table]
     (old,), (new,) = before["engine_version"], after["engine_version"]
     assert [a for a, b in zip(old, new, strict=True) if a != b] == [old[5]]
 
@@ -141,7 +137,7 @@ def test_a_seed_that_fails_part_way_leaves_the_previous_state(db: Database) -> N
         if db.is_sqlite:
             conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_info "
+                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_entry "
                     "WHEN NEW.key = 'zz-boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
                 )
             )
@@ -155,7 +151,7 @@ def test_a_seed_that_fails_part_way_leaves_the_previous_state(db: Database) -> N
             )
             conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_info "
+                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON model_entry "
                     "FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
                 )
             )
@@ -198,7 +194,8 @@ def test_concurrent_seeders_of_the_same_version_apply_it_once(db: Database) -> N
     assert sum(r.created for r in results) == 1
     with db.read() as conn:
         assert conn.execute(select(engine.c.key)).scalars().all() == ["litellm"]
-        assert conn.execute(select(model_info.c.id)).all().__len__() == len(source_models("1.70.4"))
+        stored = conn.execute(select(model_entry.c.id)).all()
+        assert len(stored) == len(source_models("1.70.4"))
 
 
 def test_concurrent_seeders_of_different_versions_share_one_engine_row(db: Database) -> None:

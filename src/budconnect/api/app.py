@@ -32,9 +32,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     interval = settings.snapshot_check_interval
     database = Database(settings.database_url)
-    catalog = Catalog(database, check_interval=interval)
+    catalog = Catalog(
+        database,
+        check_interval=interval,
+        max_snapshot_bytes=settings.snapshot_cache_mb * 1024 * 1024,
+    )
     cache_control = f"public, max-age={settings.cache_max_age}, stale-if-error=86400"
-    polls = Polls(catalog, BodyCache(), cache_control)
+    polls = Polls(catalog, BodyCache(max_bytes=settings.body_cache_mb * 1024 * 1024), cache_control)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,9 @@
-"""Which engines and engine versions the registry holds."""
+"""Which engines and engine versions the registry holds, and where each version came from."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -8,14 +11,51 @@ from starlette.responses import Response
 
 from budconnect.api.deps import catalog
 from budconnect.api.responses import JSONBytes, read_route
-from budconnect.services.catalog import Catalog
+from budconnect.services.catalog import Catalog, EngineView, VersionRow
 
 router = APIRouter(tags=["engines"])
 
 
+def _time(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def version_info(row: VersionRow, latest: VersionRow | None) -> dict[str, Any]:
+    """One engine version as listed: counts, digest, and its provenance."""
+    return {
+        "version": row.version,
+        "latest": row is latest,
+        "yanked": row.yanked_at is not None,
+        "yanked_at": _time(row.yanked_at),
+        "provider_count": row.provider_count,
+        "model_count": row.model_count,
+        "digest": row.content_digest,
+        "revision": row.revision,
+        "created_at": row.created_at.isoformat(),
+        "seeded_at": row.seeded_at.isoformat(),
+        "provenance": {
+            "origin": row.origin,
+            "released_at": _time(row.released_at),
+            "released_at_source": row.released_at_source,
+            "wheel_filename": row.wheel_filename,
+            "wheel_sha256": row.wheel_sha256,
+            "map_sha256": row.source_digest,
+            "ingested_at": row.created_at.isoformat(),
+        },
+    }
+
+
+def _versions(found: EngineView) -> dict[str, Any]:
+    latest = found.latest
+    return {
+        "engine": found.key,
+        "items": [version_info(row, latest) for row in reversed(found.versions)],
+    }
+
+
 @read_route(router, "/engines", 503)
 async def list_engines(service: Catalog = Depends(catalog)) -> Response:
-    """Every engine with at least one seeded version, and its newest version."""
+    """Every engine with at least one seeded version, and its newest final release."""
     view = await run_in_threadpool(service.view)
     return JSONBytes(
         {
@@ -34,23 +74,23 @@ async def list_engines(service: Catalog = Depends(catalog)) -> Response:
 
 @read_route(router, "/engines/{engine}/versions", 404, 422, 503)
 async def list_versions(engine: str, service: Catalog = Depends(catalog)) -> Response:
-    """The seeded versions of an engine, newest first."""
-    found = await run_in_threadpool(service.engine, engine)
-    latest = found.latest
-    return JSONBytes(
-        {
-            "engine": found.key,
-            "items": [
-                {
-                    "version": row.version,
-                    "latest": row is latest,
-                    "provider_count": row.provider_count,
-                    "model_count": row.model_count,
-                    "digest": row.content_digest,
-                    "created_at": row.created_at.isoformat(),
-                    "seeded_at": row.seeded_at.isoformat(),
-                }
-                for row in reversed(found.versions)
-            ],
-        }
-    )
+    """The versions of an engine, newest first, with where each came from."""
+    return JSONBytes(_versions(await run_in_threadpool(service.engine, engine)))
+
+
+@read_route(router, "/v1/engines/{engine}/versions", 404, 422, 503)
+async def list_versions_v1(engine: str, service: Catalog = Depends(catalog)) -> Response:
+    """The versions of an engine, newest first, with where each came from (release time,
+    wheel, map digest) and whether it is yanked."""
+    return JSONBytes(_versions(await run_in_threadpool(service.engine, engine)))
+
+
+@read_route(router, "/v1/engines/{engine}/versions/{version}", 404, 422, 503)
+async def get_version(engine: str, version: str, service: Catalog = Depends(catalog)) -> Response:
+    """One engine version (`latest`: the newest final release) and its provenance."""
+
+    def find() -> dict[str, Any]:
+        view = service.view()
+        return version_info(view.resolve(engine, version), view.engine(engine).latest)
+
+    return JSONBytes(await run_in_threadpool(find))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -89,20 +88,18 @@ class ParsedCatalog:
         return issues_of(self.issues, "repaired")
 
 
-@dataclass(slots=True)
-class IdentifiedProvider:
-    """A provider with its id and the digest of its served document."""
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where an engine version came from.
 
-    id: uuid.UUID
-    record: ProviderRecord
-    digest: str
+    `origin`: "bundled" (shipped in this package), "file" (seeded from a file), "index" (a
+    release on a package index) or "publish" (PUT over HTTP). For a release: when the index
+    says it was uploaded, or, with `released_at_source` "first-seen", when BudConnect first
+    saw it (the index gave no time); and the wheel the model map came out of.
+    """
 
-
-@dataclass(slots=True)
-class IdentifiedModel:
-    """A model with its id, its provider's id and the digest of its served document."""
-
-    id: uuid.UUID
-    provider_id: uuid.UUID
-    record: ModelRecord
-    digest: str
+    origin: str = "file"
+    released_at: dt.datetime | None = None
+    released_at_source: Literal["index", "first-seen"] | None = None
+    wheel_filename: str | None = None
+    wheel_sha256: str | None = None

@@ -20,3 +20,7 @@ class EngineFormat:
     # Bumped whenever `parse` gives different records for the same bytes, so that re-seeding
     # an unchanged file after an upgrade rewrites what the new parser reads differently.
     revision: int
+    # Where releases are published: the project on a Python package index, and the path of
+    # the data file inside its wheels (None: the engine is not tracked on an index).
+    package: str | None = None
+    data_member: str | None = None

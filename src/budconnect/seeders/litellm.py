@@ -712,4 +712,11 @@ def _json_type(value: Any) -> str:
 # Revision 2: the vector_store mode maps to text modalities; odd pointer keys and modes are
 # refused alike on every database. Revision 3: alias rows are served, other top-level
 # entries kept as extras.
-FORMAT = EngineFormat(key="litellm", name="LiteLLM", parse=parse, revision=3)
+FORMAT = EngineFormat(
+    key="litellm",
+    name="LiteLLM",
+    parse=parse,
+    revision=3,
+    package="litellm",
+    data_member="litellm/model_prices_and_context_window_backup.json",
+)

@@ -12,9 +12,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection, Table
+
+from budconnect.domain import identity
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import is_final, sort_versions, version_key
@@ -23,9 +27,11 @@ from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
+from budconnect.storage.membership import unpack
 from budconnect.storage.repository import VersionRow
+from budconnect.storage.tables import model_entry, provider_entry
 
-__all__ = ["Catalog", "ChangeSet", "RegistryView", "VersionRow", "combined_digest"]
+__all__ = ["Catalog", "ChangeSet", "EngineView", "RegistryView", "VersionRow", "combined_digest"]
 
 LATEST = "latest"
 
@@ -39,8 +45,11 @@ class EngineView:
 
     @property
     def latest(self) -> repo.VersionRow | None:
-        """The newest final release: never a pre-release or a local version."""
-        return next((row for row in reversed(self.versions) if is_final(row.version)), None)
+        """The newest final release: never a pre-release, a local version or a yanked one."""
+        return next(
+            (r for r in reversed(self.versions) if is_final(r.version) and r.yanked_at is None),
+            None,
+        )
 
     def version(self, version: str) -> repo.VersionRow | None:
         if version == LATEST:
@@ -154,7 +163,13 @@ class ChangeSet:
 class Catalog:
     """Engines, versions and snapshots as served; safe to share between threads."""
 
-    def __init__(self, db: Database, *, check_interval: float = 1.0, max_snapshots: int = 16):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        check_interval: float = 1.0,
+        max_snapshot_bytes: int = 96 * 1024 * 1024,
+    ) -> None:
         self.db = db
         self.check_interval = check_interval
         self._view: RegistryView | None = None
@@ -162,7 +177,10 @@ class Catalog:
         self._view_lock = threading.Lock()
         self._refresh_failing = False
         self._refresh_failed_at = float("-inf")
-        self._snapshots: LRU[str, Snapshot] = LRU(max_snapshots)
+        # Bounded by (estimated) bytes, not by count: versions differ in size by 30 times.
+        self._snapshots: LRU[str, Snapshot] = LRU(
+            1024, max_weight=max_snapshot_bytes, weigh=lambda s: s.size
+        )
         self._build_locks: dict[tuple[str, str], threading.Lock] = {}
         self._build_locks_lock = threading.Lock()
 
@@ -255,29 +273,32 @@ class Catalog:
         return self._snapshots.get(digest)
 
     def _load(self, row: repo.VersionRow) -> Snapshot:
-        # One read transaction: providers and models come from the same committed state.
+        # One read transaction: the version, its membership and its entries are one state.
         with self.db.read() as conn:
             current = repo.get_version(conn, engine_key=row.engine_key, version=row.version)
             if current is None:
                 raise UnknownVersion(f"version {row.version!r} of {row.engine_key!r} was removed")
             engine_row = repo.get_engine(conn, key=row.engine_key)
-            providers = repo.load_providers(conn, version_id=current.id)
-            models = repo.load_models(conn, version_id=current.id)
-            extras = repo.get_version_extras(conn, version_id=current.id)
+            held = repo.get_membership(conn, version_id=current.id)
+            providers = repo.load_provider_entries(conn, unpack(held.providers))
+            models = repo.load_model_entries(conn, unpack(held.models))
+            extras = repo.get_document(conn, document_id=held.extras_id)
         return build_snapshot(
             engine=row.engine_key,
             engine_name=engine_row.name if engine_row else row.engine_key,
             version=row.version,
             revision=current.revision,
-            providers=providers,
-            models=models,
+            providers=providers.values(),
+            models=models.values(),
             extras=extras,
+            digest=current.content_digest,
         )
 
     # --- changes --------------------------------------------------------------------------
 
     def changes(self, engine: str, version: str | None, since: int) -> ChangeSet:
-        """What changed in a version after revision `since`, read in one transaction.
+        """What changed in a version after revision `since`, read in one transaction: the
+        difference between what it held at `since` and what it holds now.
 
         Raises Gone when `since` is older than the kept history or newer than the registry
         (a restored database): the client must fetch the whole catalog instead.
@@ -289,34 +310,66 @@ class Catalog:
                 raise UnknownVersion(f"version {resolved.version!r} was removed")
             current, floor = repo.registry_state(conn)
             RegistryView({}, "", current, floor).check_since(since)
-            extras = repo.get_version_extras(conn, version_id=row.id)
-            if since >= row.revision:
-                providers, models, removals = [], [], []
-            else:
-                providers = repo.load_providers(conn, version_id=row.id, since=since)
-                models = repo.load_models(conn, version_id=row.id, since=since)
-                removals = repo.removals_since(conn, version_id=row.id, since=since)
+            now = repo.get_membership(conn, version_id=row.id)
+            then = None
+            if since < row.revision:
+                then = repo.state_at(conn, version_id=row.id, revision=since)
+            elif since >= row.revision:
+                then = now
+            extras = repo.get_document(conn, document_id=now.extras_id)
+            providers, providers_gone = _difference(
+                conn, provider_entry, then.providers if then else None, now.providers
+            )
+            models, models_gone = _difference(
+                conn, model_entry, then.models if then else None, now.models
+            )
+            provider_records = repo.load_provider_entries(conn, providers)
+            model_records = repo.load_model_entries(conn, models)
+        engine_key, version_name = row.engine_key, row.version
+
+        def pid(key: str) -> uuid.UUID:
+            return identity.provider_id(engine_key, version_name, key)
+
         return ChangeSet(
-            engine=row.engine_key,
-            version=row.version,
+            engine=engine_key,
+            version=version_name,
             since=since,
             revision=row.revision,
             digest=row.content_digest,
             providers_upserted=[
-                provider_document(p.record, p.id)
-                for p in sorted(providers, key=lambda p: p.record.key)
+                provider_document(p, pid(p.key))
+                for p in sorted(provider_records.values(), key=lambda p: p.key)
             ],
             providers_removed=[
-                {"id": str(r.row_id), "provider_type": r.key}
-                for r in removals
-                if r.kind == "provider"
+                {"id": str(pid(key)), "provider_type": key} for key in sorted(providers_gone)
             ],
             models_upserted=[
-                model_document(m.record, m.id, m.provider_id)
-                for m in sorted(models, key=lambda m: m.record.key)
+                model_document(
+                    m, identity.model_id(engine_key, version_name, m.key), pid(m.provider_key)
+                )
+                for m in sorted(model_records.values(), key=lambda m: m.key)
             ],
             models_removed=[
-                {"id": str(r.row_id), "uri": r.key} for r in removals if r.kind == "model"
+                {"id": str(identity.model_id(engine_key, version_name, key)), "uri": key}
+                for key in sorted(models_gone)
             ],
             extras=extras,
         )
+
+
+def _difference(
+    conn: Connection, table: Table, then: bytes | None, now: bytes
+) -> tuple[list[int], set[str]]:
+    """Entries held now but not then (ids), and keys held then but not now."""
+    now_ids = unpack(now)
+    if then is None:
+        return now_ids, set()
+    then_ids = set(unpack(then))
+    new_ids = [i for i in now_ids if i not in then_ids]
+    now_set = set(now_ids)
+    old_only = [i for i in then_ids if i not in now_set]
+    if not old_only:
+        return new_ids, set()
+    old_keys = set(repo.entry_keys(conn, table, old_only).values())
+    new_keys = set(repo.entry_keys(conn, table, new_ids).values())
+    return new_ids, old_keys - new_keys

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
-from budconnect.domain import identity
-from budconnect.domain.documents import (
-    content_digest,
-    document_digest,
-    model_document,
-    provider_document,
-)
+from budconnect.domain.documents import catalog_digest
 from budconnect.domain.records import (
     EntryIssue,
-    IdentifiedModel,
-    IdentifiedProvider,
     JSONObject,
     ParsedCatalog,
-    canonical_json,
+    Provenance,
     issues_of,
 )
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
@@ -37,8 +29,12 @@ from budconnect.seeders import (
     engine_format,
     parser_fingerprint,
 )
+from budconnect.services.snapshots import documents
+from budconnect.storage import entries
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
+from budconnect.storage.membership import pack, unpack
+from budconnect.storage.tables import model_entry, provider_entry
 
 DEFAULT_HISTORY = 1000
 # The largest source file accepted (LiteLLM's maps are 2 to 3 MB in 2026).
@@ -102,6 +98,10 @@ class SeedResult:
     revision: int = 0
     # The source file's top-level entries that are not models changed (see ParsedCatalog).
     extras_changed: bool = False
+    # The gates were overridden.
+    forced: bool = False
+    # The source was already held; only where it came from (a release) was recorded.
+    provenance_added: bool = False
 
     @property
     def changed(self) -> bool:
@@ -127,17 +127,21 @@ def seed(
     source_digest: str | None = None,
     force: bool = False,
     max_bytes: int = DEFAULT_MAX_SOURCE_BYTES,
+    provenance: Provenance | None = None,
+    dry_run: bool = False,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
     Idempotent: when the same bytes were already seeded by the same parser revision, nothing
     is written at all. A file that cannot be parsed is refused before any transaction starts.
-    Removal records older than `history` registry revisions are pruned; the change feed
+    Version states older than `history` registry revisions are pruned; the change feed
     answers `410 Gone` for revisions before that. `source_digest` (default: that of `raw`)
     names the file the version came from, when `raw` is a copy rebuilt from the database.
 
     A source larger than `max_bytes` is refused before it is parsed; one the gates refuse
-    (see `Gates`) is refused before anything is written, unless `force`.
+    (see `Gates`) is refused before anything is written, unless `force`. `provenance` says
+    where the source came from (recorded for a version that lacks it). With `dry_run`, the
+    whole seed runs and is rolled back: the result says what it would do.
     """
     validate_engine_key(engine)
     validate_version(version)
@@ -149,27 +153,60 @@ def seed(
     parser = engine_format(engine).parse
     source_digest = source_digest or hashlib.sha256(raw).hexdigest()
     parser_revision = parser_fingerprint(engine)
+    provenance = provenance or Provenance()
 
     # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
-    with db.read() as conn:
-        current = repo.get_version(conn, engine_key=engine, version=version)
-        unchanged = _unchanged(conn, current, source_digest, parser_revision)
-    if unchanged is not None:
-        return unchanged
+    if not dry_run:
+        with db.read() as conn:
+            current = repo.get_version(conn, engine_key=engine, version=version)
+            unchanged = _unchanged(conn, current, source_digest, parser_revision, provenance)
+        if unchanged is not None and not unchanged.provenance_added:
+            return unchanged
 
     parsed = parser(raw)  # pure and possibly slow: done before taking the write lock
     now = now or dt.datetime.now(dt.UTC)
-    with db.write() as conn:
-        # Another seeder may have applied the same file while this one was parsing.
-        current = repo.get_version(conn, engine_key=engine, version=version)
-        unchanged = _unchanged(conn, current, source_digest, parser_revision)
-        if unchanged is not None:
-            return unchanged
-        if not force:
-            GATES.check(len(parsed.models), _previous_count(conn, engine, version, current))
-        return _apply(
-            conn, engine, version, current, parsed, source_digest, parser_revision, now, history
-        )
+    try:
+        with db.write() as conn:
+            # Another seeder may have applied the same file while this one was parsing.
+            current = repo.get_version(conn, engine_key=engine, version=version)
+            unchanged = _unchanged(conn, current, source_digest, parser_revision, provenance)
+            if unchanged is not None:
+                if unchanged.provenance_added and current is not None:
+                    _record_provenance(conn, current.id, provenance)
+                result = unchanged
+            else:
+                if not force:
+                    GATES.check(len(parsed.models), _previous_count(conn, engine, version, current))
+                result = _apply(
+                    conn,
+                    _Seed(engine, version, parsed, source_digest, parser_revision, now, history),
+                    current,
+                    provenance,
+                    forced=force,
+                )
+            if dry_run:
+                raise _DryRun(result)
+    except _DryRun as done:
+        return done.result
+    return result
+
+
+class _DryRun(Exception):
+    """Rolls the write transaction back, carrying what it would have done."""
+
+    def __init__(self, result: SeedResult) -> None:
+        self.result = result
+
+
+@dataclass(frozen=True, slots=True)
+class _Seed:
+    engine: str
+    version: str
+    parsed: ParsedCatalog
+    source_digest: str
+    parser_revision: int
+    now: dt.datetime
+    history: int
 
 
 def _previous_count(
@@ -177,21 +214,25 @@ def _previous_count(
 ) -> tuple[str, int] | None:
     """(version, model count) the gates compare a source with: the version it replaces, else
     the newest version held that is older than it."""
-    if current is not None:
-        return current.version, current.model_count
+    previous = current or _previous_version(conn, engine, version)
+    return (previous.version, previous.model_count) if previous else None
+
+
+def _previous_version(conn: Connection, engine: str, version: str) -> repo.VersionRow | None:
     older = [
         row
         for row in repo.list_versions(conn, engine_key=engine)
         if version_key(row.version) < version_key(version)
     ]
-    if not older:
-        return None
-    row = max(older, key=lambda r: version_key(r.version))
-    return row.version, row.model_count
+    return max(older, key=lambda r: version_key(r.version)) if older else None
 
 
 def _unchanged(
-    conn: Connection, row: repo.VersionRow | None, source_digest: str, parser_revision: int
+    conn: Connection,
+    row: repo.VersionRow | None,
+    source_digest: str,
+    parser_revision: int,
+    provenance: Provenance,
 ) -> SeedResult | None:
     if row is None or row.source_digest != source_digest:
         return None
@@ -206,138 +247,135 @@ def _unchanged(
         issues=repo.get_version_issues(conn, version_id=row.id),
         content_digest=row.content_digest,
         revision=row.revision,
+        provenance_added=provenance.origin == "index" and row.origin != "index",
     )
+
+
+def _record_provenance(conn: Connection, version_id: int, provenance: Provenance) -> None:
+    repo.update_version(conn, version_id=version_id, **_provenance_values(provenance))
+
+
+def _provenance_values(provenance: Provenance) -> dict[str, object]:
+    return {
+        "origin": provenance.origin,
+        "released_at": provenance.released_at,
+        "released_at_source": provenance.released_at_source,
+        "wheel_filename": provenance.wheel_filename,
+        "wheel_sha256": provenance.wheel_sha256,
+    }
 
 
 def _apply(
     conn: Connection,
-    engine: str,
-    version: str,
-    version_row: repo.VersionRow | None,
-    parsed: ParsedCatalog,
-    source_digest: str,
-    parser_revision: int,
-    now: dt.datetime,
-    history: int,
+    job: _Seed,
+    current: repo.VersionRow | None,
+    provenance: Provenance,
+    *,
+    forced: bool,
 ) -> SeedResult:
-    created = version_row is None
-    if version_row is None:
-        engine_row = repo.get_engine(conn, key=engine) or repo.create_engine_row(
-            conn, key=engine, name=engine_format(engine).name, now=now
+    parsed = job.parsed
+    result = SeedResult(
+        engine=job.engine,
+        version=job.version,
+        created=current is None,
+        issues=parsed.issues,
+        forced=forced,
+    )
+    # Entries are stored once per distinct content: only what no version holds is written.
+    provider_digests = [entries.provider_digest(record) for record in parsed.providers]
+    model_digests = [entries.model_digest(record) for record in parsed.models]
+    provider_ids = _entry_ids(conn, provider_entry, provider_digests, parsed.providers)
+    model_ids = _entry_ids(conn, model_entry, model_digests, parsed.models)
+    membership = repo.Membership(
+        providers=pack(provider_ids.values()),
+        models=pack(model_ids.values()),
+        extras_id=repo.put_document(conn, parsed.extras),
+    )
+    issues_id = repo.put_document(conn, repo.issues_body(parsed.issues))
+    old = repo.get_membership(conn, version_id=current.id) if current else None
+
+    result.providers = _counts(conn, provider_entry, old.providers if old else None, provider_ids)
+    result.models = _counts(conn, model_entry, old.models if old else None, model_ids)
+    result.extras_changed = old is not None and old.extras_id != membership.extras_id
+
+    values: dict[str, object] = {
+        "source_digest": job.source_digest,
+        "parser_revision": job.parser_revision,
+        "issues_id": issues_id,
+    }
+    if current is not None and not result.changed:
+        result.content_digest = current.content_digest
+        result.revision = current.revision
+        repo.update_version(conn, version_id=current.id, **values)
+        return result
+
+    served = documents(job.engine, job.version, parsed.providers, parsed.models)
+    result.content_digest = catalog_digest(
+        engine=job.engine, version=job.version, providers=served, extras=parsed.extras
+    )
+    result.revision = revision = repo.next_revision(conn)
+    values.update(
+        seeded_at=job.now,
+        content_digest=result.content_digest,
+        provider_count=len(parsed.providers),
+        model_count=len(parsed.models),
+        revision=revision,
+        providers=membership.providers,
+        models=membership.models,
+        extras_id=membership.extras_id,
+    )
+    if current is None:
+        engine_row = repo.get_engine(conn, key=job.engine) or repo.create_engine_row(
+            conn, key=job.engine, name=engine_format(job.engine).name, now=job.now
         )
         version_id = repo.create_version(
             conn,
             engine_id=engine_row.id,
-            version=version,
-            now=now,
-            source_digest=source_digest,
-            parser_revision=parser_revision,
+            version=job.version,
+            created_at=job.now,
+            **values,
+            **_provenance_values(provenance),
         )
-        stored_providers: dict[str, repo.StoredRow] = {}
-        stored_models: dict[str, repo.StoredRow] = {}
-        stored_extras: JSONObject = {}
     else:
-        version_id = version_row.id
-        stored_providers = repo.stored_providers(conn, version_id=version_id)
-        stored_models = repo.stored_models(conn, version_id=version_id)
-        stored_extras = repo.get_version_extras(conn, version_id=version_id)
-
-    result = SeedResult(engine=engine, version=version, created=created, issues=parsed.issues)
-    result.extras_changed = canonical_json(stored_extras) != canonical_json(parsed.extras)
-
-    # Ids are kept for rows that exist and derived for new ones; digests are of the documents
-    # the API will serve, so "unchanged" means "serves the same bytes".
-    providers: list[IdentifiedProvider] = []
-    provider_ids: dict[str, uuid.UUID] = {}
-    new_providers: list[IdentifiedProvider] = []
-    changed_providers: list[IdentifiedProvider] = []
-    for record in parsed.providers:
-        stored = stored_providers.get(record.key)
-        pid = stored.id if stored else identity.provider_id(engine, version, record.key)
-        row = IdentifiedProvider(pid, record, document_digest(provider_document(record, pid)))
-        providers.append(row)
-        provider_ids[record.key] = pid
-        if stored is None:
-            new_providers.append(row)
-        elif stored.digest != row.digest:
-            changed_providers.append(row)
-        else:
-            result.providers.unchanged += 1
-    gone_providers = [(key, r.id) for key, r in stored_providers.items() if key not in provider_ids]
-
-    models: list[IdentifiedModel] = []
-    new_models: list[IdentifiedModel] = []
-    changed_models: list[IdentifiedModel] = []
-    seen_models: set[str] = set()
-    for model in parsed.models:
-        pid = provider_ids[model.provider_key]
-        stored = stored_models.get(model.key)
-        mid = stored.id if stored else identity.model_id(engine, version, model.key)
-        model_row = IdentifiedModel(
-            mid, pid, model, document_digest(model_document(model, mid, pid))
-        )
-        models.append(model_row)
-        seen_models.add(model.key)
-        if stored is None:
-            new_models.append(model_row)
-        elif stored.digest != model_row.digest:
-            changed_models.append(model_row)
-        else:
-            result.models.unchanged += 1
-    gone_models = [(key, r.id) for key, r in stored_models.items() if key not in seen_models]
-
-    result.providers.inserted = len(new_providers)
-    result.providers.updated = len(changed_providers)
-    result.providers.removed = len(gone_providers)
-    result.models.inserted = len(new_models)
-    result.models.updated = len(changed_models)
-    result.models.removed = len(gone_models)
-    result.content_digest = content_digest(
-        engine=engine,
-        version=version,
-        providers=[(p.id, p.digest) for p in providers],
-        models=[(m.id, m.digest) for m in models],
-        extras=parsed.extras,
-    )
-
-    values: dict[str, object] = {
-        "source_digest": source_digest,
-        "parser_revision": parser_revision,
-        "issues": parsed.issues,
-    }
-    if result.changed:
-        revision = repo.next_revision(conn)
-        result.revision = revision
-        # Order matters for foreign keys: providers before the models that point at them, and
-        # removed providers only after the models that pointed at them are gone or moved.
-        repo.insert_providers(conn, version_id=version_id, revision=revision, rows=new_providers)
-        repo.update_providers(conn, revision=revision, rows=changed_providers)
-        repo.delete_models(conn, ids=[mid for _, mid in gone_models])
-        repo.update_models(conn, revision=revision, rows=changed_models)
-        repo.insert_models(conn, version_id=version_id, revision=revision, rows=new_models)
-        repo.delete_providers(conn, ids=[pid for _, pid in gone_providers])
-        if not created:
-            repo.record_removals(
-                conn,
-                version_id=version_id,
-                revision=revision,
-                rows=[("model", mid, key) for key, mid in gone_models]
-                + [("provider", pid, key) for key, pid in gone_providers],
-            )
-        if revision > history:
-            repo.prune_removals(conn, up_to=revision - history)
-        values.update(
-            seeded_at=now,
-            content_digest=result.content_digest,
-            provider_count=len(parsed.providers),
-            model_count=len(parsed.models),
-            revision=revision,
-            extras=parsed.extras,
-        )
-    elif version_row is not None:
-        result.revision = version_row.revision
-    repo.update_version(conn, version_id=version_id, **values)
+        version_id = current.id
+        repo.update_version(conn, version_id=version_id, **values)
+    repo.record_state(conn, version_id=version_id, revision=revision, membership=membership)
+    if revision > job.history:
+        repo.prune_history(conn, floor=revision - job.history)
     return result
+
+
+def _entry_ids(
+    conn: Connection, table: Table, digests: list[str], records: Sequence[Any]
+) -> dict[str, int]:
+    """Entry id by key for `records`, inserting the entries no version holds yet."""
+    known = repo.entry_ids(conn, table, digests)
+    missing = [(d, r) for d, r in zip(digests, records, strict=True) if d not in known]
+    if missing:
+        insert = repo.insert_model_entries if table is model_entry else repo.insert_provider_entries
+        known.update(insert(conn, missing))
+    return {record.key: known[d] for d, record in zip(digests, records, strict=True)}
+
+
+def _counts(conn: Connection, table: Table, old: bytes | None, new: dict[str, int]) -> Counts:
+    """What a seed does to one kind of entry, by key: inserted, updated, removed, unchanged."""
+    if old is None:
+        return Counts(inserted=len(new))
+    old_ids = unpack(old)
+    new_ids = set(new.values())
+    if set(old_ids) == new_ids:
+        return Counts(unchanged=len(new))
+    # Only entries that are not in both sets can differ by key.
+    gone_ids = [i for i in old_ids if i not in new_ids]
+    gone = repo.entry_keys(conn, table, gone_ids)
+    changed_keys = {key for key in gone.values() if key in new}
+    counts = Counts()
+    old_kept = len(old_ids) - len(gone_ids)
+    counts.unchanged = old_kept
+    counts.updated = len(changed_keys)
+    counts.removed = len(gone) - len(changed_keys)
+    counts.inserted = len(new) - old_kept - len(changed_keys)
+    return counts
 
 
 def seed_bundled(
@@ -359,7 +397,12 @@ def seed_bundled(
         path = bundled_file(engine, version, data_dir)
         try:
             result = seed(
-                db, engine=engine, version=version, raw=path.read_bytes(), history=history
+                db,
+                engine=engine,
+                version=version,
+                raw=path.read_bytes(),
+                history=history,
+                provenance=Provenance(origin="bundled"),
             )
         except InvalidSourceFile as exc:
             raise InvalidSourceFile(f"{engine} {version} ({path}): {exc.detail}") from None
@@ -404,7 +447,7 @@ def rederive_stale(
         raw = _bundled_if_same(row, data_dir)
         if raw is None:
             with db.read() as conn:
-                raw = orjson.dumps(repo.load_source_document(conn, version_id=row.id))
+                raw = orjson.dumps(source_document(conn, row.id))
         result = seed(
             db,
             engine=row.engine_key,
@@ -426,3 +469,12 @@ def _bundled_if_same(row: repo.VersionRow, data_dir: Path | None) -> bytes | Non
     except (SourceFileMissing, OSError):
         return None
     return raw if hashlib.sha256(raw).hexdigest() == row.source_digest else None
+
+
+def source_document(conn: Connection, version_id: int) -> JSONObject:
+    """The source file of a version as stored: each model's original entry, then the extras
+    (which hold the file's form of entries a model was read from, such as pointers)."""
+    membership = repo.get_membership(conn, version_id=version_id)
+    document = repo.load_source_entries(conn, unpack(membership.models))
+    document.update(repo.get_document(conn, document_id=membership.extras_id))
+    return document

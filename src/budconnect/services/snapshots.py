@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from budconnect.domain.documents import content_digest, model_document, provider_document
-from budconnect.domain.records import IdentifiedModel, IdentifiedProvider, JSONObject
+import orjson
+
+from budconnect.domain import identity
+from budconnect.domain.documents import catalog_digest, model_document, provider_document
+from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord
 
 
 @dataclass(slots=True)
@@ -25,10 +27,39 @@ class Snapshot:
     digest: str
     # The source file's top-level entries that are not models (see ParsedCatalog.extras).
     extras: JSONObject = field(default_factory=dict)
+    # Bytes it takes in memory, estimated: about three times its JSON (measured with
+    # tracemalloc on 1.100.5: 11.1 MB for 3.9 MB of JSON).
+    size: int = 0
 
     @property
     def model_count(self) -> int:
         return sum(len(p["models"]) for p in self.providers)
+
+
+def documents(
+    engine: str,
+    version: str,
+    providers: Iterable[ProviderRecord],
+    models: Iterable[ModelRecord],
+) -> list[JSONObject]:
+    """Provider documents by key, each with its model documents by key (code-point order).
+
+    Ids are UUIDv5 of engine, version and key. Sorting here rather than in SQL keeps the
+    order, and so every served byte, independent of the database's collation.
+    """
+    by_provider: dict[str, list[ModelRecord]] = {}
+    for model in models:
+        by_provider.setdefault(model.provider_key, []).append(model)
+    served = []
+    for record in sorted(providers, key=lambda p: p.key):
+        pid = identity.provider_id(engine, version, record.key)
+        document = provider_document(record, pid)
+        document["models"] = [
+            model_document(m, identity.model_id(engine, version, m.key), pid)
+            for m in sorted(by_provider.get(record.key, ()), key=lambda m: m.key)
+        ]
+        served.append(document)
+    return served
 
 
 def build_snapshot(
@@ -37,41 +68,22 @@ def build_snapshot(
     engine_name: str,
     version: str,
     revision: int,
-    providers: Iterable[IdentifiedProvider],
-    models: Iterable[IdentifiedModel],
+    providers: Iterable[ProviderRecord],
+    models: Iterable[ModelRecord],
     extras: JSONObject,
+    digest: str | None = None,
 ) -> Snapshot:
-    """Assemble the catalog: providers by key, each with its models by key (code-point order).
-
-    Sorting here rather than in SQL keeps the order, and so every served byte, independent of
-    the database's collation.
-    """
-    providers = list(providers)
-    models = list(models)
-    by_provider: dict[Any, list[IdentifiedModel]] = {}
-    for model in models:
-        by_provider.setdefault(model.provider_id, []).append(model)
-    documents = []
-    for row in sorted(providers, key=lambda p: p.record.key):
-        document = provider_document(row.record, row.id)
-        document["models"] = [
-            model_document(m.record, m.id, m.provider_id)
-            for m in sorted(by_provider.get(row.id, ()), key=lambda m: m.record.key)
-        ]
-        documents.append(document)
-    digest = content_digest(
-        engine=engine,
-        version=version,
-        providers=[(p.id, p.digest) for p in providers],
-        models=[(m.id, m.digest) for m in models],
-        extras=extras,
-    )
+    """The snapshot of these records; `digest` is computed unless the caller knows it."""
+    served = documents(engine, version, providers, models)
+    size = 3 * (len(orjson.dumps(served)) + len(orjson.dumps(extras)))
     return Snapshot(
         engine=engine,
         engine_name=engine_name,
         version=version,
         revision=revision,
-        providers=documents,
-        digest=digest,
+        providers=served,
+        digest=digest
+        or catalog_digest(engine=engine, version=version, providers=served, extras=extras),
         extras=extras,
+        size=size,
     )

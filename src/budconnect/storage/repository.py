@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from budconnect.domain.records import (
-    EntryIssue,
-    IdentifiedModel,
-    IdentifiedProvider,
-    JSONObject,
-    ModelRecord,
-    ProviderRecord,
-)
+from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ProviderRecord
+from budconnect.storage import entries
 from budconnect.storage.database import json_dumps
 from budconnect.storage.tables import (
+    document,
     engine,
     engine_version,
-    model_info,
-    provider,
+    model_entry,
+    provider_entry,
     registry,
-    removal,
+    release_note,
+    version_state,
 )
 
-_MODEL_FIELDS = (
-    "alias_of", "mode", "modality", "endpoints", "deprecation_date", "input_cost",
-    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
-    "media_limits", "features", "source_entry",
-)  # fmt: skip
-_PROVIDER_FIELDS = ("name", "description", "icon", "capabilities", "credentials")
-_MODEL_COLUMNS = (
-    "id", "engine_version_id", "provider_id", "key", "digest", "revision", *_MODEL_FIELDS,
-)  # fmt: skip
-_JSON_FIELDS = frozenset(n for n in _MODEL_FIELDS if isinstance(model_info.c[n].type, JSON))
+_CHUNK = 900  # bound parameters per statement: under every backend's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +47,21 @@ class VersionRow:
     provider_count: int
     model_count: int
     revision: int
+    origin: str = "file"
+    released_at: dt.datetime | None = None
+    released_at_source: str | None = None
+    wheel_filename: str | None = None
+    wheel_sha256: str | None = None
+    yanked_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRow:
-    """What a seed compares against: a stored row's id and content digest."""
+class Membership:
+    """What a version holds (or held, at a revision): packed entry ids and its extras."""
 
-    id: uuid.UUID
-    digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class Removal:
-    kind: str
-    row_id: uuid.UUID
-    key: str
-    revision: int
+    providers: bytes
+    models: bytes
+    extras_id: int
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -84,12 +69,18 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
 _VERSION_COLUMNS = (
     engine_version.c.id, engine_version.c.engine_id, engine.c.key.label("engine_key"),
     engine_version.c.version, engine_version.c.created_at, engine_version.c.seeded_at,
     engine_version.c.source_digest, engine_version.c.parser_revision,
     engine_version.c.content_digest, engine_version.c.provider_count,
-    engine_version.c.model_count, engine_version.c.revision,
+    engine_version.c.model_count, engine_version.c.revision, engine_version.c.origin,
+    engine_version.c.released_at, engine_version.c.released_at_source,
+    engine_version.c.wheel_filename, engine_version.c.wheel_sha256, engine_version.c.yanked_at,
 )  # fmt: skip
 
 
@@ -107,7 +98,18 @@ def _version(row: Any) -> VersionRow:
         provider_count=row.provider_count,
         model_count=row.model_count,
         revision=row.revision,
+        origin=row.origin,
+        released_at=_utc_or_none(row.released_at),
+        released_at_source=row.released_at_source,
+        wheel_filename=row.wheel_filename,
+        wheel_sha256=row.wheel_sha256,
+        yanked_at=_utc_or_none(row.yanked_at),
     )
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
 
 
 # --- engines -----------------------------------------------------------------------------
@@ -151,60 +153,178 @@ def list_versions(conn: Connection, *, engine_key: str | None = None) -> list[Ve
     return [_version(row) for row in conn.execute(query)]
 
 
-def get_version_extras(conn: Connection, *, version_id: int) -> JSONObject:
-    extras: JSONObject = conn.execute(
-        select(engine_version.c.extras).where(engine_version.c.id == version_id)
-    ).scalar_one()
-    return extras
+def get_membership(conn: Connection, *, version_id: int) -> Membership:
+    row = conn.execute(
+        select(engine_version.c.providers, engine_version.c.models, engine_version.c.extras_id)
+        .where(engine_version.c.id == version_id)
+    ).one()  # fmt: skip
+    return Membership(bytes(row.providers), bytes(row.models), row.extras_id)
 
 
 def get_version_issues(conn: Connection, *, version_id: int) -> list[EntryIssue]:
     issues = conn.execute(
-        select(engine_version.c.issues).where(engine_version.c.id == version_id)
+        select(document.c.body)
+        .join(engine_version, engine_version.c.issues_id == document.c.id)
+        .where(engine_version.c.id == version_id)
     ).scalar_one()
     return [EntryIssue(item["key"], item["action"], item["reason"]) for item in issues]
 
 
-def create_version(
-    conn: Connection,
-    *,
-    engine_id: int,
-    version: str,
-    now: dt.datetime,
-    source_digest: str,
-    parser_revision: int,
-) -> int:
-    """A version row with empty content; the seed fills in counts and digest in the same txn."""
+def issues_body(issues: Iterable[EntryIssue]) -> list[JSONObject]:
+    return [{"key": i.key, "action": i.action, "reason": i.reason} for i in issues]
+
+
+def create_version(conn: Connection, **values: Any) -> int:
+    """A version row; the caller gives every column but the id."""
     version_id: int = conn.execute(
-        insert(engine_version)
-        .values(
-            engine_id=engine_id,
-            version=version,
-            created_at=now,
-            seeded_at=now,
-            source_digest=source_digest,
-            parser_revision=parser_revision,
-            content_digest="",
-            provider_count=0,
-            model_count=0,
-            issues=[],
-            revision=0,
-            extras={},
-        )
-        .returning(engine_version.c.id)
+        insert(engine_version).values(**values).returning(engine_version.c.id)
     ).scalar_one()
     return version_id
 
 
 def update_version(conn: Connection, *, version_id: int, **values: Any) -> None:
-    if "issues" in values:
-        values["issues"] = [
-            {"key": i.key, "action": i.action, "reason": i.reason} for i in values["issues"]
-        ]
     conn.execute(update(engine_version).where(engine_version.c.id == version_id).values(**values))
 
 
-# --- the registry revision -----------------------------------------------------------------
+# --- documents -----------------------------------------------------------------------------
+
+
+def put_document(conn: Connection, body: Any) -> int:
+    """The id of the document holding `body`, stored now if no version has it yet."""
+    digest = entries.digest_of(body)
+    found = conn.execute(select(document.c.id).where(document.c.digest == digest)).scalar()
+    if found is not None:
+        return int(found)
+    new_id: int = conn.execute(
+        insert(document).values(digest=digest, body=body).returning(document.c.id)
+    ).scalar_one()
+    return new_id
+
+
+def get_document(conn: Connection, *, document_id: int) -> Any:
+    return conn.execute(select(document.c.body).where(document.c.id == document_id)).scalar_one()
+
+
+# --- entries -------------------------------------------------------------------------------
+
+
+def entry_ids(conn: Connection, table: Table, digests: Sequence[str]) -> dict[str, int]:
+    """Ids of the entries of `table` (provider_entry or model_entry) with these digests."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(digests):
+        rows = conn.execute(select(table.c.digest, table.c.id).where(table.c.digest.in_(chunk)))
+        found.update((row.digest, row.id) for row in rows)
+    return found
+
+
+def entry_keys(conn: Connection, table: Table, ids: Sequence[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        rows = conn.execute(select(table.c.id, table.c.key).where(table.c.id.in_(chunk)))
+        found.update((row.id, row.key) for row in rows)
+    return found
+
+
+def insert_provider_entries(
+    conn: Connection, rows: Sequence[tuple[str, ProviderRecord]]
+) -> dict[str, int]:
+    if rows:
+        conn.execute(
+            insert(provider_entry),
+            [{"digest": digest, **entries.provider_values(record)} for digest, record in rows],
+        )
+    return entry_ids(conn, provider_entry, [digest for digest, _ in rows])
+
+
+def insert_model_entries(
+    conn: Connection, rows: Sequence[tuple[str, ModelRecord]]
+) -> dict[str, int]:
+    if not rows:
+        return {}
+    columns = ("digest", *entries.MODEL_FIELDS)
+    values = [
+        (digest, *(getattr(record, name) for name in entries.MODEL_FIELDS))
+        for digest, record in rows
+    ]
+    if conn.dialect.name == "postgresql":
+        _copy(conn, "model_entry", columns, values)
+    else:
+        _executemany(conn, "model_entry", columns, values)
+    return entry_ids(conn, model_entry, [digest for digest, _ in rows])
+
+
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    # COPY streams every row in one round trip: several times faster than INSERTs for the
+    # thousands of models a LiteLLM release holds.
+    positions = [i for i, name in enumerate(columns) if name in entries.JSON_MODEL_FIELDS]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            values = list(row)
+            for position in positions:
+                if values[position] is not None:
+                    values[position] = json_dumps(values[position])
+            copy.write_row(values)
+
+
+def _executemany(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    # The driver's executemany, with values converted column by column: JSON by the engine's
+    # own serializer, the rest by each column's bind processor. What is stored is exactly what
+    # SQLAlchemy would store, without its per-row parameter bookkeeping.
+    by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for index, name in enumerate(columns):
+        process = (
+            json_dumps
+            if name in entries.JSON_MODEL_FIELDS
+            else model_entry.c[name].type.bind_processor(conn.dialect)
+        )
+        if process is not None:
+            by_column[index] = [None if v is None else process(v) for v in by_column[index]]
+    placeholders = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+    conn.exec_driver_sql(statement, list(zip(*by_column, strict=True)))
+
+
+def load_provider_entries(conn: Connection, ids: Sequence[int]) -> dict[int, ProviderRecord]:
+    found: dict[int, ProviderRecord] = {}
+    columns = [provider_entry.c[name] for name in entries.PROVIDER_FIELDS]
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(provider_entry.c.id, *columns).where(provider_entry.c.id.in_(chunk))
+        )
+        found.update((row.id, entries.provider_record(row)) for row in rows)
+    return found
+
+
+def load_model_entries(conn: Connection, ids: Sequence[int]) -> dict[int, ModelRecord]:
+    found: dict[int, ModelRecord] = {}
+    columns = [model_entry.c[name] for name in entries.MODEL_FIELDS]
+    for chunk in _chunks(ids):
+        rows = conn.execute(select(model_entry.c.id, *columns).where(model_entry.c.id.in_(chunk)))
+        found.update((row.id, entries.model_record(row)) for row in rows)
+    return found
+
+
+def load_source_entries(conn: Connection, ids: Sequence[int]) -> dict[str, JSONObject]:
+    """Model key -> original entry, for the entries with these ids."""
+    found: dict[str, JSONObject] = {}
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(model_entry.c.key, model_entry.c.source_entry).where(model_entry.c.id.in_(chunk))
+        )
+        found.update((row.key, row.source_entry) for row in rows)
+    return found
+
+
+def count_rows(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+# --- the registry revision and version history ------------------------------------------------
 
 
 def registry_state(conn: Connection) -> tuple[int, int]:
@@ -220,254 +340,91 @@ def next_revision(conn: Connection) -> int:
     return revision
 
 
-def prune_removals(conn: Connection, *, up_to: int) -> None:
-    """Forget removals at or before revision `up_to`; the change feed answers from there on."""
-    conn.execute(delete(removal).where(removal.c.revision <= up_to))
+def record_state(
+    conn: Connection, *, version_id: int, revision: int, membership: Membership
+) -> None:
     conn.execute(
-        update(registry).where(registry.c.history_floor < up_to).values(history_floor=up_to)
+        insert(version_state).values(
+            engine_version_id=version_id,
+            revision=revision,
+            providers=membership.providers,
+            models=membership.models,
+            extras_id=membership.extras_id,
+        )
     )
 
 
-def record_removals(
-    conn: Connection, *, version_id: int, revision: int, rows: Sequence[tuple[str, uuid.UUID, str]]
-) -> None:
-    """Remember (kind, id, key) of rows a seed removed, for the change feed."""
-    if rows:
-        conn.execute(
-            insert(removal),
-            [
-                {
-                    "engine_version_id": version_id,
-                    "revision": revision,
-                    "kind": kind,
-                    "row_id": row_id,
-                    "key": key,
-                }
-                for kind, row_id, key in rows
-            ],
+def state_at(conn: Connection, *, version_id: int, revision: int) -> Membership | None:
+    """What the version held at registry revision `revision` (None: it did not exist)."""
+    row = conn.execute(
+        select(version_state.c.providers, version_state.c.models, version_state.c.extras_id)
+        .where(
+            version_state.c.engine_version_id == version_id, version_state.c.revision <= revision
         )
+        .order_by(version_state.c.revision.desc())
+        .limit(1)
+    ).one_or_none()
+    return Membership(bytes(row.providers), bytes(row.models), row.extras_id) if row else None
 
 
-def removals_since(conn: Connection, *, version_id: int, since: int) -> list[Removal]:
+def prune_history(conn: Connection, *, floor: int) -> None:
+    """Forget states the change feed no longer needs to answer from revision `floor` on: all
+    before it, but the newest one of each version (what it held at `floor`)."""
+    newest_before = (
+        select(func.max(version_state.c.id))
+        .where(version_state.c.revision <= floor)
+        .group_by(version_state.c.engine_version_id)
+    )
+    conn.execute(
+        delete(version_state).where(
+            version_state.c.revision < floor, version_state.c.id.not_in(newest_before)
+        )
+    )
+    conn.execute(
+        update(registry).where(registry.c.history_floor < floor).values(history_floor=floor)
+    )
+
+
+# --- releases the tracker did not ingest -----------------------------------------------------
+
+
+def release_notes(conn: Connection, *, engine_key: str) -> dict[str, str]:
     rows = conn.execute(
-        select(removal.c.kind, removal.c.row_id, removal.c.key, removal.c.revision)
-        .where(removal.c.engine_version_id == version_id, removal.c.revision > since)
-        .order_by(removal.c.revision, removal.c.id)
-    )
-    return [Removal(row.kind, row.row_id, row.key, row.revision) for row in rows]
-
-
-# --- providers and models: writing ---------------------------------------------------------
-
-
-def stored_providers(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
-    rows = conn.execute(
-        select(provider.c.key, provider.c.id, provider.c.digest).where(
-            provider.c.engine_version_id == version_id
+        select(release_note.c.version, release_note.c.reason).where(
+            release_note.c.engine_key == engine_key
         )
     )
-    return {row.key: StoredRow(row.id, row.digest) for row in rows}
+    return {row.version: row.reason for row in rows}
 
 
-def stored_models(conn: Connection, *, version_id: int) -> dict[str, StoredRow]:
-    rows = conn.execute(
-        select(model_info.c.key, model_info.c.id, model_info.c.digest).where(
-            model_info.c.engine_version_id == version_id
-        )
-    )
-    return {row.key: StoredRow(row.id, row.digest) for row in rows}
-
-
-def _provider_values(record: ProviderRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in _PROVIDER_FIELDS}
-
-
-def insert_providers(
-    conn: Connection, *, version_id: int, revision: int, rows: Sequence[IdentifiedProvider]
+def note_release(
+    conn: Connection,
+    *,
+    engine_key: str,
+    version: str,
+    reason: str,
+    wheel_filename: str | None,
+    now: dt.datetime,
 ) -> None:
-    if rows:
-        conn.execute(
-            insert(provider),
-            [
-                {
-                    "id": row.id,
-                    "engine_version_id": version_id,
-                    "key": row.record.key,
-                    "digest": row.digest,
-                    "revision": revision,
-                    **_provider_values(row.record),
-                }
-                for row in rows
-            ],
-        )
-
-
-def update_providers(
-    conn: Connection, *, revision: int, rows: Sequence[IdentifiedProvider]
-) -> None:
-    if rows:
-        names = (*_PROVIDER_FIELDS, "digest", "revision")
-        statement = (
-            update(provider)
-            .where(provider.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in names})
-        )
-        conn.execute(
-            statement,
-            [
-                {
-                    "b_id": row.id,
-                    "b_digest": row.digest,
-                    "b_revision": revision,
-                    **{f"b_{k}": v for k, v in _provider_values(row.record).items()},
-                }
-                for row in rows
-            ],
-        )
-
-
-def insert_models(
-    conn: Connection, *, version_id: int, revision: int, rows: Sequence[IdentifiedModel]
-) -> None:
-    if not rows:
-        return
-    values = (
-        (row.id, version_id, row.provider_id, row.record.key, row.digest, revision,
-         *(getattr(row.record, name) for name in _MODEL_FIELDS))
-        for row in rows
-    )  # fmt: skip
-    if conn.dialect.name == "postgresql":
-        _copy_models(conn, values)
-    else:
-        _executemany_models(conn, values)
-
-
-def _copy_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    # COPY streams every row in one round trip: several times faster than INSERTs for the
-    # thousands of models a LiteLLM release holds.
-    json_positions = [i for i, name in enumerate(_MODEL_COLUMNS) if name in _JSON_FIELDS]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY model_info ({', '.join(_MODEL_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            values = list(row)
-            for position in json_positions:
-                if values[position] is not None:
-                    values[position] = json_dumps(values[position])
-            copy.write_row(values)
-
-
-def _executemany_models(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    # The driver's executemany, with values converted column by column: JSON by the engine's
-    # own serializer, the rest by each column's bind processor. What is stored is exactly what
-    # SQLAlchemy would store, without its per-row parameter bookkeeping (a third of a seed).
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    for index, name in enumerate(_MODEL_COLUMNS):
-        process = (
-            json_dumps
-            if name in _JSON_FIELDS
-            else model_info.c[name].type.bind_processor(conn.dialect)
-        )
-        if process is not None:
-            columns[index] = [None if v is None else process(v) for v in columns[index]]
-    placeholders = ", ".join("?" for _ in _MODEL_COLUMNS)
-    statement = f"INSERT INTO model_info ({', '.join(_MODEL_COLUMNS)}) VALUES ({placeholders})"
-    conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
-
-
-def update_models(conn: Connection, *, revision: int, rows: Sequence[IdentifiedModel]) -> None:
-    if rows:
-        names = (*_MODEL_FIELDS, "digest", "provider_id", "revision")
-        statement = (
-            update(model_info)
-            .where(model_info.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in names})
-        )
-        conn.execute(
-            statement,
-            [
-                {
-                    "b_id": row.id,
-                    "b_provider_id": row.provider_id,
-                    "b_digest": row.digest,
-                    "b_revision": revision,
-                    **{f"b_{name}": getattr(row.record, name) for name in _MODEL_FIELDS},
-                }
-                for row in rows
-            ],
-        )
-
-
-def delete_models(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
-    ids = list(ids)
-    for start in range(0, len(ids), 500):
-        conn.execute(delete(model_info).where(model_info.c.id.in_(ids[start : start + 500])))
-
-
-def delete_providers(conn: Connection, *, ids: Iterable[uuid.UUID]) -> None:
-    ids = list(ids)
-    for start in range(0, len(ids), 500):
-        conn.execute(delete(provider).where(provider.c.id.in_(ids[start : start + 500])))
-
-
-# --- providers and models: reading ---------------------------------------------------------
-
-
-def load_providers(
-    conn: Connection, *, version_id: int, since: int | None = None
-) -> list[IdentifiedProvider]:
-    """Providers of a version; with `since`, only those written after that revision."""
-    query = select(
-        provider.c.id, provider.c.key, provider.c.digest, *(provider.c[n] for n in _PROVIDER_FIELDS)
-    ).where(provider.c.engine_version_id == version_id)
-    if since is not None:
-        query = query.where(provider.c.revision > since)
-    return [
-        IdentifiedProvider(
-            id=row.id,
-            record=ProviderRecord(key=row.key, **{n: getattr(row, n) for n in _PROVIDER_FIELDS}),
-            digest=row.digest,
-        )
-        for row in conn.execute(query)
-    ]
-
-
-def load_models(
-    conn: Connection, *, version_id: int, since: int | None = None
-) -> list[IdentifiedModel]:
-    """Models of a version; with `since`, only those written after that revision."""
-    query = (
-        select(
-            model_info.c.id, model_info.c.provider_id, model_info.c.key, model_info.c.digest,
-            provider.c.key.label("provider_key"), *(model_info.c[n] for n in _MODEL_FIELDS),
-        )
-        .join(provider, provider.c.id == model_info.c.provider_id)
-        .where(model_info.c.engine_version_id == version_id)
-    )  # fmt: skip
-    if since is not None:
-        query = query.where(model_info.c.revision > since)
-    return [
-        IdentifiedModel(
-            id=row.id,
-            provider_id=row.provider_id,
-            record=ModelRecord(
-                key=row.key,
-                provider_key=row.provider_key,
-                **{name: getattr(row, name) for name in _MODEL_FIELDS},
-            ),
-            digest=row.digest,
-        )
-        for row in conn.execute(query)
-    ]
-
-
-def load_source_document(conn: Connection, *, version_id: int) -> JSONObject:
-    """The source file of a version as stored: each model's original entry, then the extras
-    (which hold the file's form of entries a model was read from, such as pointers)."""
-    rows = conn.execute(
-        select(model_info.c.key, model_info.c.source_entry).where(
-            model_info.c.engine_version_id == version_id
+    conn.execute(
+        delete(release_note).where(
+            release_note.c.engine_key == engine_key, release_note.c.version == version
         )
     )
-    document: JSONObject = {row.key: row.source_entry for row in rows}
-    document.update(get_version_extras(conn, version_id=version_id))
-    return document
+    conn.execute(
+        insert(release_note).values(
+            engine_key=engine_key,
+            version=version,
+            reason=reason,
+            wheel_filename=wheel_filename,
+            noted_at=now,
+        )
+    )
+
+
+def forget_release_note(conn: Connection, *, engine_key: str, version: str) -> None:
+    conn.execute(
+        delete(release_note).where(
+            release_note.c.engine_key == engine_key, release_note.c.version == version
+        )
+    )

@@ -12,12 +12,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
-    Uuid,
 )
 
 # Named constraints make migrations reversible and diffs readable on every backend.
@@ -40,67 +40,80 @@ engine = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Row ids that count up on every backend (SQLite's INTEGER PRIMARY KEY is its rowid).
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
 engine_version = Table(
     "engine_version",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("engine_id", ForeignKey("engine.id", ondelete="CASCADE"), nullable=False),
     Column("version", String(64), nullable=False),
+    # When BudConnect first ingested the version.
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Changes only when a seed changes what the version serves.
     Column("seeded_at", DateTime(timezone=True), nullable=False),
-    # sha256 of the source file's bytes, and a fingerprint of the parser revision, provider
-    # metadata and wire format that turned them into rows: together they
-    # let an unchanged re-seed stop before touching any row.
+    # sha256 of the source file's bytes (the model map), and a fingerprint of the parser
+    # revision, provider metadata and wire format that turned them into entries: together they
+    # let an unchanged re-seed stop before touching anything.
     Column("source_digest", String(64), nullable=False),
     Column("parser_revision", Integer, nullable=False),
     # sha256 of the canonical catalog this version serves; the ETag of its responses.
     Column("content_digest", String(64), nullable=False),
     Column("provider_count", Integer, nullable=False),
     Column("model_count", Integer, nullable=False),
-    # Entries of the source file that were skipped or repaired, with the reasons.
-    Column("issues", JSON, nullable=False),
     # The registry revision of the last seed that changed this version.
     Column("revision", BigInteger, nullable=False, server_default="0"),
-    # The source file's top-level entries that are not models, by key.
-    Column("extras", JSON, nullable=False, server_default="{}"),
+    # What the version holds: packed sets of entry ids (see storage/membership.py).
+    Column("providers", LargeBinary, nullable=False),
+    Column("models", LargeBinary, nullable=False),
+    # The source file's top-level entries that are not models, and the entries the parser
+    # skipped or repaired with the reasons: documents shared by every version that has them.
+    Column("extras_id", ForeignKey("document.id"), nullable=False),
+    Column("issues_id", ForeignKey("document.id"), nullable=False),
+    # Where the version came from: "bundled", "file", "index" (a release on a package index)
+    # or "publish" (PUT over HTTP); for a release, when the index says it was uploaded (or,
+    # marked "first-seen", when BudConnect first saw it), and the wheel it came in.
+    Column("origin", String(16), nullable=False, server_default="file"),
+    Column("released_at", DateTime(timezone=True)),
+    Column("released_at_source", String(16)),
+    Column("wheel_filename", String(300)),
+    Column("wheel_sha256", String(64)),
+    # Withdrawn versions are never `latest` but stay fetchable by name.
+    Column("yanked_at", DateTime(timezone=True)),
     UniqueConstraint("engine_id", "version"),
+    CheckConstraint(
+        "released_at_source IS NULL OR released_at_source IN ('index', 'first-seen')",
+        name="released_at_source",
+    ),
 )
 
-provider = Table(
-    "provider",
+# Content-addressed entries: one row per distinct content, shared by every version holding
+# it, so a version costs only what changed in it. Ids are per engine version by design
+# (UUIDv5 of engine, version and key) and are derived when a version is read, not stored.
+provider_entry = Table(
+    "provider_entry",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column(
-        "engine_version_id",
-        ForeignKey("engine_version.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    Column("id", _ID, primary_key=True),
+    # sha256 of the canonical JSON of the entry's content (storage/entries.py).
+    Column("digest", String(64), nullable=False, unique=True),
     Column("key", String(128), nullable=False),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("icon", String(300), nullable=False),
     Column("capabilities", JSON, nullable=False),
     Column("credentials", JSON, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("revision", BigInteger, nullable=False, server_default="0"),
-    UniqueConstraint("engine_version_id", "key"),
-    Index(None, "engine_version_id", "revision"),
 )
 
-model_info = Table(
-    "model_info",
+model_entry = Table(
+    "model_entry",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column(
-        "engine_version_id",
-        ForeignKey("engine_version.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("provider_id", ForeignKey("provider.id", ondelete="CASCADE"), nullable=False),
+    Column("id", _ID, primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
     # The model key exactly as in the source file; case-sensitive.
     Column("key", String(512), nullable=False),
-    # The key an alias row names; the row's fields are those of the model it resolves to.
+    Column("provider_key", String(128), nullable=False),
+    # The key an alias row names; the entry's fields are those of the model it resolves to.
     Column("alias_of", String(512)),
     Column("mode", String(64)),
     Column("modality", JSON, nullable=False),
@@ -116,15 +129,20 @@ model_info = Table(
     Column("features", JSON),
     # The complete entry of the source file, so nothing the engine published is lost.
     Column("source_entry", JSON, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("revision", BigInteger, nullable=False, server_default="0"),
-    UniqueConstraint("engine_version_id", "key"),
-    Index(None, "provider_id"),
-    Index(None, "engine_version_id", "revision"),
+    Index(None, "key"),
+)
+
+# Any JSON value stored once by digest: a version's extras and its issue list.
+document = Table(
+    "document",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("body", JSON, nullable=False),
 )
 
 # One row: the registry-wide revision, raised by every seed that changes anything, and the
-# oldest revision the change feed can still answer from (removals before it are pruned).
+# oldest revision the change feed can still answer from (older states are pruned).
 registry = Table(
     "registry",
     metadata,
@@ -134,20 +152,32 @@ registry = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
-# What the change feed needs to tell clients that a row is gone.
-removal = Table(
-    "removal",
+# What a version held after each seed that changed it: the change feed answers "since R"
+# by comparing the version's state at R with its state now.
+version_state = Table(
+    "version_state",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("id", _ID, primary_key=True),
     Column(
         "engine_version_id",
         ForeignKey("engine_version.id", ondelete="CASCADE"),
         nullable=False,
     ),
     Column("revision", BigInteger, nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("row_id", Uuid, nullable=False),
-    Column("key", String(512), nullable=False),
-    CheckConstraint("kind IN ('provider', 'model')", name="kind"),
+    Column("providers", LargeBinary, nullable=False),
+    Column("models", LargeBinary, nullable=False),
+    Column("extras_id", ForeignKey("document.id"), nullable=False),
     Index(None, "engine_version_id", "revision"),
+)
+
+# Releases the tracker looked at and did not ingest (no model map, a hash mismatch, held back
+# by the gates), so that it does not fetch them again at every poll.
+release_note = Table(
+    "release_note",
+    metadata,
+    Column("engine_key", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("wheel_filename", String(300)),
+    Column("noted_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,1 @@
+"""Engine releases on a Python package index: which exist, and the model maps inside them."""

@@ -1,0 +1,199 @@
+"""`budconnect track`: every release on a package index ingested, by itself, against a real
+index (a local server over wheels built from the bundled maps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from budconnect.storage import repository as repo
+from budconnect.storage.database import Database
+from tests.conftest import free_port, run_cli, source_bytes, source_models
+from tests.package_index import PackageIndex
+
+FINAL = ["1.14.4", "1.60.9", "1.65.8", "1.70.4"]
+
+
+def held(url: str) -> dict[str, repo.VersionRow]:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return {row.version: row for row in repo.list_versions(conn, engine_key="litellm")}
+    finally:
+        db.dispose()
+
+
+def track(url: str, index: PackageIndex, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("track", "litellm", "--once", "--index-url", index.url, *args, database_url=url)
+
+
+@pytest.fixture
+def index() -> Iterator[PackageIndex]:
+    with PackageIndex() as served:
+        for version in FINAL:
+            served.publish(version, source_bytes(version))
+        served.publish("1.71.0rc1", source_bytes("1.70.4"))
+        served.publish("1.70.5", source_bytes("1.70.4"), yanked=True)
+        served.publish("1.70.6", None)  # a release without a model map
+        yield served
+
+
+def test_new_releases_are_ingested_oldest_first_with_their_provenance(
+    database_url: str, index: PackageIndex
+) -> None:
+    run = track(database_url, index)
+    assert run.returncode == 2, run.stderr  # the release without a map is reported
+    assert "refused litellm 1.70.6" in run.stderr
+    assert "holds no litellm/model_prices_and_context_window_backup.json" in run.stderr
+    versions = held(database_url)
+    assert sorted(versions) == FINAL  # no pre-release, no yanked release
+    assert index.downloads[:4] == FINAL  # oldest first
+    for version in FINAL:
+        row = versions[version]
+        release = index.releases[version]
+        assert row.origin == "index"
+        assert row.released_at == dt.datetime.fromisoformat(release.uploaded)
+        assert row.released_at_source == "index"
+        assert (row.wheel_filename, row.wheel_sha256) == (release.filename, release.sha256)
+        assert row.source_digest == hashlib.sha256(source_bytes(version)).hexdigest()
+        assert row.model_count == len(source_models(version))
+    assert f"litellm {FINAL[-1]}: created" in run.stdout  # the same summary as `seed`
+
+    # The next run ingests only what is new, and does not fetch the noted release again.
+    index.publish("1.80.17", source_bytes("1.80.17"))
+    downloads = len(index.downloads)
+    again = track(database_url, index)
+    assert again.returncode == 0, again.stderr
+    assert index.downloads[downloads:] == ["1.80.17"]
+    assert sorted(held(database_url), key=lambda v: tuple(map(int, v.split(".")))) == [
+        *FINAL,
+        "1.80.17",
+    ]
+    assert track(database_url, index, "--retry").returncode == 2  # asked to: tried again
+
+
+def test_pre_releases_and_yanked_releases_only_when_asked(
+    database_url: str, index: PackageIndex
+) -> None:
+    track(database_url, index, "--pre", "--include-yanked", "--since", "1.70.4")
+    assert sorted(held(database_url)) == ["1.70.4", "1.70.5", "1.71.0rc1"]
+
+
+def test_the_html_form_gives_no_upload_time_so_first_seen_is_recorded(
+    database_url: str, index: PackageIndex
+) -> None:
+    index.json_form = False
+    before = dt.datetime.now(dt.UTC)
+    assert track(database_url, index, "--since", "1.65.8").returncode == 2
+    versions = held(database_url)
+    assert sorted(versions) == ["1.65.8", "1.70.4"]
+    for row in versions.values():
+        assert row.released_at_source == "first-seen"
+        assert row.released_at is not None
+        assert row.released_at >= before - dt.timedelta(seconds=1)
+
+
+def test_a_wheel_whose_hash_does_not_match_is_refused(
+    database_url: str, index: PackageIndex
+) -> None:
+    index.releases["1.65.8"].wrong_hash = True
+    run = track(database_url, index)
+    assert run.returncode == 2
+    assert "refused litellm 1.65.8" in run.stderr
+    assert "is not the 0000000000000000..." in run.stderr
+    assert "1.65.8" not in held(database_url)
+
+
+def test_a_version_seeded_from_a_file_gets_its_provenance_without_a_rewrite(
+    database_url: str, index: PackageIndex
+) -> None:
+    assert (
+        run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url).returncode == 0
+    )
+    before = held(database_url)["1.70.4"]
+    track(database_url, index, "--since", "1.70.4")
+    after = held(database_url)["1.70.4"]
+    assert (after.origin, after.wheel_filename) == ("index", index.releases["1.70.4"].filename)
+    assert (after.revision, after.content_digest) == (before.revision, before.content_digest)
+
+
+def test_a_run_killed_mid_way_is_resumed_by_the_next(
+    database_url: str, index: PackageIndex
+) -> None:
+    index.stall.add("1.65.8")  # the third wheel never finishes downloading
+    command = [sys.executable, "-m", "budconnect", "track", "litellm", "--once"]
+    command += ["--index-url", index.url]
+    env = {**os.environ, "BUDCONNECT_DATABASE_URL": database_url}
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as first:
+        deadline = time.monotonic() + 60
+        while "1.65.8" not in index.downloads:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    assert sorted(held(database_url)) == ["1.14.4", "1.60.9"]
+    index.stall.clear()
+    resumed = track(database_url, index)
+    assert resumed.returncode == 2  # the release without a map, reported
+    assert sorted(held(database_url)) == FINAL
+    assert index.downloads.count("1.14.4") == 1
+
+
+def test_two_trackers_at_once_ingest_each_release_once(
+    database_url: str, index: PackageIndex
+) -> None:
+    command = [sys.executable, "-m", "budconnect", "track", "litellm", "--once"]
+    command += ["--index-url", index.url]
+    env = {**os.environ, "BUDCONNECT_DATABASE_URL": database_url}
+    runs = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [2, 2], outputs
+    versions = held(database_url)
+    assert sorted(versions) == FINAL
+    created = sum(out.count(f"litellm {v}: created") for out, _ in outputs for v in FINAL)
+    assert created == len(FINAL)  # each version created by exactly one of them
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            assert repo.registry_state(conn)[0] == len(FINAL)  # one revision per version
+    finally:
+        db.dispose()
+
+
+def test_an_index_that_is_down_writes_nothing_and_is_retried_with_backoff(
+    database_url: str, tmp_path: Path
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}/simple/"
+    once = run_cli("track", "litellm", "--once", "--index-url", down, database_url=database_url)
+    assert once.returncode == 1
+    [line] = once.stderr.strip().splitlines()
+    assert line.startswith(f"error: index {down}")
+    assert held(database_url) == {}
+
+    command = [sys.executable, "-m", "budconnect", "track", "litellm", "--index-url", down]
+    env = {**os.environ, "BUDCONNECT_DATABASE_URL": database_url}
+    log = tmp_path / "track.log"
+    with log.open("w") as out, subprocess.Popen(command, env=env, stderr=out, stdout=out) as loop:
+        time.sleep(8)
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=10) == 0
+    failures = [line for line in log.read_text().splitlines() if "unreadable" in line]
+    # 1 s, 2 s, 4 s (each jittered down to half): a few tries in 8 s, not hundreds.
+    assert 2 <= len(failures) <= 6, failures
+    assert "(2 in a row)" in failures[1]
+    assert held(database_url) == {}
