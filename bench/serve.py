@@ -421,6 +421,60 @@ def change_flood(base: str, etag: str, args: argparse.Namespace) -> None:
     print("  target: a since=0 flood slows 304 polls by < 2x (medians of rounds, side by side)")
 
 
+def crawl(processes: Processes, db: Path) -> None:
+    """RSS of a fresh worker before and after one request for every distinct URL of every
+    version: every compatible-models page at every limit, with and without engine, catalogs,
+    maps, every change-feed revision and every diff. The caches are bounded in bytes."""
+    base = start_budconnect(processes, "budconnect-crawl", db)
+    pid = processes.started[-1].pid
+    with httpx.Client(base_url=base, timeout=120, headers=GZIP) as client:
+        versions = [v["version"] for v in client.get("/engines/litellm/versions").json()["items"]]
+        revision = max(
+            v["revision"] for v in client.get("/engines/litellm/versions").json()["items"]
+        )
+        before = _rss_mb(pid)
+        urls = []
+        for version in versions:
+            leaf = f"/v1/engines/litellm/versions/{version}"
+            urls += [f"{leaf}/catalog", f"{leaf}/model_prices_and_context_window.json"]
+            urls += [f"{leaf}/changes?since={since}" for since in range(revision + 1)]
+            providers = client.get(f"{leaf}/catalog").json()["provider_count"]
+            for limit in range(1, 101):
+                for page in range(1, -(-providers // limit) + 1):
+                    urls.append(
+                        f"{COMPAT}?engine=litellm&engine_version={version}&limit={limit}&page={page}"
+                    )
+        everything = client.get(f"{COMPAT}?limit=1").json()["total_items"]
+        for limit in range(1, 101):
+            urls += [
+                f"{COMPAT}?limit={limit}&page={p}" for p in range(1, -(-everything // limit) + 1)
+            ]
+        urls += [
+            f"/v1/engines/litellm/diff?from={a}&to={b}"
+            for a in versions
+            for b in versions
+            if a != b
+        ]
+        started = time.perf_counter()
+        for url in urls:
+            client.get(url).raise_for_status()
+        seconds = time.perf_counter() - started
+        after = _rss_mb(pid)
+    print(
+        f"\nCrawl of every distinct URL of {len(versions)} versions"
+        f" ({len(urls):,} requests, {seconds:.0f} s)"
+    )
+    print(f"  worker RSS {before:.0f} MB before, {after:.0f} MB after"
+          " (bounded by BUDCONNECT_SNAPSHOT_CACHE_MB + BUDCONNECT_BODY_CACHE_MB)")  # fmt: skip
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk measurement")
@@ -428,8 +482,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument(
         "--sections",
-        default="wrk,cold,fetch,flood",
-        help="comma-separated subset of: wrk (vs nginx), cold, fetch (one deployment), flood",
+        default="wrk,cold,fetch,flood,crawl",
+        help="comma-separated subset of: wrk (vs nginx), cold, fetch (one deployment), flood,"
+        " crawl (memory after every distinct URL)",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` runs on kill
@@ -481,6 +536,8 @@ def run(processes: Processes, workdir: Path, args: argparse.Namespace) -> None:
         deployment_fetch(bud, etag, args.runs)
     if "flood" in sections:
         change_flood(bud, etag, args)
+    if "crawl" in sections:
+        crawl(processes, db)
     interval = Settings().snapshot_check_interval
     print(
         f"\nFreshness: snapshot check interval {interval:g} s (BUDCONNECT_SNAPSHOT_CHECK_INTERVAL);"

@@ -26,7 +26,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from budconnect.api.app import create_app
-from budconnect.api.fastpath import PollFastPath
 from budconnect.api.polls import Polls
 from budconnect.config import Settings
 from budconnect.seeders import bundled_data_dir, bundled_versions
@@ -61,6 +60,20 @@ def source_models(version: str) -> dict[str, Any]:
         and isinstance(value, dict)
         and isinstance(value.get("litellm_provider"), str)
     }
+
+
+def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: equal dumps mean nothing was written."""
+    from sqlalchemy import select
+
+    from budconnect.storage.tables import metadata
+
+    result = {}
+    with db.read() as conn:
+        for table in metadata.sorted_tables:
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            result[table.name] = [tuple(row) for row in rows]
+    return result
 
 
 def same_json(left: Any, right: Any) -> bool:
@@ -121,6 +134,15 @@ def database_url(
 
 
 @pytest.fixture
+def postgres_url(postgres_available: bool) -> Iterator[str]:
+    """A new, empty PostgreSQL database, for what only a database server can show."""
+    if not postgres_available:
+        pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """A fresh database with the schema built by the migrations."""
     database = Database(database_url)
@@ -161,9 +183,11 @@ class InProcess:
             **settings,
         )
         self.app = create_app(self.settings)
-        self.polls: Polls = (
-            self.app.polls if isinstance(self.app, PollFastPath) else self.app.state.polls  # type: ignore[attr-defined]
-        )
+        inner: Any = self.app
+        while not hasattr(inner, "state"):  # middleware, down to the FastAPI app
+            inner = inner.app
+        self.fastapi = inner
+        self.polls: Polls = inner.state.polls
         self._loop = asyncio.new_event_loop()
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://budconnect.test"
@@ -171,6 +195,9 @@ class InProcess:
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self._loop.run_until_complete(self._client.get(path, **kwargs))
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._loop.run_until_complete(self._client.request(method, path, **kwargs))
 
     def get_concurrently(self, paths: list[str], **kwargs: Any) -> list[httpx.Response]:
         async def all_of_them() -> list[httpx.Response]:

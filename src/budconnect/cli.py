@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +20,10 @@ from rich.table import Table
 from budconnect import __version__
 from budconnect.config import Settings
 from budconnect.domain.records import Provenance
+from budconnect.domain.tokens import new_token, token_hash
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile
+from budconnect.logs import log_config
 from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
 from budconnect.services.seeding import (
     SeedResult,
@@ -421,6 +426,67 @@ def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any
         progress.stop()
 
 
+tokens_app = typer.Typer(help="Access tokens: make one, or hash one you have.")
+app.add_typer(tokens_app, name="token")
+
+
+@tokens_app.command("new")
+def token_new(
+    name: Annotated[str, typer.Argument(help="Who or what will use it, e.g. ci-publisher.")],
+) -> None:
+    """Make a random token: prints it once (give it to its user) and the configuration entry
+    for BUDCONNECT_ADMIN_TOKENS or BUDCONNECT_READ_TOKENS (only its hash)."""
+    with _reported():
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+            raise CommandFailed("a token name is 1-64 letters, digits, '.', '_' or '-'")
+        token = new_token()
+        typer.echo(f"token (shown once): {token}")
+        typer.echo(f"configuration entry: {name}={token_hash(token)}")
+
+
+@tokens_app.command("hash")
+def token_hash_command(
+    name: Annotated[str, typer.Argument(help="The name the entry gives the token.")],
+) -> None:
+    """Read a token on standard input; print its configuration entry (name=sha256:...)."""
+    with _reported():
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise CommandFailed("no token on standard input")
+        typer.echo(f"{name}={token_hash(token)}")
+
+
+@app.command("audit")
+def audit_command(
+    limit: Annotated[int, typer.Option(help="Entries, newest first.", min=1, max=1000)] = 50,
+) -> None:
+    """Show the audit log: every write over HTTP, newest first."""
+    from budconnect.services.publishing import audit_entries
+
+    with _reported():
+        settings = _settings()
+        db = _database(settings)
+        migrations.ensure_schema(db.engine)
+        table = Table(title="audit log", title_justify="left")
+        for column in ("id", "at", "actor", "client", "action", "engine", "version", "before",
+                       "after", "forced"):  # fmt: skip
+            table.add_column(column)
+        for entry in audit_entries(db, limit=limit):
+            table.add_row(
+                str(entry.id),
+                entry.at.isoformat(timespec="seconds"),
+                entry.actor,
+                entry.client,
+                entry.action,
+                entry.engine_key,
+                entry.version,
+                (entry.digest_before or "-")[:12],
+                (entry.digest_after or "-")[:12],
+                "yes" if entry.forced else "no",
+            )
+        out.print(table)
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -436,6 +502,9 @@ def serve_command(
 
     with _reported():
         settings = _settings()
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Workers are separate processes: their metrics meet in files (see api/metrics.py).
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="budconnect-metrics-")
         db = _database(settings)
         migrations.ensure_schema(db.engine)
         for result in rederive_stale(
@@ -464,6 +533,8 @@ def serve_command(
             server_header=False,
             timeout_keep_alive=settings.keep_alive_timeout,
             header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+            log_config=log_config(settings.log_format, log_level),
         )
     )
 

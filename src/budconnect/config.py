@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from budconnect.domain.tokens import Tokens
 
 
 class Settings(BaseSettings):
@@ -40,6 +43,24 @@ class Settings(BaseSettings):
         description="Registry revisions of removals kept for the change feed; older: 410 Gone.",
     )
 
+    database_wait: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds a request may wait for the database (and its turn) before a 503.",
+    )
+    max_concurrent_builds: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Requests per worker that may read the database or build a body at once.",
+    )
+    sweep_pin_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds pages 2.. of a client's compatible-models sweep come from the "
+        "snapshot its page 1 came from.",
+    )
     snapshot_cache_mb: int = Field(
         default=96,
         ge=1,
@@ -61,9 +82,60 @@ class Settings(BaseSettings):
         le=600,
         description="Seconds a client may take to send a request's head before it is dropped.",
     )
+    max_connections: int = Field(
+        default=1000,
+        ge=16,
+        description="Connections one worker keeps open; past it, the longest idle is closed.",
+    )
     keep_alive_timeout: int = Field(
         default=5, ge=1, le=600, description="Seconds an idle kept-alive connection stays open."
     )
+
+    admin_tokens: str = Field(
+        default="",
+        repr=False,
+        description="Tokens that may write, as name=sha256:HEX,... (budconnect token new NAME); "
+        "none: writes are off.",
+    )
+    read_tokens: str = Field(
+        default="",
+        repr=False,
+        description="Tokens that may read, same form; none: reads are open to all.",
+    )
+    write_rate: float = Field(
+        default=30.0, gt=0, description="Writes per minute one client may make (burst: 10)."
+    )
+    expensive_read_rate: float = Field(
+        default=600.0,
+        gt=0,
+        description="Reads per minute one client may make that build a body (cache misses).",
+    )
+    fleet_stale_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A deployment not seen for this long is flagged stale in /v1/fleet.",
+    )
+    fleet_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds between writes of what pollers reported (one batch per worker).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line, with request ids."
+    )
+
+    @field_validator("admin_tokens", "read_tokens")
+    @classmethod
+    def _tokens(cls, value: str) -> str:
+        Tokens.parse(value, "tokens")
+        return value
+
+    def admin(self) -> Tokens:
+        return Tokens.parse(self.admin_tokens, "BUDCONNECT_ADMIN_TOKENS")
+
+    def readers(self) -> Tokens:
+        return Tokens.parse(self.read_tokens, "BUDCONNECT_READ_TOKENS")
 
     @field_validator("database_url")
     @classmethod

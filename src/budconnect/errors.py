@@ -17,7 +17,9 @@ one problem+json handler in `budconnect.api.problems` and the one CLI handler in
     │   └── SourceFileMissing         no bundled file for that engine and version
     ├── Gone (410)                    a change-feed revision older than the kept history
     ├── SchemaOutOfDate (503)         the database needs `budconnect migrate`
-    ├── DatabaseUnavailable (503)     the database cannot be reached or is busy
+    ├── DatabaseUnavailable (503)     the database cannot be reached, is busy, or hangs
+    ├── Busy (503)                    too many expensive requests at once; retry shortly
+    ├── ClientGone (499)              the client left before its answer was built
     └── UnsupportedEngine (422)       no parser for that engine's data format
 """
 
@@ -108,6 +110,17 @@ class Gone(BudConnectError):
 class SchemaOutOfDate(BudConnectError):
     status = 503
     title = "Database schema out of date"
+
+
+class Busy(BudConnectError):
+    status = 503
+    title = "Busy"
+
+
+class ClientGone(BudConnectError):
+    # nginx's "client closed request": nobody reads this answer.
+    status = 499
+    title = "Client closed request"
 
 
 class DatabaseUnavailable(BudConnectError):

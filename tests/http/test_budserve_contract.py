@@ -254,3 +254,53 @@ def _all_pages(base_url: str) -> dict[int, list[dict[str, Any]]]:
             again = client.get("/model/get-compatible-models", params={"limit": 5}).json()
             if again["items"] == first["items"] or time.monotonic() > deadline:
                 return pages
+
+
+def test_a_sweep_that_spans_seeds_is_served_from_one_snapshot(db: Database) -> None:
+    """Deployed clients delete whatever a sweep lacks, and send no token to pin a sweep to:
+    pages 2.. come from the snapshot the client's page 1 came from, whatever seeds between."""
+    small, large = source_bytes("1.14.4"), source_bytes("1.60.9")
+    seed(db, engine="litellm", version="1.14.4", raw=small)
+    stop = threading.Event()
+    seeds = 0
+
+    def reseed_forever() -> None:
+        nonlocal seeds
+        while not stop.is_set():
+            for raw in (large, small):
+                seed(db, engine="litellm", version="1.14.4", raw=raw, force=True)
+                seeds += 1
+
+    with Server(db.url) as server:
+        expected = {
+            frozenset(e["litellm_provider"] for e in json.loads(raw).values()
+                      if isinstance(e.get("litellm_provider"), str)) - {"one of https://docs.litellm.ai/docs/providers"}
+            for raw in (small, large)
+        }  # fmt: skip
+        writer = threading.Thread(target=reseed_forever)
+        writer.start()
+        mixed, seen = 0, set()
+        try:
+            with httpx.Client(base_url=server.base_url, timeout=30) as client:
+                for sweep in range(1000):
+                    params: dict[str, Any] = {"limit": 5}
+                    if sweep % 2:
+                        params["engine"] = "litellm"
+                    first = client.get("/model/get-compatible-models", params={**params, "page": 1})
+                    body = first.json()
+                    items = list(body["items"])
+                    for page in range(2, body["total_pages"] + 1):
+                        answer = client.get(
+                            "/model/get-compatible-models", params={**params, "page": page}
+                        ).json()
+                        items += answer["items"]
+                        mixed += answer["total_items"] != body["total_items"]
+                    keys = [item["provider_type"] for item in items]
+                    mixed += len(keys) != len(set(keys)) or frozenset(keys) not in expected
+                    seen.add(len(keys))
+        finally:
+            stop.set()
+            writer.join()
+    assert mixed == 0
+    assert len(seen) == 2, "the sweeps never met a seed: the test proved nothing"
+    assert seeds > 20

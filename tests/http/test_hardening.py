@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from budconnect.domain.documents import catalog_digest
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient
-from tests.conftest import POSTGRES_URL, Server, postgres_database, source_bytes
+from tests.conftest import POSTGRES_URL, Server, source_bytes
+from tests.tcp_proxy import FreezableProxy
 
 ODD_VERSION = "0.0.1+odd"
 
@@ -251,26 +253,18 @@ def test_a_request_head_that_does_not_arrive_in_time_is_dropped(seeded_url: str)
 # --- a database outage --------------------------------------------------------------------
 
 
-@pytest.fixture
-def outage_database(postgres_available: bool) -> Iterator[str]:
-    if not postgres_available:
-        pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
-    with postgres_database() as url:
-        yield url
-
-
 def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
-    outage_database: str,
+    postgres_url: str,
 ) -> None:
-    db = Database(outage_database)
+    db = Database(postgres_url)
     from budconnect.storage.migrate import upgrade
 
     upgrade(db.engine)
     seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
     db.dispose()
-    name = make_url(outage_database).database
+    name = make_url(postgres_url).database
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with Server(outage_database) as server:
+    with Server(postgres_url) as server:
         path = f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
         etag = httpx.get(path).headers["etag"]
         compat = f"{server.base_url}/model/get-compatible-models"
@@ -324,3 +318,141 @@ def test_a_database_outage_keeps_polls_answered_and_errors_are_503(
             assert time.monotonic() < deadline, "the server did not recover"
             time.sleep(0.1)
     admin.dispose()
+
+
+# --- a database that hangs ------------------------------------------------------------------
+
+
+def test_a_hung_database_gets_prompt_503s_and_polls_in_memory_still_answer(
+    postgres_url: str,
+) -> None:
+    db = Database(postgres_url)
+    from budconnect.storage.migrate import upgrade
+
+    upgrade(db.engine)
+    for version in ("1.14.4", "1.60.9"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    db.dispose()
+    real = make_url(postgres_url)
+    with FreezableProxy((real.host or "127.0.0.1", real.port or 5432)) as proxy:
+        via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False
+        )
+        with Server(via_proxy, env={"BUDCONNECT_DATABASE_WAIT": "3"}) as server:
+            cached = f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
+            etag = httpx.get(cached).headers["etag"]
+            uncached = f"{server.base_url}/v1/engines/litellm/versions/1.60.9/changes"
+            proxy.freeze()
+            time.sleep(1.0)  # the background refresh is stuck now too
+
+            started = time.monotonic()
+            assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 503
+            assert time.monotonic() - started < 2.5
+
+            with ThreadPoolExecutor(30) as pool:
+                answers = list(
+                    pool.map(
+                        lambda since: timed(
+                            lambda: httpx.get(uncached, params={"since": since}, timeout=30)
+                        ),
+                        [0] * 15 + [1] * 15,
+                    )
+                )
+            for seconds, answer in answers:
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["retry-after"] == "1"
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert seconds < 6
+            # What is in memory is still served, at once.
+            started = time.monotonic()
+            assert httpx.get(cached, headers={"if-none-match": etag}).status_code == 304
+            assert httpx.get(cached).status_code == 200
+            assert time.monotonic() - started < 1
+
+            proxy.thaw()
+            deadline = time.monotonic() + 20
+            while httpx.get(uncached, params={"since": 0}, timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "no recovery after the database woke"
+                time.sleep(0.2)
+
+
+def timed(call: Any) -> tuple[float, httpx.Response]:
+    started = time.monotonic()
+    answer = call()
+    return time.monotonic() - started, answer
+
+
+# --- clients that leave ------------------------------------------------------------------------
+
+
+def test_expensive_requests_dropped_by_their_clients_are_not_built(db: Database) -> None:
+    for version in ("1.14.4", "1.60.9", "1.65.8", "1.70.4", "1.80.17", "1.100.5"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    versions = ["1.60.9", "1.65.8", "1.70.4", "1.80.17", "1.100.5"]
+    pairs = [(a, b) for a in versions for b in versions if a != b]
+    with Server(db.url, env={"BUDCONNECT_MAX_CONCURRENT_BUILDS": "2"}) as server:
+        httpx.get(f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog")  # warm up
+        for old, new in pairs:  # each a distinct diff, sent and dropped at once
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(
+                    f"GET /v1/engines/litellm/diff?from={old}&to={new} HTTP/1.1\r\n"
+                    "Host: x\r\n\r\n".encode()
+                )
+        started = time.monotonic()
+        answer = httpx.get(
+            f"{server.base_url}/v1/engines/litellm/diff",
+            params={"from": "1.14.4", "to": "1.100.5"},
+            timeout=60,
+        )
+        waited = time.monotonic() - started
+        metrics = httpx.get(f"{server.base_url}/metrics").text
+    assert answer.status_code == 200
+    dropped = _metric(metrics, "budconnect_requests_dropped_total")
+    assert dropped >= len(pairs) - 4, metrics  # at most the first few were under way
+    assert waited < 10
+
+
+def _metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_idle_connections_past_the_limit_make_room_for_requests(seeded_url: str) -> None:
+    env = {"BUDCONNECT_MAX_CONNECTIONS": "32", "BUDCONNECT_HEADER_TIMEOUT": "60"}
+    with Server(seeded_url, env=env) as server, contextlib.ExitStack() as sockets:
+        idle = [
+            sockets.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+            for _ in range(200)
+        ]
+        time.sleep(0.5)
+        # A client with a request gets its answer although 200 connections sit idle.
+        started = time.monotonic()
+        for _ in range(5):
+            assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
+        assert time.monotonic() - started < 5
+        still_open = 0
+        for sock in idle:
+            sock.settimeout(0.01)
+            try:
+                still_open += sock.recv(1) != b""
+            except TimeoutError:
+                still_open += 1
+            except OSError:
+                pass
+        assert still_open <= 32
+
+
+def test_the_interactive_documentation_loads_nothing_from_other_hosts(
+    seeded_server: Server,
+) -> None:
+    page = httpx.get(f"{seeded_server.base_url}/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert assets
+    assert not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+    for asset in assets:
+        assert httpx.get(f"{seeded_server.base_url}{asset}").status_code == 200, asset
+    assert "/openapi.json" in page.text

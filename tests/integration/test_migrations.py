@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from budconnect.services.seeding import seed
+from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision, upgrade
 from budconnect.storage.tables import metadata
@@ -127,6 +128,21 @@ def test_a_database_written_at_schema_03_serves_every_byte_as_before(database_ur
         changes = "/v1/engines/litellm/versions/1.14.4/changes?since={}"
         assert app.get(changes.format(revision)).json()["models"]["upserted"] == []
         assert app.get(changes.format(revision - 1)).status_code == 410
+        # What each version held at the upgrade is known: the next change is a proper delta.
+        document = json.loads(
+            app.get(
+                "/v1/engines/litellm/versions/1.14.4/model_prices_and_context_window.json"
+            ).content
+        )
+        gone = next(key for key in document if key != "sample_spec")
+        del document[gone]
+        db = Database(database_url)
+        seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+        db.dispose()
+        app.polls.catalog.refresh()
+        delta = app.get(changes.format(revision)).json()
+        assert [m["uri"] for m in delta["models"]["removed"]] == [gone]
+        assert delta["models"]["upserted"] == []
 
 
 def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database) -> None:
@@ -143,6 +159,16 @@ def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database)
             return [app.get(path).content for path in paths]
 
     before = served()
-    downgrade(db.engine, "20261202_03")
-    upgrade(db.engine)
-    assert served() == before
+    for target in ("20261202_04", "20261202_03"):
+        downgrade(db.engine, target)
+        upgrade(db.engine)
+        assert served() == before
+    # The version states came through too: a change gives a proper delta.
+    with db.read() as conn:
+        revision = repo.registry_state(conn)[0]
+    document = json.loads(source_bytes("1.60.9"))
+    del document["gpt-4"]
+    seed(db, engine="litellm", version="1.60.9", raw=json.dumps(document).encode())
+    with InProcess(db.url) as app:
+        delta = app.get(f"/v1/engines/litellm/versions/1.60.9/changes?since={revision}").json()
+    assert [m["uri"] for m in delta["models"]["removed"]] == ["gpt-4"]

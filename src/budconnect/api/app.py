@@ -5,19 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from budconnect import __version__
-from budconnect.api import compat, engines, health, problems, sync
+from budconnect.api import admin, compat, engines, health, problems, sync
+from budconnect.api.auth import ReadAuth
+from budconnect.api.blocking import Blocking
 from budconnect.api.bodies import BodyCache
 from budconnect.api.fastpath import PollFastPath
+from budconnect.api.fleet import FleetRecorder, flush_fleet
+from budconnect.api.metrics import MetricsMiddleware, exposition
 from budconnect.api.polls import Polls
+from budconnect.api.ratelimit import RateLimit
 from budconnect.config import Settings
-from budconnect.services.catalog import Catalog
+from budconnect.domain.versions import is_final
+from budconnect.metrics import CACHE_BYTES, CACHE_ENTRIES, VERSIONS
+from budconnect.services.catalog import Catalog, VersionRow
 from budconnect.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -38,21 +48,34 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         max_snapshot_bytes=settings.snapshot_cache_mb * 1024 * 1024,
     )
     cache_control = f"public, max-age={settings.cache_max_age}, stale-if-error=86400"
-    polls = Polls(catalog, BodyCache(max_bytes=settings.body_cache_mb * 1024 * 1024), cache_control)
+    polls = Polls(
+        catalog,
+        BodyCache(max_bytes=settings.body_cache_mb * 1024 * 1024),
+        cache_control,
+        sweep_pin_seconds=settings.sweep_pin_seconds,
+    )
+
+    fleet = FleetRecorder()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        refresher = asyncio.create_task(_refresh_forever(catalog, interval)) if interval else None
+        tasks = [asyncio.create_task(_flush_forever(fleet, database, settings))]
+        if interval:
+            tasks.append(asyncio.create_task(_refresh_forever(catalog, interval)))
         try:
             yield
         finally:
-            if refresher is not None:
-                refresher.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                    await task
+            with contextlib.suppress(Exception):  # what was heard last, if the database lets us
+                await asyncio.to_thread(flush_fleet, fleet, database)
             database.dispose()
 
-    app = FastAPI(
+    # Interactive documentation served from the package: it works offline, loads nothing
+    # from another host.
+    app = FastAPIOffline(
         title="BudConnect",
         version=__version__,
         summary="Registry of inference engines, their versions, providers and models.",
@@ -60,16 +83,67 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     app.state.settings = settings
     app.state.polls = polls
+    app.state.fleet = fleet
+    app.state.blocking = Blocking(
+        max_concurrent=settings.max_concurrent_builds, wait=settings.database_wait
+    )
+    app.state.admin_tokens = settings.admin()
+    app.state.write_limit = RateLimit(settings.write_rate, 10, what="writes")
+    app.state.read_limit = RateLimit(
+        settings.expensive_read_rate, max(10.0, settings.expensive_read_rate / 6), what="reads"
+    )
     problems.install(app)
     app.include_router(health.router)
     app.include_router(engines.router)
     app.include_router(compat.router)
     app.include_router(sync.router)
-    if not interval:
-        return app
+    app.include_router(admin.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        held = polls.catalog.snapshot_cache
+        for name, (size, entries) in (
+            ("snapshots", held),
+            ("bodies", (polls.cache.size, len(polls.cache))),
+        ):
+            CACHE_BYTES.labels(name).set(size)
+            CACHE_ENTRIES.labels(name).set(entries)
+        CACHE_ENTRIES.labels("sweep-pins").set(len(polls.pins))
+        view = polls.catalog.fresh_view(float("inf"))
+        for engine in view.engines.values() if view else ():
+            states = Counter(_state(row) for row in engine.versions)
+            for state in ("final", "prerelease", "yanked"):
+                VERSIONS.labels(engine.key, state).set(states[state])
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
     # The fast path trusts a view at most two refresh periods old: one missed refresh (a slow
     # database) is tolerated, a stuck refresher sends every request down the slow path.
-    return PollFastPath(app, polls, max_age=2 * interval, max_limit=settings.max_page_limit)
+    served: ASGIApp = app
+    if interval:
+        served = PollFastPath(
+            app, polls, fleet, max_age=2 * interval, max_limit=settings.max_page_limit
+        )
+    readers = settings.readers()
+    if readers:
+        served = ReadAuth(served, readers, app.state.admin_tokens)
+    return MetricsMiddleware(served)
+
+
+def _state(row: VersionRow) -> str:
+    if row.yanked_at is not None:
+        return "yanked"
+    return "final" if is_final(row.version) else "prerelease"
+
+
+async def _flush_forever(fleet: FleetRecorder, database: Database, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.fleet_flush_seconds)
+        try:
+            await asyncio.to_thread(flush_fleet, fleet, database)
+        except Exception as exc:  # the database may be down; the reports wait in memory
+            log.warning("cannot record fleet reports yet: %s", exc)
 
 
 async def _refresh_forever(catalog: Catalog, interval: float) -> None:

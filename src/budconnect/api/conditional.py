@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from budconnect.api.blocking import Blocking
+from budconnect.api.fleet import FleetRecorder
 from budconnect.api.negotiation import Headers, accepts_gzip
 from budconnect.api.polls import Polls
-from budconnect.api.queries import Poll
+from budconnect.api.queries import Poll, PollKind
+from budconnect.api.ratelimit import RateLimit
 
 
 class EncodedResponse(Response):
@@ -22,9 +24,28 @@ class EncodedResponse(Response):
 
 
 async def answer_poll(request: Request, poll: Poll) -> Response:
+    """Answer from memory when possible (as the fast path would); else read and build in a
+    worker thread, within the bounds of `Blocking`."""
     polls: Polls = request.app.state.polls
+    blocking: Blocking = request.app.state.blocking
     gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
     if_none_match = request.headers.get("if-none-match")
-    answer = await run_in_threadpool(polls.answer, poll, if_none_match, gzip_ok, block=True)
+    client = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
+    # The view the fast path would trust (or, while the database fails, the last one read).
+    view = polls.catalog.fresh_view(2 * polls.catalog.check_interval)
+    answer = None
+    if view is not None:
+        answer = polls.answer(poll, if_none_match, gzip_ok, block=False, view=view, client=client)
+    if answer is None:
+        limit: RateLimit = request.app.state.read_limit
+        limit.take(client[0])  # building is the expensive part: bounded per client
+        answer = await blocking.run(
+            request, polls.answer, poll, if_none_match, gzip_ok, block=True, client=client
+        )
     assert answer is not None  # a blocking answer always has one
+    fleet: FleetRecorder = request.app.state.fleet
+    fleet.saw(
+        request.scope["headers"], client[0], client[1], poll.engine, poll.version, answer[1],
+        first_page=poll.kind is PollKind.COMPAT and poll.page == 1,
+    )  # fmt: skip
     return EncodedResponse(*answer)

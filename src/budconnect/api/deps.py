@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from budconnect.api.blocking import Blocking
 from budconnect.api.polls import Polls
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
@@ -21,4 +22,9 @@ def polls(request: Request) -> Polls:
 
 def settings(request: Request) -> Settings:
     found: Settings = request.app.state.settings
+    return found
+
+
+def blocking(request: Request) -> Blocking:
+    found: Blocking = request.app.state.blocking
     return found

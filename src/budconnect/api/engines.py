@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from budconnect.api.deps import catalog
+from budconnect.api.blocking import Blocking
+from budconnect.api.deps import blocking, catalog
 from budconnect.api.responses import JSONBytes, read_route
 from budconnect.services.catalog import Catalog, EngineView, VersionRow
 
@@ -24,7 +24,7 @@ def version_info(row: VersionRow, latest: VersionRow | None) -> dict[str, Any]:
     """One engine version as listed: counts, digest, and its provenance."""
     return {
         "version": row.version,
-        "latest": row is latest,
+        "latest": latest is not None and row.version == latest.version,
         "yanked": row.yanked_at is not None,
         "yanked_at": _time(row.yanked_at),
         "provider_count": row.provider_count,
@@ -54,9 +54,11 @@ def _versions(found: EngineView) -> dict[str, Any]:
 
 
 @read_route(router, "/engines", 503)
-async def list_engines(service: Catalog = Depends(catalog)) -> Response:
+async def list_engines(
+    service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
     """Every engine with at least one seeded version, and its newest final release."""
-    view = await run_in_threadpool(service.view)
+    view = await bounded.run(None, service.view)
     return JSONBytes(
         {
             "items": [
@@ -73,24 +75,33 @@ async def list_engines(service: Catalog = Depends(catalog)) -> Response:
 
 
 @read_route(router, "/engines/{engine}/versions", 404, 422, 503)
-async def list_versions(engine: str, service: Catalog = Depends(catalog)) -> Response:
+async def list_versions(
+    engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
     """The versions of an engine, newest first, with where each came from."""
-    return JSONBytes(_versions(await run_in_threadpool(service.engine, engine)))
+    return JSONBytes(_versions(await bounded.run(None, service.engine, engine)))
 
 
 @read_route(router, "/v1/engines/{engine}/versions", 404, 422, 503)
-async def list_versions_v1(engine: str, service: Catalog = Depends(catalog)) -> Response:
+async def list_versions_v1(
+    engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
     """The versions of an engine, newest first, with where each came from (release time,
     wheel, map digest) and whether it is yanked."""
-    return JSONBytes(_versions(await run_in_threadpool(service.engine, engine)))
+    return JSONBytes(_versions(await bounded.run(None, service.engine, engine)))
 
 
 @read_route(router, "/v1/engines/{engine}/versions/{version}", 404, 422, 503)
-async def get_version(engine: str, version: str, service: Catalog = Depends(catalog)) -> Response:
+async def get_version(
+    engine: str,
+    version: str,
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
     """One engine version (`latest`: the newest final release) and its provenance."""
 
     def find() -> dict[str, Any]:
         view = service.view()
         return version_info(view.resolve(engine, version), view.engine(engine).latest)
 
-    return JSONBytes(await run_in_threadpool(find))
+    return JSONBytes(await bounded.run(None, find))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from budconnect.api.bodies import LITELLM_MAP
+from budconnect.api.fleet import FleetRecorder
 from budconnect.api.negotiation import accepts_gzip
 from budconnect.api.polls import Answer, Polls
 from budconnect.api.queries import (
@@ -66,9 +67,18 @@ def poll_of(path: str, query: str, max_limit: int) -> Poll | None:
 class PollFastPath:
     """ASGI middleware answering polls whose answer is in memory; the rest goes to `app`."""
 
-    def __init__(self, app: ASGIApp, polls: Polls, *, max_age: float, max_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        polls: Polls,
+        fleet: FleetRecorder,
+        *,
+        max_age: float,
+        max_limit: int,
+    ) -> None:
         self.app = app
         self.polls = polls
+        self.fleet = fleet
         self.max_age = max_age
         self.max_limit = max_limit
 
@@ -91,13 +101,26 @@ class PollFastPath:
             if poll is None:
                 return None
             if_none_match = accept_encoding = None
+            agent = ""
             for name, value in scope["headers"]:
                 if name == b"if-none-match":
                     if_none_match = value.decode("latin-1")
                 elif name == b"accept-encoding":
                     accept_encoding = value.decode("latin-1")
+                elif name == b"user-agent":
+                    agent = value.decode("latin-1")
             gzip_ok = accept_encoding is not None and accepts_gzip(accept_encoding)
-            return self.polls.answer(poll, if_none_match, gzip_ok, block=False, view=view)
+            client = scope.get("client")
+            who = (client[0] if client else "", agent)
+            answer = self.polls.answer(
+                poll, if_none_match, gzip_ok, block=False, view=view, client=who
+            )
+            if answer is not None:
+                self.fleet.saw(
+                    scope["headers"], who[0], agent, poll.engine, poll.version, answer[1],
+                    first_page=poll.kind is PollKind.COMPAT and poll.page == 1,
+                )  # fmt: skip
+            return answer
         except BudConnectError:
             # Errors are explained by the routes, which reach the same verdict the same way.
             return None

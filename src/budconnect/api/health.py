@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from budconnect import __version__
-from budconnect.api.deps import catalog
+from budconnect.api.blocking import Blocking
+from budconnect.api.deps import blocking, catalog
 from budconnect.api.responses import JSONBytes, problem, read_route
 from budconnect.services.catalog import Catalog
 from budconnect.storage.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
+READY_WITHIN = 2.0
 
 
 @read_route(router, "/healthz")
@@ -22,8 +23,11 @@ async def healthz() -> Response:
 
 
 @read_route(router, "/readyz", 503)
-async def readyz(service: Catalog = Depends(catalog)) -> Response:
-    """Readiness: the database answers and its schema is at the revision this code expects."""
+async def readyz(
+    service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
+    """Readiness: the database answers, within 2 seconds, and its schema is at the revision
+    this code expects."""
 
     def check() -> str | None:
         # Reading the schema revision is itself the round trip that proves the database answers.
@@ -31,7 +35,7 @@ async def readyz(service: Catalog = Depends(catalog)) -> Response:
         return None if current == head else f"schema at {current}, code expects {head}"
 
     try:
-        problem_text = await run_in_threadpool(check)
+        problem_text = await bounded.run(None, check, timeout=READY_WITHIN)
     except Exception as exc:  # any failure to reach the database means "not ready"
         problem_text = f"database unreachable: {type(exc).__name__}"
     if problem_text:

@@ -12,24 +12,81 @@ body and validators for the same request, by construction.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from budconnect.api import bodies
 from budconnect.api.negotiation import Headers, etag_matches, validators
 from budconnect.api.queries import Poll, PollKind
+from budconnect.metrics import BODIES_BUILT
 from budconnect.services.catalog import Catalog, RegistryView, VersionRow, combined_digest
 from budconnect.services.snapshots import Snapshot
 
 Answer = tuple[int, Headers, bytes]
+# Who is sweeping compatible-models pages: the client's address and its User-Agent (deployed
+# BudServe clients send no other identity).
+Client = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pin:
+    digest: str
+    snapshots: tuple[Snapshot, ...]
+    at: float
+
+
+class SweepPins:
+    """The snapshot each client's last page 1 came from, kept for `ttl` seconds.
+
+    Deployed BudServe clients read page 1, then pages 2..total_pages, and delete whatever
+    the joined pages lack; pages cut from two snapshots (a seed between two pages) lose and
+    duplicate providers. So pages after the first are served from the snapshot that client's
+    page 1 came from, for as long as a sweep takes. The pins hold the snapshots themselves
+    (shared with the caches), at most `max_entries` clients.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._pins: OrderedDict[tuple[object, ...], _Pin] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> _Pin | None:
+        with self._lock:
+            pin = self._pins.get(key)
+            if pin is not None and time.monotonic() - pin.at > self.ttl:
+                del self._pins[key]
+                return None
+            return pin
+
+    def put(self, key: tuple[object, ...], pin: _Pin) -> None:
+        with self._lock:
+            self._pins.pop(key, None)
+            self._pins[key] = pin
+            while len(self._pins) > self.max_entries:
+                self._pins.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._pins)
 
 
 class Polls:
     """Answers polls from a Catalog through one BodyCache; safe to share between threads."""
 
-    def __init__(self, catalog: Catalog, cache: bodies.BodyCache, cache_control: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        cache: bodies.BodyCache,
+        cache_control: str,
+        *,
+        sweep_pin_seconds: float = 120.0,
+    ) -> None:
         self.catalog = catalog
         self.cache = cache
         self.cache_control = cache_control
+        self.pins = SweepPins(sweep_pin_seconds)
         # Answers by poll kind and status, per path: what tests and metrics read.
         self.answered: Counter[tuple[str, str, int]] = Counter()
         self._count_lock = threading.Lock()
@@ -43,11 +100,13 @@ class Polls:
         *,
         block: bool,
         view: RegistryView | None = None,
+        client: Client | None = None,
     ) -> Answer | None:
         """The answer to `poll`; with `block=False`, None when it is not ready in memory.
 
         Raises the registry's errors (unknown engine or version, Gone, ...) for the caller
-        to turn into problem details.
+        to turn into problem details. `client` identifies a sweep of compatible-models pages
+        (see SweepPins).
         """
         if view is None:
             view = self.catalog.view()
@@ -60,6 +119,15 @@ class Polls:
             digest = row.content_digest
             if poll.kind is PollKind.CHANGES:
                 view.check_since(poll.since)
+        sweep = pin = None
+        if poll.kind is PollKind.COMPAT and client is not None:
+            sweep = (*client, poll.engine, poll.version, poll.limit)
+            if poll.page > 1:
+                pin = self.pins.get(sweep)
+                if pin is not None and pin.digest != digest:
+                    digest = pin.digest  # the snapshot this client's sweep began on
+                else:
+                    pin = None
         if if_none_match and etag_matches(if_none_match, digest):
             return self._count(poll, block, 304, self._validators(digest, gzip_ok), b"")
         key = _key(poll, digest, row)
@@ -67,11 +135,59 @@ class Polls:
         if encoded is None:
             if not block:
                 return None
-            encoded = self.cache.get_or_build(
-                key, lambda: self._build(poll, view, row), keep=_keeps(poll, view, row)
-            )
+            build = self._builder(poll, view, row, pin)
+            encoded = self.cache.get_or_build(key, build, keep=_keeps(poll, view, row))
+        if (
+            sweep is not None
+            and poll.page == 1
+            and not self._pin(sweep, encoded.digest, view, row, block)
+        ):
+            return None  # the snapshot to pin is not in memory: the routes load it
         body, headers = encoded.choose(gzip_ok)
         return self._count(poll, block, 200, headers, body)
+
+    def _builder(
+        self, poll: Poll, view: RegistryView, row: VersionRow | None, pin: _Pin | None
+    ) -> Callable[[], bodies.Encoded]:
+        BODIES_BUILT.labels(poll.kind.value).inc()  # built, or joined a build under way
+        if pin is None:
+            return lambda: self._build(poll, view, row)
+
+        def from_pin() -> bodies.Encoded:
+            content = bodies.page_content(
+                list(pin.snapshots), poll.page, poll.limit, single=poll.engine is not None
+            )
+            return bodies.Encoded.build(content, pin.digest, self.cache_control)
+
+        return from_pin
+
+    def _pin(
+        self,
+        sweep: tuple[object, ...],
+        digest: str,
+        view: RegistryView,
+        row: VersionRow | None,
+        block: bool,
+    ) -> bool:
+        """Remember the snapshot(s) page 1 was cut from (`digest`) for this client's sweep."""
+        rows = [row] if row is not None else [e.latest for e in view.engines.values() if e.latest]
+        snapshots = []
+        for each in rows:
+            assert each is not None
+            found = self.catalog.cached_snapshot(each.content_digest)
+            if found is None:
+                if not block:
+                    return False
+                found = self.catalog.snapshot(each.engine_key, each.version)
+            snapshots.append(found)
+        actual = (
+            snapshots[0].digest
+            if row is not None
+            else combined_digest((s.engine, s.version, s.digest) for s in snapshots)
+        )
+        if actual == digest:  # else a seed came in between: nothing consistent to pin
+            self.pins.put(sweep, _Pin(digest, tuple(snapshots), time.monotonic()))
+        return True
 
     def _validators(self, digest: str, gzip_ok: bool) -> Headers:
         found = self._not_modified.get((digest, gzip_ok))

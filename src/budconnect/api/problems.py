@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from budconnect.api.responses import problem
-from budconnect.errors import BudConnectError, DatabaseUnavailable
+from budconnect.errors import BudConnectError, Busy, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,12 @@ def install(app: FastAPI) -> None:
             # Debug only: the background refresher already logs when an outage begins and ends.
             log.debug("%s: %s", exc.title, exc.detail)
             detail = exc.public_detail
-        if isinstance(exc, DatabaseUnavailable):
+        if isinstance(exc, DatabaseUnavailable | Busy):
             headers = {"retry-after": "1"}  # outages here are usually a restart or failover
+        elif exc.status == 429:
+            headers = {"retry-after": str(exc.extra.get("retry_after", 1))}
+        elif exc.status == 401:
+            headers = {"www-authenticate": 'Bearer realm="budconnect"'}
         return problem(exc.status, exc.title, detail, kind=_kind(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)

@@ -63,9 +63,15 @@ class Problem(BaseModel):
 
 
 _PROBLEM_DESCRIPTIONS = {
+    401: "No bearer token, or one that is not valid here (WWW-Authenticate: Bearer)",
+    403: "Writes (or reads) are disabled: no token for them is configured",
     404: "Unknown engine or version (the body lists what exists)",
+    413: "The body is larger than the server accepts",
+    415: "The body is not JSON",
+    429: "Too many requests from this client (retry after `Retry-After` seconds)",
     410: "The revision is older than the kept history, or newer than the registry",
-    422: "Invalid parameters (each named in `errors`)",
+    422: "Invalid parameters (each named in `errors`), an unusable source file, or one the "
+    "gates hold back",
     503: "The database cannot be reached (retry after `Retry-After` seconds), or is not ready",
 }
 

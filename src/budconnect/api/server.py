@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import sys
 from typing import Any
 
@@ -24,21 +25,48 @@ log = logging.getLogger(__name__)
 
 
 class ServerConfig(uvicorn.Config):
-    """uvicorn's configuration plus the bound on the time to receive a request head."""
+    """uvicorn's configuration plus the bounds on the time to receive a request head and on
+    the connections one worker keeps open."""
 
-    def __init__(self, *args: Any, header_timeout: float = 10.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        header_timeout: float = 10.0,
+        max_connections: int = 1000,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
+        self.max_connections = max_connections
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing connections whose request head is too slow."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _last_active: float = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._last_active = self.loop.time()
         self._arm()
+        limit = getattr(self.config, "max_connections", None)
+        if limit and len(self.connections) > limit:
+            self._make_room()
+
+    def _make_room(self) -> None:
+        """Over the limit: close the connection idle the longest (no request under way), so
+        that clients with requests are served; with none idle, refuse this one."""
+        idle = [
+            c
+            for c in self.connections
+            if c is not self
+            and isinstance(c, BoundedHttpProtocol)
+            and (c.cycle is None or c.cycle.response_complete)
+        ]
+        victim = min(idle, key=lambda c: c._last_active, default=self)
+        log.debug("connection limit reached: closing one idle connection")
+        victim.transport.close()
 
     def data_received(self, data: bytes) -> None:
         # The first bytes of a next request on a kept-alive connection start its clock.
@@ -48,6 +76,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._last_active = self.loop.time()
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -70,8 +99,28 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+def raise_open_files_limit() -> int:
+    """Raise this process's open-files limit to its hard limit; returns the new soft limit.
+
+    Every connection is a file descriptor: the usual default of 1,024 is the first limit a
+    busy worker meets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+        except (ValueError, OSError):
+            return soft
+    return soft
+
+
 def run(config: ServerConfig) -> None:
     """Serve until stopped, as `uvicorn.run` does, with our protocol and configuration."""
+    # Connections past the open-files limit would fail every request, new and old: keep a
+    # margin for the database, the listening socket and logs.
+    files = raise_open_files_limit()
+    config.max_connections = max(16, min(config.max_connections, files - 64))
     config.http = BoundedHttpProtocol
     server = uvicorn.Server(config=config)
     if config.workers > 1:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from budconnect.api import bodies
+from budconnect.api.blocking import Blocking
 from budconnect.api.conditional import EncodedResponse, answer_poll
-from budconnect.api.deps import polls
+from budconnect.api.deps import blocking, polls
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.polls import Polls
 from budconnect.api.queries import PollKind, changes_poll, query_text, snapshot_poll
@@ -67,6 +67,7 @@ async def get_diff(
     from_version: str = Query(..., alias="from", min_length=1, description="Old version."),
     to_version: str = Query(..., alias="to", min_length=1, description="New version."),
     service: Polls = Depends(polls),
+    bounded: Blocking = Depends(blocking),
 ) -> Response:
     """Providers and models added, removed and changed between two versions, field by field."""
     catalog, control = service.catalog, service.cache_control
@@ -81,7 +82,7 @@ async def get_diff(
         )
 
     gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
-    digest, encoded = await run_in_threadpool(build)
+    digest, encoded = await bounded.run(request, build)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and etag_matches(if_none_match, digest):
         return EncodedResponse(304, validators(digest, control, gzip_ok), b"")

@@ -8,6 +8,7 @@ else is refused (`abc`, `9.9.9-test`), and so is a valid version written another
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -59,6 +60,7 @@ def _parsed(version: str) -> Version | None:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def version_key(version: str) -> tuple[Any, ...]:
     """Sort key that orders versions as versions (PEP 440): 1.110.2 > 1.90.7 > 1.90.7rc1.
 
@@ -71,6 +73,7 @@ def version_key(version: str) -> tuple[Any, ...]:
     return (1, parsed, version)
 
 
+@functools.lru_cache(maxsize=65536)
 def is_final(version: str) -> bool:
     """A final release: no pre-release, development or local label (post-releases are final)."""
     parsed = _parsed(version)

@@ -9,6 +9,7 @@ and keyed by digest, so a cached one is always right for the digest it carries.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -23,6 +24,7 @@ from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
 from budconnect.domain.versions import is_final, sort_versions, version_key
 from budconnect.errors import DatabaseUnavailable, Gone, UnknownEngine, UnknownVersion
+from budconnect.metrics import SNAPSHOTS_LOADED
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot, build_snapshot
 from budconnect.storage import repository as repo
@@ -36,14 +38,14 @@ __all__ = ["Catalog", "ChangeSet", "EngineView", "RegistryView", "VersionRow", "
 LATEST = "latest"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: `latest` is computed once and kept
 class EngineView:
     key: str
     name: str
     versions: tuple[repo.VersionRow, ...]  # oldest first
     by_version: dict[str, repo.VersionRow] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def latest(self) -> repo.VersionRow | None:
         """The newest final release: never a pre-release, a local version or a yanked one."""
         return next(
@@ -69,11 +71,18 @@ class RegistryView:
     history_floor: int = 0
 
     @staticmethod
-    def load(db: Database) -> RegistryView:
+    def load(db: Database, previous: RegistryView | None = None) -> RegistryView:
+        """Read the view; when the registry revision (raised by every change to any version)
+        and history floor are those of `previous`, that view is still true: one query."""
         with db.read() as conn:
+            revision, floor = repo.registry_state(conn)
+            if previous is not None and (previous.revision, previous.history_floor) == (
+                revision,
+                floor,
+            ):
+                return previous
             engines = repo.list_engines(conn)
             versions = repo.list_versions(conn)
-            revision, floor = repo.registry_state(conn)
         by_engine: dict[int, list[repo.VersionRow]] = {}
         for row in versions:
             by_engine.setdefault(row.engine_id, []).append(row)
@@ -220,7 +229,7 @@ class Catalog:
                 return self._view
             started = time.monotonic()
             try:
-                view = RegistryView.load(self.db)
+                view = RegistryView.load(self.db, self._view)
             except Exception:
                 self._refresh_failing = True
                 self._refresh_failed_at = time.monotonic()
@@ -228,6 +237,10 @@ class Catalog:
             self._refresh_failing = False
             self._view, self._view_loaded_at = view, started
             return view
+
+    def refresh_soon(self) -> None:
+        """Read the view again at the next use (a write of this process just committed)."""
+        self._view_loaded_at = float("-inf")
 
     def fresh_view(self, max_age: float) -> RegistryView | None:
         """The view if read at most `max_age` seconds ago, without touching the database.
@@ -272,7 +285,13 @@ class Catalog:
     def cached_snapshot(self, digest: str) -> Snapshot | None:
         return self._snapshots.get(digest)
 
+    @property
+    def snapshot_cache(self) -> tuple[int, int]:
+        """(bytes, entries) of the snapshots held in memory."""
+        return self._snapshots.weight, len(self._snapshots)
+
     def _load(self, row: repo.VersionRow) -> Snapshot:
+        SNAPSHOTS_LOADED.inc()
         # One read transaction: the version, its membership and its entries are one state.
         with self.db.read() as conn:
             current = repo.get_version(conn, engine_key=row.engine_key, version=row.version)

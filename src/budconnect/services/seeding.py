@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from budconnect.domain.records import (
 )
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
 from budconnect.errors import HeldBack, InvalidSourceFile, SourceFileMissing, SourceTooLarge
+from budconnect.metrics import SEED_DURATION, SEEDS
 from budconnect.seeders import (
     FORMATS,
     bundled_file,
@@ -129,6 +131,7 @@ def seed(
     max_bytes: int = DEFAULT_MAX_SOURCE_BYTES,
     provenance: Provenance | None = None,
     dry_run: bool = False,
+    on_applied: Callable[[Connection, SeedResult, str | None], None] | None = None,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
@@ -141,8 +144,42 @@ def seed(
     A source larger than `max_bytes` is refused before it is parsed; one the gates refuse
     (see `Gates`) is refused before anything is written, unless `force`. `provenance` says
     where the source came from (recorded for a version that lacks it). With `dry_run`, the
-    whole seed runs and is rolled back: the result says what it would do.
+    whole seed runs and is rolled back: the result says what it would do. `on_applied` runs
+    in the seed's own transaction, with the digest the version had before (an audit record
+    is written with the data it describes, or not at all).
     """
+    started = time.perf_counter()
+    outcome = "refused"
+    try:
+        result = _seed(
+            db, engine, version, raw, now, history, source_digest, force, max_bytes, provenance,
+            dry_run, on_applied,
+        )  # fmt: skip
+        outcome = "created" if result.created else "updated" if result.changed else "unchanged"
+        return result
+    except HeldBack:
+        outcome = "held-back"
+        raise
+    finally:
+        if not dry_run and engine in FORMATS:
+            SEEDS.labels(engine, outcome).inc()
+            SEED_DURATION.labels(engine).observe(time.perf_counter() - started)
+
+
+def _seed(
+    db: Database,
+    engine: str,
+    version: str,
+    raw: bytes,
+    now: dt.datetime | None,
+    history: int,
+    source_digest: str | None,
+    force: bool,
+    max_bytes: int,
+    provenance: Provenance | None,
+    dry_run: bool,
+    on_applied: Callable[[Connection, SeedResult, str | None], None] | None,
+) -> SeedResult:
     validate_engine_key(engine)
     validate_version(version)
     if len(raw) > max_bytes:
@@ -156,7 +193,7 @@ def seed(
     provenance = provenance or Provenance()
 
     # Cheap check first, outside the write lock: an unchanged file costs one hash and a read.
-    if not dry_run:
+    if not dry_run and on_applied is None:
         with db.read() as conn:
             current = repo.get_version(conn, engine_key=engine, version=version)
             unchanged = _unchanged(conn, current, source_digest, parser_revision, provenance)
@@ -184,6 +221,8 @@ def seed(
                     provenance,
                     forced=force,
                 )
+            if on_applied is not None and not dry_run:
+                on_applied(conn, result, current.content_digest if current else None)
             if dry_run:
                 raise _DryRun(result)
     except _DryRun as done:
@@ -214,17 +253,11 @@ def _previous_count(
 ) -> tuple[str, int] | None:
     """(version, model count) the gates compare a source with: the version it replaces, else
     the newest version held that is older than it."""
-    previous = current or _previous_version(conn, engine, version)
-    return (previous.version, previous.model_count) if previous else None
-
-
-def _previous_version(conn: Connection, engine: str, version: str) -> repo.VersionRow | None:
-    older = [
-        row
-        for row in repo.list_versions(conn, engine_key=engine)
-        if version_key(row.version) < version_key(version)
-    ]
-    return max(older, key=lambda r: version_key(r.version)) if older else None
+    if current is not None:
+        return current.version, current.model_count
+    key = version_key(version)
+    older = [(v, n) for v, n in repo.model_counts(conn, engine_key=engine) if version_key(v) < key]
+    return max(older, key=lambda pair: version_key(pair[0])) if older else None
 
 
 def _unchanged(

@@ -53,6 +53,9 @@ def make_engine(url: str) -> Engine:
         json_serializer=json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=True,
+        # A request waits this long for a pooled connection: when every connection is held
+        # by a database that hangs, the request fails (503) instead of queueing forever.
+        pool_timeout=5,
         connect_args=timeout,
     )
 
@@ -125,6 +128,9 @@ class Database:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
+                if not self.is_sqlite:
+                    # No read of BudConnect's takes long; one that does is stuck on a lock.
+                    conn.exec_driver_sql("SET LOCAL statement_timeout = '30s'")
                 yield conn
 
     @contextmanager

@@ -13,6 +13,8 @@ from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, Provi
 from budconnect.storage import entries
 from budconnect.storage.database import json_dumps
 from budconnect.storage.tables import (
+    audit_log,
+    deployment,
     document,
     engine,
     engine_version,
@@ -53,6 +55,22 @@ class VersionRow:
     wheel_filename: str | None = None
     wheel_sha256: str | None = None
     yanked_at: dt.datetime | None = None
+    yank_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: dt.datetime
+    actor: str
+    client: str
+    action: str
+    engine_key: str
+    version: str
+    digest_before: str | None
+    digest_after: str | None
+    forced: bool
+    detail: JSONObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,7 @@ _VERSION_COLUMNS = (
     engine_version.c.model_count, engine_version.c.revision, engine_version.c.origin,
     engine_version.c.released_at, engine_version.c.released_at_source,
     engine_version.c.wheel_filename, engine_version.c.wheel_sha256, engine_version.c.yanked_at,
+    engine_version.c.yank_reason,
 )  # fmt: skip
 
 
@@ -104,6 +123,7 @@ def _version(row: Any) -> VersionRow:
         wheel_filename=row.wheel_filename,
         wheel_sha256=row.wheel_sha256,
         yanked_at=_utc_or_none(row.yanked_at),
+        yank_reason=row.yank_reason,
     )
 
 
@@ -151,6 +171,16 @@ def list_versions(conn: Connection, *, engine_key: str | None = None) -> list[Ve
     if engine_key is not None:
         query = query.where(engine.c.key == engine_key)
     return [_version(row) for row in conn.execute(query)]
+
+
+def model_counts(conn: Connection, *, engine_key: str) -> list[tuple[str, int]]:
+    """(version, model count) of every version of an engine."""
+    rows = conn.execute(
+        select(engine_version.c.version, engine_version.c.model_count)
+        .join(engine, engine.c.id == engine_version.c.engine_id)
+        .where(engine.c.key == engine_key)
+    )
+    return [(row.version, row.model_count) for row in rows]
 
 
 def get_membership(conn: Connection, *, version_id: int) -> Membership:
@@ -428,3 +458,126 @@ def forget_release_note(conn: Connection, *, engine_key: str, version: str) -> N
             release_note.c.engine_key == engine_key, release_note.c.version == version
         )
     )
+
+
+# --- the audit log ----------------------------------------------------------------------------
+
+
+def record_audit(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(audit_log).values(**values))
+
+
+def list_audit(conn: Connection, *, limit: int, before: int | None = None) -> list[AuditEntry]:
+    """The newest entries first; `before` pages on (entries with a smaller id)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    return [
+        AuditEntry(
+            id=row.id,
+            at=_utc(row.at),
+            actor=row.actor,
+            client=row.client,
+            action=row.action,
+            engine_key=row.engine_key,
+            version=row.version,
+            digest_before=row.digest_before,
+            digest_after=row.digest_after,
+            forced=row.forced,
+            detail=row.detail,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+# --- the fleet -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRow:
+    name: str
+    kind: str
+    address: str
+    user_agent: str
+    engine_key: str | None
+    follows: str | None
+    version: str | None
+    digest: str | None
+    revision: int | None
+    applied: bool | None
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    polls: int
+
+
+def upsert_deployments(conn: Connection, rows: Sequence[JSONObject]) -> None:
+    """Record what pollers reported: one row per deployment, polls added up."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    statement = dialect_insert(deployment)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[deployment.c.name],
+        set_={
+            "kind": excluded.kind,
+            "address": excluded.address,
+            "user_agent": excluded.user_agent,
+            "engine_key": excluded.engine_key,
+            "follows": excluded.follows,
+            "version": excluded.version,
+            "digest": excluded.digest,
+            "revision": excluded.revision,
+            "applied": excluded.applied,
+            "last_seen": func.max(deployment.c.last_seen, excluded.last_seen)
+            if conn.dialect.name == "sqlite"
+            else func.greatest(deployment.c.last_seen, excluded.last_seen),
+            "polls": deployment.c.polls + excluded.polls,
+        },
+    )
+    conn.execute(statement, list(rows))
+
+
+def list_deployments(conn: Connection) -> list[DeploymentRow]:
+    rows = conn.execute(select(deployment).order_by(deployment.c.name))
+    return [
+        DeploymentRow(
+            name=row.name,
+            kind=row.kind,
+            address=row.address,
+            user_agent=row.user_agent,
+            engine_key=row.engine_key,
+            follows=row.follows,
+            version=row.version,
+            digest=row.digest,
+            revision=row.revision,
+            applied=row.applied,
+            first_seen=_utc(row.first_seen),
+            last_seen=_utc(row.last_seen),
+            polls=row.polls,
+        )
+        for row in rows
+    ]
+
+
+# --- history of a model -------------------------------------------------------------------------
+
+
+def model_entries_by_key(conn: Connection, *, key: str) -> dict[int, ModelRecord]:
+    """Every stored entry of a model key, in any version of any engine, by entry id."""
+    columns = [model_entry.c[name] for name in entries.MODEL_FIELDS]
+    rows = conn.execute(select(model_entry.c.id, *columns).where(model_entry.c.key == key))
+    return {row.id: entries.model_record(row) for row in rows}
+
+
+def model_memberships(conn: Connection, *, engine_key: str) -> dict[str, bytes]:
+    """Each version of an engine: its packed model entry ids."""
+    rows = conn.execute(
+        select(engine_version.c.version, engine_version.c.models)
+        .join(engine, engine.c.id == engine_version.c.engine_id)
+        .where(engine.c.key == engine_key)
+    )
+    return {row.version: bytes(row.models) for row in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -81,6 +82,7 @@ engine_version = Table(
     Column("wheel_sha256", String(64)),
     # Withdrawn versions are never `latest` but stay fetchable by name.
     Column("yanked_at", DateTime(timezone=True)),
+    Column("yank_reason", Text),
     UniqueConstraint("engine_id", "version"),
     CheckConstraint(
         "released_at_source IS NULL OR released_at_source IN ('index', 'first-seen')",
@@ -180,4 +182,46 @@ release_note = Table(
     Column("reason", Text, nullable=False),
     Column("wheel_filename", String(300)),
     Column("noted_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every write over HTTP: who (the admin token's name), when, what, the digest before and
+# after, and whether the gates were overridden.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("client", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("engine_key", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("digest_before", String(64)),
+    Column("digest_after", String(64)),
+    Column("forced", Boolean, nullable=False),
+    Column("detail", JSON, nullable=False),
+    CheckConstraint("action IN ('publish', 'yank', 'unyank')", name="action"),
+    Index(None, "at"),
+)
+
+# What each deployment last reported holding (sync clients send it with their polls) or, for
+# deployed BudServe clients, which send no identity, what each address and user agent swept.
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("user_agent", String(300), nullable=False),
+    Column("engine_key", String(64)),
+    # What it follows ("latest", a version, or null: the newest of every engine) and holds.
+    Column("follows", String(64)),
+    Column("version", String(64)),
+    Column("digest", String(64)),
+    Column("revision", BigInteger),
+    Column("applied", Boolean),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("polls", BigInteger, nullable=False),
+    CheckConstraint("kind IN ('sync', 'budserve')", name="kind"),
 )

@@ -225,6 +225,7 @@ class SyncClient:
         """The whole answer to a GET, decoded; one cut short, too slow or too large fails
         before any use."""
         give_up = time.monotonic() + self.deadline
+        kwargs["headers"] = {**kwargs.get("headers", {}), **self._report()}
         try:
             with self.http.stream("GET", url, **kwargs) as response:
                 coding = response.headers.get("content-encoding", "").strip().lower()
@@ -246,6 +247,25 @@ class SyncClient:
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
         return _Answer(url, response.status_code, response.headers, content)
+
+    def _report(self) -> dict[str, str]:
+        """What this deployment holds, sent with every poll so the registry knows its fleet
+        (no extra request): name, what it follows and holds, whether its last apply (and
+        on-change command) succeeded."""
+        held = self.local.catalog
+        state = self.local.state
+        failed = self.failures > 0 or state.get("hook_last_error") is not None
+        report = {
+            "x-budconnect-deployment": self.deployment,
+            "x-budconnect-follows": self.engine_version,
+            "x-budconnect-applied": "failed" if failed else "ok",
+        }
+        if held is not None:
+            report["x-budconnect-engine-version"] = str(held.get("engine_version", ""))[:64]
+            report["x-budconnect-digest"] = str(held.get("digest", ""))[:64]
+            if isinstance(held.get("revision"), int):
+                report["x-budconnect-revision"] = str(held["revision"])
+        return report
 
     def _check_identity(self, url: str, document: Any) -> None:
         """Refuse an answer about another engine or version than the one this client follows:

@@ -110,6 +110,40 @@ def upgrade() -> None:
         batch.add_column(sa.Column("wheel_sha256", sa.String(64), nullable=True))
         batch.add_column(sa.Column("yanked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
+        "release_note",
+        sa.Column("engine_key", sa.String(64), nullable=False),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("wheel_filename", sa.String(300), nullable=True),
+        sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("engine_key", "version", name="pk_release_note"),
+    )
+
+    states = _move_rows_to_entries(bind)
+
+    op.drop_table("removal")
+    op.drop_table("model_info")
+    op.drop_table("provider")
+    with op.batch_alter_table("engine_version") as batch:
+        batch.drop_column("extras")
+        batch.drop_column("issues")
+        batch.alter_column("providers", existing_type=sa.LargeBinary(), nullable=False)
+        batch.alter_column("models", existing_type=sa.LargeBinary(), nullable=False)
+        batch.alter_column("extras_id", existing_type=sa.BigInteger(), nullable=False)
+        batch.alter_column("issues_id", existing_type=sa.BigInteger(), nullable=False)
+        batch.create_foreign_key(
+            "fk_engine_version_extras_id_document", "document", ["extras_id"], ["id"]
+        )
+        batch.create_foreign_key(
+            "fk_engine_version_issues_id_document", "document", ["issues_id"], ["id"]
+        )
+        batch.create_check_constraint(
+            "ck_engine_version_released_at_source",
+            "released_at_source IS NULL OR released_at_source IN ('index', 'first-seen')",
+        )
+    # Created only now: on SQLite, reshaping engine_version above recreates it, and dropping
+    # the old table would cascade to rows that point at it.
+    op.create_table(
         "version_state",
         sa.Column("id", _ID, nullable=False),
         sa.Column("engine_version_id", sa.Integer(), nullable=False),
@@ -134,37 +168,13 @@ def upgrade() -> None:
         ["engine_version_id", "revision"],
     )
 
-    op.create_table(
-        "release_note",
-        sa.Column("engine_key", sa.String(64), nullable=False),
-        sa.Column("version", sa.String(64), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("wheel_filename", sa.String(300), nullable=True),
-        sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("engine_key", "version", name="pk_release_note"),
-    )
-
-    _move_rows_to_entries(bind)
-
-    op.drop_table("removal")
-    op.drop_table("model_info")
-    op.drop_table("provider")
-    with op.batch_alter_table("engine_version") as batch:
-        batch.drop_column("extras")
-        batch.drop_column("issues")
-        batch.alter_column("providers", existing_type=sa.LargeBinary(), nullable=False)
-        batch.alter_column("models", existing_type=sa.LargeBinary(), nullable=False)
-        batch.alter_column("extras_id", existing_type=sa.BigInteger(), nullable=False)
-        batch.alter_column("issues_id", existing_type=sa.BigInteger(), nullable=False)
-        batch.create_foreign_key(
-            "fk_engine_version_extras_id_document", "document", ["extras_id"], ["id"]
-        )
-        batch.create_foreign_key(
-            "fk_engine_version_issues_id_document", "document", ["issues_id"], ["id"]
-        )
-        batch.create_check_constraint(
-            "ck_engine_version_released_at_source",
-            "released_at_source IS NULL OR released_at_source IN ('index', 'first-seen')",
+    if states:
+        bind.execute(
+            sa.text(
+                "INSERT INTO version_state (engine_version_id, revision, providers, models, "
+                "extras_id) VALUES (:v, :r, :p, :m, :x)"
+            ),
+            states,
         )
     op.execute("UPDATE registry SET history_floor = revision")
 
@@ -209,7 +219,9 @@ def _entry_id(bind: sa.Connection, table: str, digest: str, values: dict[str, An
     )
 
 
-def _move_rows_to_entries(bind: sa.Connection) -> None:
+def _move_rows_to_entries(bind: sa.Connection) -> list[dict[str, Any]]:
+    """Store every version's rows as entries; returns the version states to record."""
+    states = []
     versions = bind.execute(
         sa.text("SELECT id, revision, extras, issues FROM engine_version ORDER BY id")
     ).all()
@@ -268,13 +280,10 @@ def _move_rows_to_entries(bind: sa.Connection) -> None:
             ),
             {"p": providers, "m": models, "x": extras_id, "i": issues_id, "v": version.id},
         )
-        bind.execute(
-            sa.text(
-                "INSERT INTO version_state (engine_version_id, revision, providers, models, "
-                "extras_id) VALUES (:v, :r, :p, :m, :x)"
-            ),
-            {"v": version.id, "r": version.revision, "p": providers, "m": models, "x": extras_id},
+        states.append(
+            {"v": version.id, "r": version.revision, "p": providers, "m": models, "x": extras_id}
         )
+    return states
 
 
 def downgrade() -> None:

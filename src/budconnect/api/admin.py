@@ -1,0 +1,292 @@
+"""Writes and operator reads: publish a version's source, yank and unyank, the audit log.
+
+Every route here needs an admin token; writes are rate-limited per client; a refused request
+(401, 403, 413, 415, 422, 429) writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from budconnect.api.auth import require
+from budconnect.api.blocking import Blocking
+from budconnect.api.deps import blocking, catalog, settings
+from budconnect.api.engines import version_info
+from budconnect.api.fleet import fleet_entry, flush_fleet
+from budconnect.api.ratelimit import RateLimit
+from budconnect.api.responses import JSONBytes, problem_responses
+from budconnect.config import Settings
+from budconnect.errors import BudConnectError, InvalidParameters, InvalidSourceFile
+from budconnect.services.catalog import Catalog
+from budconnect.services.fleet import deployments
+from budconnect.services.publishing import Actor, audit_entries, publish, set_yanked
+from budconnect.services.seeding import SeedResult
+
+router = APIRouter(tags=["admin"])
+
+
+class PayloadTooLarge(BudConnectError):
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(BudConnectError):
+    status = 415
+    title = "Unsupported media type"
+
+
+def admin(request: Request) -> Actor:
+    """The admin token's name and the client, or a 401/403 problem."""
+    name = require(request.app.state.admin_tokens, request, what="writing")
+    return Actor(name, request.client.host if request.client else "unknown")
+
+
+def _write_allowance(request: Request) -> None:
+    limit: RateLimit = request.app.state.write_limit
+    limit.take(request.client.host if request.client else "unknown")
+
+
+async def _json_body(request: Request, limit: int, *, required: bool) -> bytes:
+    """The request body, read no further than `limit` bytes, and only as JSON."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the body is {int(length):,} bytes, more than {limit:,}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is more than {limit:,} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body and not required:
+        return body
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"the body must be application/json, not {media or 'of no stated type'}"
+        )
+    if not body:
+        raise InvalidSourceFile("the body is empty: send the engine's model map as JSON")
+    return body
+
+
+def seed_report(result: SeedResult) -> dict[str, Any]:
+    def counts(c: Any) -> dict[str, int]:
+        return {
+            "inserted": c.inserted,
+            "updated": c.updated,
+            "removed": c.removed,
+            "unchanged": c.unchanged,
+        }
+
+    return {
+        "engine": result.engine,
+        "engine_version": result.version,
+        "created": result.created,
+        "changed": result.changed,
+        "forced": result.forced,
+        "digest": result.content_digest,
+        "revision": result.revision,
+        "providers": counts(result.providers),
+        "models": counts(result.models),
+        "extras_changed": result.extras_changed,
+        "issues": [{"key": i.key, "action": i.action, "reason": i.reason} for i in result.issues],
+    }
+
+
+@router.put(
+    "/v1/engines/{engine}/versions/{version}/source",
+    responses=problem_responses(401, 403, 404, 413, 415, 422, 429, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "The engine's model map, e.g. LiteLLM's "
+            "model_prices_and_context_window.json.",
+        }
+    },
+)
+async def put_source(
+    request: Request,
+    engine: str,
+    version: str,
+    dry_run: bool = Query(False, description="Answer the report and diff; write nothing."),
+    force: bool = Query(False, description="Publish what the gates hold back (recorded)."),
+    actor: Actor = Depends(admin),
+    service: Catalog = Depends(catalog),
+    config: Settings = Depends(settings),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """Publish (or replace) an engine version from its source file, through the same parser,
+    gates and single transaction as `budconnect seed`. Answers the seed report; with
+    `dry_run=true`, also the diff against the version it would replace (or the one before)."""
+    _write_allowance(request)
+    raw = await _json_body(request, config.max_source_bytes, required=True)
+    publication = await bounded.run(
+        None,
+        publish,
+        service.db,
+        service,
+        engine=engine,
+        version=version,
+        raw=raw,
+        actor=actor,
+        force=force,
+        dry_run=dry_run,
+        history=config.change_history,
+        max_bytes=config.max_source_bytes,
+        timeout=max(60.0, config.database_wait),
+    )
+    report = {"object": "seed", "dry_run": dry_run, **seed_report(publication.result)}
+    if dry_run:
+        report["compared_with"] = publication.compared_with
+        report["diff"] = publication.diff
+    else:
+        service.refresh_soon()
+    status = 201 if publication.result.created and not dry_run else 200
+    return JSONBytes(report, status_code=status)
+
+
+async def _yank(
+    request: Request, engine: str, version: str, yanked: bool, actor: Actor, service: Catalog
+) -> Response:
+    _write_allowance(request)
+    reason = None
+    if yanked:
+        body = await _json_body(request, 64 * 1024, required=False)
+        if body:
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidParameters.one("body", f"not JSON: {exc}", "body") from None
+            reason = document.get("reason") if isinstance(document, dict) else None
+            if reason is not None and not isinstance(reason, str):
+                raise InvalidParameters.one("reason", "must be a string", "body")
+    bounded: Blocking = request.app.state.blocking
+    row = await bounded.run(
+        None,
+        set_yanked,
+        service.db,
+        engine=engine,
+        version=version,
+        yanked=yanked,
+        reason=reason,
+        actor=actor,
+    )
+    service.refresh_soon()
+    view = await bounded.run(None, service.refresh)
+    return JSONBytes(version_info(row, view.engine(engine).latest))
+
+
+@router.post(
+    "/v1/engines/{engine}/versions/{version}/yank",
+    responses=problem_responses(401, 403, 404, 415, 422, 429, 503),
+)
+async def yank(
+    request: Request,
+    engine: str,
+    version: str,
+    actor: Actor = Depends(admin),
+    service: Catalog = Depends(catalog),
+) -> Response:
+    """Withdraw a version: never `latest`, left out of answers without an engine, still
+    served by its exact name. Optional JSON body: {"reason": "..."}."""
+    return await _yank(request, engine, version, True, actor, service)
+
+
+@router.post(
+    "/v1/engines/{engine}/versions/{version}/unyank",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def unyank(
+    request: Request,
+    engine: str,
+    version: str,
+    actor: Actor = Depends(admin),
+    service: Catalog = Depends(catalog),
+) -> Response:
+    """Bring a yanked version back."""
+    return await _yank(request, engine, version, False, actor, service)
+
+
+@router.get("/v1/admin/audit", responses=problem_responses(401, 403, 422, 503))
+async def get_audit(
+    limit: int = Query(100, ge=1, le=1000, description="Entries, newest first."),
+    before: int | None = Query(None, ge=1, description="Only entries older than this id."),
+    _: Actor = Depends(admin),
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """Every write, newest first: who (token name), when, what, digests, forced or not."""
+    entries = await bounded.run(None, audit_entries, service.db, limit=limit, before=before)
+    return JSONBytes(
+        {
+            "items": [
+                {
+                    "id": e.id,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "client": e.client,
+                    "action": e.action,
+                    "engine": e.engine_key,
+                    "engine_version": e.version,
+                    "digest_before": e.digest_before,
+                    "digest_after": e.digest_after,
+                    "forced": e.forced,
+                    "detail": e.detail,
+                }
+                for e in entries
+            ],
+            "next_before": entries[-1].id if len(entries) == limit else None,
+        }
+    )
+
+
+@router.get("/v1/fleet", responses=problem_responses(401, 403, 503))
+async def get_fleet(
+    request: Request,
+    _: Actor = Depends(admin),
+    service: Catalog = Depends(catalog),
+    config: Settings = Depends(settings),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """Every deployment heard from: last seen, what it follows and holds, whether that is the
+    current digest of what it follows, how far behind, and whether it is stale (not seen for
+    `BUDCONNECT_FLEET_STALE_SECONDS`). Sync clients report themselves; deployed BudServe
+    clients, which send no identity, are counted by address and User-Agent."""
+
+    def read() -> tuple[list[Any], Any]:
+        flush_fleet(request.app.state.fleet, service.db)
+        return deployments(service.db), service.view()
+
+    rows, view = await bounded.run(None, read)
+    items = []
+    for row in rows:
+        current = None
+        try:
+            if row.engine_key is None:
+                current = {"digest": view.everything_digest, "revision": view.revision,
+                           "seeded_at": None}  # fmt: skip
+            else:
+                found = view.resolve(row.engine_key, row.follows)
+                current = {
+                    "digest": found.content_digest,
+                    "revision": found.revision,
+                    "seeded_at": found.seeded_at.isoformat(),
+                }
+        except BudConnectError:
+            current = None  # it follows something this registry does not hold
+        items.append(fleet_entry(row, current, config.fleet_stale_seconds))
+    summary = {
+        "deployments": len(items),
+        "current": sum(1 for i in items if i["current"]),
+        "behind": sum(1 for i in items if i["behind"]),
+        "stale": sum(1 for i in items if i["stale"]),
+        "failing": sum(1 for i in items if i["last_apply_ok"] is False),
+    }
+    return JSONBytes({"summary": summary, "items": items})

@@ -1,0 +1,160 @@
+"""Fleet status: what every deployment reports holding, gathered from its polls.
+
+The sync client sends, with every poll, its deployment name and what it holds (engine
+version, digest, revision, whether its last apply succeeded) in `X-BudConnect-*` headers.
+Deployed BudServe clients send no identity: their sweeps (page 1 of compatible-models) are
+counted by address and User-Agent instead. Each worker aggregates in memory and writes one
+batch per `BUDCONNECT_FLEET_FLUSH_SECONDS`: no database write per poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from budconnect.api.negotiation import Headers, digest_of_etag
+from budconnect.domain.records import JSONObject
+from budconnect.services.fleet import record_reports
+from budconnect.storage.database import Database
+
+DEPLOYMENT = b"x-budconnect-deployment"
+FOLLOWS = b"x-budconnect-follows"
+HELD_VERSION = b"x-budconnect-engine-version"
+HELD_DIGEST = b"x-budconnect-digest"
+HELD_REVISION = b"x-budconnect-revision"
+APPLIED = b"x-budconnect-applied"
+_WANTED = frozenset({DEPLOYMENT, FOLLOWS, HELD_VERSION, HELD_DIGEST, HELD_REVISION, APPLIED})
+
+
+def _text(value: bytes, limit: int) -> str:
+    return value.decode("latin-1")[:limit]
+
+
+class FleetRecorder:
+    """Reports of this worker not written yet, one per deployment (the latest wins)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, JSONObject] = {}
+        self._lock = threading.Lock()
+
+    def saw(
+        self,
+        request_headers: list[tuple[bytes, bytes]],
+        address: str,
+        user_agent: str,
+        engine: str | None,
+        version: str | None,
+        answer_headers: Headers | None,
+        first_page: bool,
+    ) -> None:
+        """Note one poll: a sync client's report, or a BudServe sweep's first page."""
+        found = {name: value for name, value in request_headers if name in _WANTED}
+        now = dt.datetime.now(dt.UTC)
+        if DEPLOYMENT in found:
+            revision = _text(found.get(HELD_REVISION, b""), 20)
+            applied = _text(found.get(APPLIED, b""), 10).lower()
+            self._put(
+                {
+                    "name": "sync:" + _text(found[DEPLOYMENT], 190),
+                    "kind": "sync",
+                    "address": address[:128],
+                    "user_agent": user_agent[:300],
+                    "engine_key": engine,
+                    "follows": _text(found.get(FOLLOWS, b""), 64) or version or "latest",
+                    "version": _text(found.get(HELD_VERSION, b""), 64) or None,
+                    "digest": _text(found.get(HELD_DIGEST, b""), 64) or None,
+                    "revision": int(revision) if revision.isdigit() else None,
+                    "applied": {"ok": True, "failed": False}.get(applied),
+                    "first_seen": now,
+                    "last_seen": now,
+                    "polls": 1,
+                }
+            )
+        elif first_page and answer_headers is not None:
+            etag = next((v for n, v in answer_headers if n == b"etag"), b"")
+            self._put(
+                {
+                    "name": f"budserve:{address}:{user_agent}"[:200],
+                    "kind": "budserve",
+                    "address": address[:128],
+                    "user_agent": user_agent[:300],
+                    "engine_key": engine,
+                    "follows": version,
+                    "version": None,
+                    "digest": digest_of_etag(etag.decode("latin-1")) or None,
+                    "revision": None,
+                    "applied": None,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "polls": 1,
+                }
+            )
+
+    def _put(self, row: JSONObject) -> None:
+        with self._lock:
+            previous = self._pending.get(row["name"])
+            if previous is not None:
+                row["polls"] += previous["polls"]
+                row["first_seen"] = previous["first_seen"]
+            self._pending[row["name"]] = row
+
+    def drain(self) -> list[JSONObject]:
+        with self._lock:
+            rows, self._pending = list(self._pending.values()), {}
+        return rows
+
+    def restore(self, rows: list[JSONObject]) -> None:
+        """Put back rows a flush could not write (the database is down): not lost."""
+        with self._lock:
+            for row in rows:
+                newer = self._pending.get(row["name"])
+                if newer is not None:
+                    newer["polls"] += row["polls"]
+                    newer["first_seen"] = row["first_seen"]
+                else:
+                    self._pending[row["name"]] = row
+
+
+def fleet_entry(row: Any, current: JSONObject | None, stale_after: float) -> JSONObject:
+    """One deployment as `GET /v1/fleet` shows it. `current`: its version's state now."""
+    now = dt.datetime.now(dt.UTC)
+    seen_ago = (now - row.last_seen).total_seconds()
+    current_digest = current["digest"] if current else None
+    entry: JSONObject = {
+        "name": row.name.split(":", 1)[1] if row.kind == "sync" else row.name,
+        "kind": row.kind,
+        "address": row.address,
+        "user_agent": row.user_agent,
+        "first_seen": row.first_seen.isoformat(),
+        "last_seen": row.last_seen.isoformat(),
+        "seconds_since_seen": round(seen_ago),
+        "stale": seen_ago > stale_after,
+        "polls": row.polls,
+        "engine": row.engine_key,
+        "follows": row.follows,
+        "engine_version": row.version,
+        "digest": row.digest,
+        "last_apply_ok": row.applied,
+        "current_digest": current_digest,
+        "current": row.digest is not None and row.digest == current_digest,
+        "behind": None,
+    }
+    if current and row.digest is not None and row.digest != current_digest:
+        entry["behind"] = {
+            "revisions": current["revision"] - row.revision if row.revision is not None else None,
+            "since": current["seeded_at"],
+        }
+    return entry
+
+
+def flush_fleet(fleet: FleetRecorder, database: Database) -> None:
+    """Write what this worker heard from pollers since the last flush, in one transaction."""
+    rows = fleet.drain()
+    if not rows:
+        return
+    try:
+        record_reports(database, rows)
+    except Exception:
+        fleet.restore(rows)
+        raise

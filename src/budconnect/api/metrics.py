@@ -1,0 +1,106 @@
+"""Serving Prometheus metrics, and the middleware that counts and times every request.
+
+With several workers, prometheus_client's multiprocess mode keeps the metrics of every
+worker in files under `PROMETHEUS_MULTIPROC_DIR` (`budconnect serve` makes one when it runs
+more than one worker), and `/metrics` adds them up; with one worker, the process's own
+registry is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from budconnect.logs import REQUEST_ID
+from budconnect.metrics import LATENCY, REQUESTS
+
+_SANE = re.compile(rb"[A-Za-z0-9._:-]+")
+
+# Route labels: a bounded set, whatever paths clients ask for.
+_V1_LEAVES = {
+    "catalog": "catalog",
+    "changes": "changes",
+    "model_prices_and_context_window.json": "litellm-map",
+}
+
+
+def route_of(path: str) -> str:
+    if path == "/model/get-compatible-models":
+        return "compat"
+    parts = path.split("/")
+    if path.startswith("/v1/engines/"):
+        if len(parts) == 7 and parts[4] == "versions":
+            return _V1_LEAVES.get(parts[6], "v1-other")
+        if len(parts) == 5 and parts[4] == "diff":
+            return "diff"
+        return "v1-other"
+    if path in ("/healthz", "/readyz", "/metrics", "/engines"):
+        return path.strip("/")
+    if path.startswith("/engines/"):
+        return "engines"
+    if path.startswith(("/docs", "/openapi.json", "/static-offline-docs")):
+        return "docs"
+    return "other"
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by route and status, and times it (outermost: the fast
+    path's answers are counted too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._children: dict[tuple[str, int], Callable[[], None]] = {}
+        self._timers: dict[str, Callable[[float], None]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        request_id = _request_id(scope["headers"])
+        token = REQUEST_ID.set(request_id)
+        echoed = (b"x-request-id", request_id.encode())
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            route = route_of(scope["path"])
+            count = self._children.get((route, status))
+            if count is None:
+                count = self._children[route, status] = REQUESTS.labels(route, str(status)).inc
+            count()
+            observe = self._timers.get(route)
+            if observe is None:
+                observe = self._timers[route] = LATENCY.labels(route).observe
+            observe(time.perf_counter() - started)
+            REQUEST_ID.reset(token)
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID if it is a sane one, else a fresh id."""
+    for name, value in headers:
+        if name == b"x-request-id" and 0 < len(value) <= 64 and _SANE.fullmatch(value):
+            return value.decode()
+    return os.urandom(8).hex()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus's text format, of every worker when there are several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,48 @@
+"""Per-client rate limits (token buckets), kept in memory by each worker.
+
+A client is its address (behind a proxy, let uvicorn read X-Forwarded-For). With several
+workers or replicas each enforces its own limit: the effective limit is that many times higher,
+which bounds abuse all the same; a proxy in front can enforce a global one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from budconnect.errors import BudConnectError
+
+
+class TooManyRequests(BudConnectError):
+    status = 429
+    title = "Too many requests"
+
+
+class RateLimit:
+    """`per_minute` requests per client, in bursts of at most `burst`."""
+
+    def __init__(self, per_minute: float, burst: float, *, what: str, max_clients: int = 65536):
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.what = what
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        """Spend one request of `client`'s allowance, or raise TooManyRequests."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.pop(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens < 1:
+                self._buckets[client] = (tokens, now)
+                wait = (1 - tokens) / self.rate
+                raise TooManyRequests(
+                    f"too many {self.what} from this client; retry in {wait:.0f} s",
+                    retry_after=max(1, round(wait + 0.5)),
+                )
+            self._buckets[client] = (tokens - 1, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)

@@ -1,0 +1,212 @@
+"""Writes from operators over HTTP: publishing a version's source, yanking and unyanking.
+
+Each goes through the same parser, gates and single transaction as `seed`, and each write is
+recorded in the audit log in that same transaction: who (the admin token's name), from
+where, when, what, the digest before and after, and whether the gates were overridden.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from budconnect.domain.records import JSONObject, Provenance
+from budconnect.domain.versions import validate_engine_key, validate_version, version_key
+from budconnect.errors import UnknownVersion
+from budconnect.seeders import engine_format
+from budconnect.services.catalog import Catalog
+from budconnect.services.diffs import diff_snapshots
+from budconnect.services.seeding import SeedResult, seed
+from budconnect.services.snapshots import build_snapshot
+from budconnect.storage import repository as repo
+from budconnect.storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who writes: the admin token's name, and the client's address."""
+
+    name: str
+    client: str
+
+
+@dataclass(slots=True)
+class Publication:
+    result: SeedResult
+    dry_run: bool
+    # For a dry run: what would change against the version replaced (or the one before).
+    compared_with: str | None = None
+    diff: JSONObject | None = None
+
+
+def publish(
+    db: Database,
+    catalog: Catalog,
+    *,
+    engine: str,
+    version: str,
+    raw: bytes,
+    actor: Actor,
+    force: bool,
+    dry_run: bool,
+    history: int,
+    max_bytes: int,
+) -> Publication:
+    """Publish (or replace) a version from its source file, or say what that would do."""
+    validate_engine_key(engine)
+    validate_version(version)
+    if dry_run:
+        result = seed(
+            db,
+            engine=engine,
+            version=version,
+            raw=raw,
+            history=history,
+            force=force,
+            max_bytes=max_bytes,
+            dry_run=True,
+        )
+        compared, diff = _preview(db, catalog, engine, version, raw)
+        return Publication(result, True, compared, diff)
+
+    def audit(conn: Connection, result: SeedResult, before: str | None) -> None:
+        _audit(
+            conn,
+            actor,
+            "publish",
+            engine,
+            version,
+            before,
+            result.content_digest,
+            result.forced,
+            {
+                "created": result.created,
+                "changed": result.changed,
+                "models": _counts(result.models),
+                "providers": _counts(result.providers),
+            },
+        )
+
+    result = seed(
+        db,
+        engine=engine,
+        version=version,
+        raw=raw,
+        history=history,
+        force=force,
+        max_bytes=max_bytes,
+        provenance=Provenance(origin="publish"),
+        on_applied=audit,
+    )
+    return Publication(result, False)
+
+
+def set_yanked(
+    db: Database,
+    *,
+    engine: str,
+    version: str,
+    yanked: bool,
+    reason: str | None,
+    actor: Actor,
+) -> repo.VersionRow:
+    """Withdraw a version (never `latest`, left out of answers without an engine, still
+    served by its exact name) or bring it back. Pollers see it at their next poll: the
+    registry revision is raised."""
+    validate_engine_key(engine)
+    with db.write() as conn:
+        row = repo.get_version(conn, engine_key=engine, version=version)
+        if row is None:
+            raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
+        if (row.yanked_at is not None) == yanked:
+            return row  # already so: nothing to write, nothing to audit
+        now = dt.datetime.now(dt.UTC)
+        repo.update_version(
+            conn,
+            version_id=row.id,
+            yanked_at=now if yanked else None,
+            yank_reason=reason if yanked else None,
+        )
+        repo.next_revision(conn)
+        _audit(
+            conn,
+            actor,
+            "yank" if yanked else "unyank",
+            engine,
+            version,
+            row.content_digest,
+            row.content_digest,
+            False,
+            {"reason": reason} if reason else {},
+        )
+        updated = repo.get_version(conn, engine_key=engine, version=version)
+    assert updated is not None
+    return updated
+
+
+def _preview(
+    db: Database, catalog: Catalog, engine: str, version: str, raw: bytes
+) -> tuple[str | None, JSONObject | None]:
+    fmt = engine_format(engine)
+    parsed = fmt.parse(raw)
+    new = build_snapshot(
+        engine=engine,
+        engine_name=fmt.name,
+        version=version,
+        revision=0,
+        providers=parsed.providers,
+        models=parsed.models,
+        extras=parsed.extras,
+    )
+    with db.read() as conn:
+        held = [row.version for row in repo.list_versions(conn, engine_key=engine)]
+    compared: str | None = version
+    if version not in held:
+        older = [v for v in held if version_key(v) < version_key(version)]
+        compared = max(older, key=version_key) if older else None
+    if compared is None:
+        return None, None
+    return compared, diff_snapshots(catalog.snapshot(engine, compared), new)
+
+
+def _counts(counts: Any) -> JSONObject:
+    return {
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "removed": counts.removed,
+        "unchanged": counts.unchanged,
+    }
+
+
+def _audit(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    engine: str,
+    version: str,
+    before: str | None,
+    after: str | None,
+    forced: bool,
+    detail: JSONObject,
+) -> None:
+    repo.record_audit(
+        conn,
+        at=dt.datetime.now(dt.UTC),
+        actor=actor.name,
+        client=actor.client[:128],
+        action=action,
+        engine_key=engine,
+        version=version,
+        digest_before=before,
+        digest_after=after,
+        forced=forced,
+        detail=detail,
+    )
+
+
+def audit_entries(db: Database, *, limit: int, before: int | None = None) -> list[repo.AuditEntry]:
+    with db.read() as conn:
+        return repo.list_audit(conn, limit=limit, before=before)

@@ -1,0 +1,232 @@
+"""Publishing over HTTP, yanking, tokens, the audit log and rate limits; refusals write nothing.
+
+On both databases, in-process (the same app as a server).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from budconnect.domain.tokens import new_token, token_hash
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.sync import SyncClient
+from tests.conftest import InProcess, Server, dump, source_bytes, source_models
+
+TOKEN = new_token()
+OTHER = new_token()
+ADMINS = f"ci={token_hash(TOKEN)},ops={token_hash(OTHER)}"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+JSON = {**AUTH, "content-type": "application/json"}
+SOURCE = "/v1/engines/litellm/versions/{}/source"
+
+
+@pytest.fixture
+def app(db: Database) -> Iterator[InProcess]:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    with InProcess(db.url, admin_tokens=ADMINS) as served:
+        yield served
+
+
+def put(app: InProcess, version: str, body: bytes, headers: dict[str, str] | None = None,
+        **params: Any) -> Any:  # fmt: skip
+    sent = JSON if headers is None else headers
+    return app.request("PUT", SOURCE.format(version), content=body, headers=sent, params=params)
+
+
+def audit(app: InProcess) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = app.get("/v1/admin/audit", headers=AUTH).json()["items"]
+    return items
+
+
+def test_a_published_version_is_served_and_audited(app: InProcess) -> None:
+    answer = put(app, "1.65.8", source_bytes("1.65.8"))
+    assert answer.status_code == 201, answer.text
+    report = answer.json()
+    assert (report["created"], report["models"]["inserted"]) == (True, len(source_models("1.65.8")))
+    served = app.get("/v1/engines/litellm/versions/1.65.8/catalog").json()
+    assert served["digest"] == report["digest"]
+    assert (
+        app.get("/v1/engines/litellm/versions/1.65.8").json()["provenance"]["origin"] == "publish"
+    )
+
+    again = put(app, "1.65.8", source_bytes("1.65.8"))
+    assert (again.status_code, again.json()["changed"]) == (200, False)
+    first, second = audit(app)[::-1]
+    assert (first["actor"], first["action"], first["engine_version"]) == ("ci", "publish", "1.65.8")
+    assert (first["digest_before"], first["digest_after"]) == (None, report["digest"])
+    assert second["digest_before"] == second["digest_after"] == report["digest"]
+    assert not first["forced"]
+    assert TOKEN not in json.dumps(audit(app))
+
+
+def test_a_dry_run_answers_the_report_and_diff_and_writes_nothing(
+    app: InProcess, db: Database
+) -> None:
+    before = dump(db)
+    answer = put(app, "1.65.8", source_bytes("1.65.8"), dry_run="true")
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["dry_run"] is True
+    assert report["created"] is True
+    assert report["compared_with"] == "1.60.9"  # the version before it
+    assert report["diff"]["summary"]["models"]["added"] > 0
+    assert dump(db) == before
+    assert app.get("/v1/engines/litellm/versions/1.65.8/catalog").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "kind"),
+    [
+        ({}, b"{}", 401, "unauthorized"),
+        ({"authorization": "Bearer bct_wrong"}, b"{}", 401, "unauthorized"),
+        ({"authorization": "Basic xyz"}, b"{}", 401, "unauthorized"),
+        ({**AUTH, "content-type": "text/plain"}, b"{}", 415, "unsupported-media-type"),
+        (JSON, b'{"truncated": {', 422, "invalid-source-file"),
+        (JSON, b"[]", 422, "invalid-source-file"),
+        (JSON, b"", 422, "invalid-source-file"),
+        (JSON, b"{}", 422, "held-back"),
+        (JSON, json.dumps({"m": {"litellm_provider": "openai"}}).encode(), 422, "held-back"),
+    ],
+)
+def test_a_refused_write_writes_nothing(
+    app: InProcess, db: Database, headers: dict[str, str], body: bytes, status: int, kind: str
+) -> None:
+    before = dump(db)
+    answer = put(app, "1.60.9", body, headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == f"urn:budconnect:problem:{kind}"
+    if status == 401:
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert TOKEN not in answer.text
+    assert dump(db) == before
+
+
+def test_the_gates_can_be_forced_and_that_is_recorded(app: InProcess) -> None:
+    small = json.dumps({"m": {"litellm_provider": "openai", "mode": "chat"}}).encode()
+    answer = put(app, "1.60.9", small, force="true")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["forced"] is True
+    assert audit(app)[0]["forced"] is True
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(db: Database) -> None:
+    with InProcess(db.url, admin_tokens=ADMINS, max_source_bytes=4096) as app:
+        before = dump(db)
+        answer = put(app, "1.60.9", source_bytes("1.60.9"))
+        assert answer.status_code == 413
+        assert dump(db) == before
+
+
+def test_writes_are_off_without_an_admin_token_configured(db: Database) -> None:
+    with InProcess(db.url) as app:
+        before = dump(db)
+        answer = put(app, "1.60.9", source_bytes("1.60.9"))
+        assert answer.status_code == 403
+        assert "no token" in answer.json()["detail"]
+        assert dump(db) == before
+
+
+def test_writes_beyond_the_rate_limit_get_429_and_write_nothing(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    with InProcess(db.url, admin_tokens=ADMINS, write_rate=1) as app:
+        unyank = "/v1/engines/litellm/versions/1.60.9/unyank"
+        statuses = [app.request("POST", unyank, headers=AUTH).status_code for _ in range(10)]
+        assert statuses == [200] * 10  # the burst
+        before = dump(db)
+        refused = app.request("POST", "/v1/engines/litellm/versions/1.60.9/yank", headers=AUTH)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        assert dump(db) == before
+
+
+def test_a_yanked_version_is_never_latest_but_is_served_by_name(app: InProcess) -> None:
+    put(app, "1.65.8", source_bytes("1.65.8"))
+    assert app.get("/v1/engines/litellm/versions/latest").json()["version"] == "1.65.8"
+    yanked = app.request(
+        "POST", "/v1/engines/litellm/versions/1.65.8/yank", headers=JSON,
+        content=json.dumps({"reason": "prices wrong"}),
+    )  # fmt: skip
+    assert yanked.status_code == 200, yanked.text
+    assert (yanked.json()["yanked"], yanked.json()["latest"]) == (True, False)
+    assert app.get("/v1/engines/litellm/versions/latest").json()["version"] == "1.60.9"
+    page = app.get("/model/get-compatible-models", params={"limit": 100}).json()
+    served = {m["uri"] for p in page["items"] for m in p["models"]}
+    assert served == set(source_models("1.60.9"))  # no engine: the newest not yanked
+    by_name = app.get("/v1/engines/litellm/versions/1.65.8/catalog")
+    assert by_name.status_code == 200
+    assert app.request("POST", "/v1/engines/litellm/versions/1.65.8/unyank", headers=AUTH).json()[
+        "latest"
+    ]
+    actions = [(e["action"], e["detail"]) for e in audit(app)[:2]]
+    assert actions == [("unyank", {}), ("yank", {"reason": "prices wrong"})]
+
+
+def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    reader = new_token()
+    with InProcess(db.url, admin_tokens=ADMINS, read_tokens=f"r={token_hash(reader)}") as app:
+        catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+        for path in (catalog, "/model/get-compatible-models", "/engines"):
+            assert app.get(path).status_code == 401
+        assert app.get(catalog, headers={"authorization": f"Bearer {reader}"}).status_code == 200
+        assert app.get(catalog, headers=AUTH).status_code == 200  # admin may read
+        assert app.get("/healthz").status_code == 200
+
+
+def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
+    db: Database, tmp_path: Any
+) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    env = {"BUDCONNECT_ADMIN_TOKENS": ADMINS, "BUDCONNECT_FLEET_FLUSH_SECONDS": "120"}
+    with (
+        Server(db.url, env=env) as server,
+        SyncClient(server.base_url, "litellm", "1.14.4", tmp_path / "eu", deployment="eu-1") as eu,
+        SyncClient(server.base_url, "litellm", "latest", tmp_path / "us", deployment="us-2") as us,
+    ):
+        for _ in range(10):
+            eu.sync_once()
+        us.sync_once()
+        budserve = {"user-agent": "Python/3.11 aiohttp/3.9.5"}
+        for page in (1, 2):
+            httpx.get(f"{server.base_url}/model/get-compatible-models", params={"page": page},
+                      headers=budserve)  # fmt: skip
+        # Reports wait in memory: no write per poll.
+        assert dump(db)["deployment"] == []
+
+        def fleet() -> dict[str, Any]:
+            answer = httpx.get(f"{server.base_url}/v1/fleet", headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            return {item["name"]: item for item in answer.json()["items"]}
+
+        now = fleet()
+        assert set(now) == {"eu-1", "us-2", "budserve:127.0.0.1:Python/3.11 aiohttp/3.9.5"}
+        digest = json.loads((tmp_path / "eu" / "catalog.json").read_bytes())["digest"]
+        assert (now["eu-1"]["digest"], now["eu-1"]["current"]) == (digest, True)
+        assert (now["eu-1"]["engine_version"], now["eu-1"]["follows"]) == ("1.14.4", "1.14.4")
+        assert now["eu-1"]["polls"] == 10
+        assert now["eu-1"]["last_apply_ok"] is True
+        assert now["eu-1"]["stale"] is False
+        assert now["us-2"]["follows"] == "latest"
+        assert now["budserve:127.0.0.1:Python/3.11 aiohttp/3.9.5"]["polls"] == 1  # one sweep
+        assert httpx.get(f"{server.base_url}/v1/fleet").status_code == 401
+
+        document = json.loads(source_bytes("1.14.4"))
+        document["gpt-4"]["input_cost_per_token"] = 9.0
+        seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+        deadline = time.monotonic() + 10
+        while fleet()["eu-1"]["current"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        behind = fleet()["eu-1"]
+        assert behind["behind"]["revisions"] == 1
+        eu.sync_once()  # applies the change; the next poll reports holding it
+        eu.sync_once()
+        assert fleet()["eu-1"]["current"] is True
