@@ -132,6 +132,14 @@ def seed_command(
         int | None,
         typer.Option(help="Largest source file accepted (default BUDCONNECT_MAX_SOURCE_BYTES)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the report and the diff against the version replaced (or "
+            "the one before); write nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Seed an engine version from its bundled data file (or any file).
 
@@ -144,6 +152,8 @@ def seed_command(
             raise CommandFailed("give exactly one of --version V or --all")
         if all_versions and file is not None:
             raise CommandFailed("--file seeds one version: use it with --version, not --all")
+        if all_versions and dry_run:
+            raise CommandFailed("--dry-run previews one version: use it with --version")
         settings = _settings()
         limit = max_bytes or settings.max_source_bytes
         # The arguments, and the one file they name, are checked and read before the database
@@ -171,6 +181,7 @@ def seed_command(
                     force=force,
                     max_bytes=limit,
                     provenance=Provenance(origin="file" if file else "bundled"),
+                    dry_run=dry_run,
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{source}: {exc}") from None
@@ -183,6 +194,8 @@ def seed_command(
                 )
                 raise typer.Exit(2) from None
             _print_result(result)
+            if dry_run:
+                _print_preview(db, engine, version, raw)
             return
 
         done: list[SeedResult] = []
@@ -213,6 +226,32 @@ def seed_command(
             # Versions seeded before a failure stay seeded: say what they are.
             for result in done:
                 _print_result(result)
+
+
+def _print_preview(db: Database, engine: str, version: str, raw: bytes) -> None:
+    from budconnect.services.catalog import Catalog
+    from budconnect.services.publishing import preview_diff
+
+    compared, diff = preview_diff(db, Catalog(db, check_interval=0), engine, version, raw)
+    out.print("  dry run: nothing was written", highlight=False)
+    if diff is None:
+        out.print("  no version to compare with", highlight=False)
+        return
+    models = diff["models"]
+    out.print(
+        f"  against {engine} {compared}: {len(models['added'])} models added, "
+        f"{len(models['removed'])} removed, {len(models['changed'])} changed",
+        markup=False,
+        highlight=False,
+    )
+    for kind in ("added", "removed"):
+        for model in models[kind][:20]:
+            out.print(f"    {kind} {model['uri']!r}", markup=False, highlight=False)
+    for model in models["changed"][:20]:
+        fields = ", ".join(c["field"] for c in model["changes"][:6])
+        out.print(
+            f"    changed {model['uri']!r}: {fields}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def _read_bounded(path: Path, limit: int) -> bytes:

@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     expensive_read_rate: float = Field(
         default=600.0,
         gt=0,
-        description="Reads per minute one client may make that build a body (cache misses).",
+        description="Reads per minute one client may make that read the database (a catalog, "
+        "map or change feed not in memory, a diff); bursts of a sixth of it.",
     )
     fleet_stale_seconds: float = Field(
         default=3600.0,

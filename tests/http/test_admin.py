@@ -230,3 +230,20 @@ def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
         eu.sync_once()  # applies the change; the next poll reports holding it
         eu.sync_once()
         assert fleet()["eu-1"]["current"] is True
+
+
+def test_reads_that_reach_the_database_are_rate_limited_per_client(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    with InProcess(db.url, expensive_read_rate=6) as app:  # 6 a minute, in bursts of 10
+        diff = "/v1/engines/litellm/diff?from=1.60.9&to=1.60.9"
+        statuses = [app.get(diff).status_code for _ in range(12)]
+        assert statuses == [200] * 10 + [429] * 2
+        limited = app.get(diff)
+        assert int(limited.headers["retry-after"]) >= 1
+        assert limited.json()["type"] == "urn:budconnect:problem:too-many-requests"
+        # Polls answered from memory are never limited.
+        catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+        assert app.get(catalog).status_code == 429  # it would read the database
+        etag = '"' + app.get("/v1/engines/litellm/versions/1.60.9").json()["digest"] + '"'
+        for _ in range(50):
+            assert app.get(catalog, headers={"if-none-match": etag}).status_code == 304

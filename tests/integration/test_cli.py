@@ -18,7 +18,7 @@ from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision
 from budconnect.storage.tables import engine_version, model_entry
-from tests.conftest import VERSIONS, Server, run_cli, source_bytes, source_models
+from tests.conftest import VERSIONS, Server, dump, run_cli, source_bytes, source_models
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -311,3 +311,26 @@ def test_a_file_beyond_the_size_limit_is_refused_in_one_line(
     [line] = refused.stderr.strip().splitlines()
     assert "larger than 4,096 bytes" in line
     assert run_cli(*args[:-2], database_url=database_url).returncode == 0
+
+
+def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    assert (
+        run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url).returncode == 0
+    )
+    db = Database(database_url)
+    before = dump(db)
+    document = json.loads(source_bytes("1.70.4"))
+    document["gpt-4o"]["input_cost_per_token"] = 1.0
+    del document["gpt-4"]
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(document))
+    args = ["seed", "litellm", "--version", "1.70.4", "--file", str(changed), "--dry-run"]
+    result = run_cli(*args, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "dry run: nothing was written" in result.stdout
+    assert "against litellm 1.70.4: 0 models added, 1 removed, 1 changed" in result.stdout
+    assert "changed 'gpt-4o': input_cost.input_cost_per_token" in result.stdout
+    assert dump(db) == before
+    db.dispose()

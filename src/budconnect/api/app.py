@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from budconnect import __version__
-from budconnect.api import admin, compat, engines, health, problems, sync
+from budconnect.api import admin, compat, engines, health, models, problems, sync, web
 from budconnect.api.auth import ReadAuth
 from budconnect.api.blocking import Blocking
 from budconnect.api.bodies import BodyCache
@@ -98,6 +99,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(compat.router)
     app.include_router(sync.router)
     app.include_router(admin.router)
+    app.include_router(models.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(packages=[("budconnect.api", "static")]), name="static")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

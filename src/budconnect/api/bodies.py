@@ -60,7 +60,14 @@ class DiffKey:
     new: str
 
 
-BodyKey = CatalogKey | LiteLLMMapKey | PageKey | ChangesKey | DiffKey
+@dataclass(frozen=True, slots=True)
+class HistoryKey:
+    """A model's history, as of one registry revision (the digest names both)."""
+
+    digest: str
+
+
+BodyKey = CatalogKey | LiteLLMMapKey | PageKey | ChangesKey | DiffKey | HistoryKey
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from budconnect.api import web
 from budconnect.api.responses import problem
 from budconnect.errors import BudConnectError, Busy, DatabaseUnavailable
 
@@ -24,7 +25,9 @@ def _kind(error: BudConnectError) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(BudConnectError)
-    async def _budconnect_error(_: Request, exc: BudConnectError) -> Response:
+    async def _budconnect_error(request: Request, exc: BudConnectError) -> Response:
+        if _for_people(request):
+            return web.error_page(exc.status, exc.title, exc.public_detail or exc.detail)
         detail = exc.detail
         headers = None
         if exc.public_detail is not None:
@@ -40,7 +43,7 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.title, detail, kind=_kind(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "parameter": ".".join(str(part) for part in error["loc"][1:]) or "body",
@@ -50,14 +53,18 @@ def install(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
+        if _for_people(request):
+            return web.error_page(422, "Invalid request parameters", detail)
         return problem(
             422, "Invalid request parameters", detail, kind="invalid-parameters", errors=errors
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         reason = _reason(exc.status_code)
+        if _for_people(request):
+            return web.error_page(exc.status_code, reason, f"no page here: {request.url.path}")
         return problem(
             exc.status_code,
             reason,
@@ -67,9 +74,17 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
+        if _for_people(request):
+            return web.error_page(500, "Internal error", "the server failed to show this page")
         return problem(500, "Internal Server Error", "the server failed to answer this request")
+
+
+def _for_people(request: Request) -> bool:
+    """The web catalog's pages answer errors as pages, the API as problem details."""
+    path = request.url.path
+    return path == "/" or path.startswith("/catalog/")
 
 
 def _reason(status: int) -> str:

@@ -65,7 +65,8 @@ class Problem(BaseModel):
 _PROBLEM_DESCRIPTIONS = {
     401: "No bearer token, or one that is not valid here (WWW-Authenticate: Bearer)",
     403: "Writes (or reads) are disabled: no token for them is configured",
-    404: "Unknown engine or version (the body lists what exists)",
+    404: "Unknown engine, version or model (the body lists what exists, or similar keys)",
+    409: "The cursor belongs to a snapshot the version no longer serves: start again",
     413: "The body is larger than the server accepts",
     415: "The body is not JSON",
     429: "Too many requests from this client (retry after `Retry-After` seconds)",

@@ -12,6 +12,7 @@ from budconnect.api.deps import blocking, polls
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.polls import Polls
 from budconnect.api.queries import PollKind, changes_poll, query_text, snapshot_poll
+from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import query_parameters, read_route
 from budconnect.errors import NotFound
 from budconnect.services.diffs import diff_snapshots
@@ -82,6 +83,8 @@ async def get_diff(
         )
 
     gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
+    limit: RateLimit = request.app.state.read_limit
+    limit.take(request.client.host if request.client else "unknown")
     digest, encoded = await bounded.run(request, build)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and etag_matches(if_none_match, digest):

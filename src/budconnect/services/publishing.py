@@ -69,7 +69,7 @@ def publish(
             max_bytes=max_bytes,
             dry_run=True,
         )
-        compared, diff = _preview(db, catalog, engine, version, raw)
+        compared, diff = preview_diff(db, catalog, engine, version, raw)
         return Publication(result, True, compared, diff)
 
     def audit(conn: Connection, result: SeedResult, before: str | None) -> None:
@@ -147,9 +147,11 @@ def set_yanked(
     return updated
 
 
-def _preview(
+def preview_diff(
     db: Database, catalog: Catalog, engine: str, version: str, raw: bytes
 ) -> tuple[str | None, JSONObject | None]:
+    """What seeding `raw` would change against the version it replaces (or the newest older
+    one): (that version, the diff), or (None, None) when there is none."""
     fmt = engine_format(engine)
     parsed = fmt.parse(raw)
     new = build_snapshot(

@@ -1,0 +1,331 @@
+"""The query API for people: one version's models and providers, one model, a model's history.
+
+Model keys contain `/`, `:`, `@` and `*`, and are addressed as the rest of the path, as they
+are written: `/v1/engines/litellm/versions/1.100.5/models/bedrock/us.anthropic.claude-3-5-
+sonnet-20241022-v2:0`. Only `%`, `?` and `#` must be percent-encoded (as `%25`, `%3F`, `%23`);
+`/` may be written as is or as `%2F`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from budconnect.api import bodies
+from budconnect.api.blocking import Blocking
+from budconnect.api.deps import blocking, catalog
+from budconnect.api.queries import query_text
+from budconnect.api.responses import JSONBytes, problem_responses, query_parameters
+from budconnect.errors import InvalidParameters
+from budconnect.services import history as model_history
+from budconnect.services.catalog import Catalog
+from budconnect.services.query import (
+    MAX_LIMIT,
+    MODEL_FIELDS,
+    PROVIDER_FIELDS,
+    SORTS,
+    ModelQuery,
+    models_of,
+    select_models,
+    select_providers,
+)
+
+router = APIRouter(prefix="/v1", tags=["query"])
+
+MODEL_PARAMETERS = (
+    "provider", "mode", "modality", "min_context", "max_input_price", "max_output_price",
+    "deprecated", "as_of", "q", "sort", "limit", "cursor", "fields",
+)  # fmt: skip
+_BOOL = {"true": True, "false": False, "1": True, "0": False}
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query_text(request.scope), keep_blank_values=True)
+
+
+def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
+    values = [v for k, v in pairs if k == name]
+    if len(values) > 1:
+        raise InvalidParameters.one(name, "given more than once")
+    return values[0] if values else None
+
+
+def _many(pairs: list[tuple[str, str]], name: str) -> tuple[str, ...]:
+    return tuple(part for k, v in pairs if k == name for part in v.split(",") if part)
+
+
+def _number(name: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    if not _NUMBER.fullmatch(text):
+        raise InvalidParameters.one(name, "must be a number (digits, and a decimal point)")
+    return float(text)
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return 50
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidParameters.one("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def _fields(text: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(name for name in text.split(",") if name)
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise InvalidParameters.one("fields", f"choose among: {', '.join(allowed)}")
+    return names
+
+
+def _bool(name: str, text: str | None) -> bool | None:
+    if text is None:
+        return None
+    if text.lower() not in _BOOL:
+        raise InvalidParameters.one(name, "must be true or false")
+    return _BOOL[text.lower()]
+
+
+def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
+    """A model query from request parameters; anything unknown or malformed is a 422."""
+    unknown = sorted(
+        {k for k, _ in pairs if k not in MODEL_PARAMETERS and not k.startswith("supports_")}
+    )
+    if unknown:
+        raise InvalidParameters(
+            [
+                {
+                    "parameter": name,
+                    "in": "query",
+                    "message": "unknown filter; known: "
+                    f"{', '.join(MODEL_PARAMETERS)} and supports_* flags",
+                }
+                for name in unknown
+            ]
+        )
+    flags = []
+    for name in sorted({k for k, _ in pairs if k.startswith("supports_")}):
+        value = _bool(name, _one(pairs, name))
+        assert value is not None
+        flags.append((name, value))
+    sort = _one(pairs, "sort") or "key"
+    descending = sort.startswith("-")
+    if sort.lstrip("-") not in SORTS:
+        raise InvalidParameters.one(
+            "sort", f"one of {', '.join(SORTS)}, with '-' before it for descending"
+        )
+    as_of_text = _one(pairs, "as_of")
+    try:
+        as_of = dt.date.fromisoformat(as_of_text) if as_of_text is not None else None
+    except ValueError:
+        raise InvalidParameters.one("as_of", "must be a date, YYYY-MM-DD") from None
+    min_context = _number("min_context", _one(pairs, "min_context"))
+    return ModelQuery(
+        providers=_many(pairs, "provider"),
+        modes=_many(pairs, "mode"),
+        flags=tuple(flags),
+        modalities=_many(pairs, "modality"),
+        min_context=int(min_context) if min_context is not None else None,
+        max_input_price=_number("max_input_price", _one(pairs, "max_input_price")),
+        max_output_price=_number("max_output_price", _one(pairs, "max_output_price")),
+        deprecated=_bool("deprecated", _one(pairs, "deprecated")),
+        as_of=as_of,
+        q=_one(pairs, "q") or None,
+        sort=sort.lstrip("-"),
+        descending=descending,
+        limit=_limit(_one(pairs, "limit")),
+        cursor=_one(pairs, "cursor"),
+        fields=_fields(_one(pairs, "fields"), MODEL_FIELDS),
+    )
+
+
+def _listing(snapshot: Any, page: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "engine": snapshot.engine,
+        "engine_version": snapshot.version,
+        "digest": snapshot.digest,
+        "total": page.total,
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+        **extra,
+    }
+
+
+@router.get(
+    "/engines/{engine}/versions/{version}/models",
+    responses=problem_responses(404, 409, 422, 503),
+    openapi_extra=query_parameters(
+        ("provider", False, "Provider keys (repeat, or separate by commas).", "openai"),
+        ("mode", False, "Modes, e.g. chat, embedding (repeat, or commas).", "chat"),
+        ("supports_vision", False, "Any supports_* flag the data has: true or false.", "true"),
+        ("modality", False, "Modalities every model must have (repeat, or commas).", "image_input"),
+        ("min_context", False, "Smallest input context window, in tokens.", "128000"),
+        ("max_input_price", False, "Highest input price, USD per million tokens.", "3"),
+        ("max_output_price", False, "Highest output price, USD per million tokens.", "15"),
+        (
+            "deprecated",
+            False,
+            "true: deprecated as of `as_of` (default today); false: not.",
+            "false",
+        ),
+        ("as_of", False, "The date `deprecated` is judged at, YYYY-MM-DD.", "2026-01-01"),
+        ("q", False, "Text in the model key, provider key or provider name.", "claude"),
+        ("sort", False, f"One of {', '.join(SORTS)}; '-' before it: descending.", "-context"),
+        ("limit", False, f"Models per page, 1 to {MAX_LIMIT} (default 50).", "50"),
+        ("cursor", False, "The `next_cursor` of the previous page.", ""),
+        (
+            "fields",
+            False,
+            f"Fields to return, among: {', '.join(MODEL_FIELDS)}.",
+            "uri,input_cost,tokens",
+        ),
+    ),
+)
+async def list_models(
+    request: Request,
+    engine: str,
+    version: str,
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """The models of a version matching every filter given, sorted and paged with a cursor.
+
+    Models without the value sorted on (no price, no context window) come last. A cursor is
+    valid for the snapshot it came from: when the version changes, 409 (start again)."""
+    query = model_query(_params(request))
+    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    page = select_models(snapshot, query, dt.date.today())
+    return JSONBytes(_listing(snapshot, page, flags=page.flags))
+
+
+@router.get(
+    "/engines/{engine}/versions/{version}/providers",
+    responses=problem_responses(404, 409, 422, 503),
+    openapi_extra=query_parameters(
+        ("q", False, "Text in the provider key or name.", "azure"),
+        ("limit", False, f"Providers per page, 1 to {MAX_LIMIT} (default 50).", "50"),
+        ("cursor", False, "The `next_cursor` of the previous page.", ""),
+        (
+            "fields",
+            False,
+            f"Fields to return, among: {', '.join(PROVIDER_FIELDS)}.",
+            "provider_type,name,model_count",
+        ),
+    ),
+)
+async def list_providers(
+    request: Request,
+    engine: str,
+    version: str,
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """The providers of a version, by key, with how many models each has."""
+    pairs = _params(request)
+    unknown = sorted({k for k, _ in pairs if k not in ("q", "limit", "cursor", "fields")})
+    if unknown:
+        raise InvalidParameters(
+            [
+                {
+                    "parameter": n,
+                    "in": "query",
+                    "message": "unknown; known: q, limit, cursor, fields",
+                }
+                for n in unknown
+            ]
+        )
+    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    page = select_providers(
+        snapshot,
+        _one(pairs, "q") or None,
+        _limit(_one(pairs, "limit")),
+        _one(pairs, "cursor"),
+        _fields(_one(pairs, "fields"), PROVIDER_FIELDS),
+    )
+    return JSONBytes(_listing(snapshot, page))
+
+
+@router.get(
+    "/engines/{engine}/versions/{version}/models/{key:path}",
+    responses=problem_responses(404, 422, 503),
+)
+async def get_model(
+    engine: str,
+    version: str,
+    key: str,
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """One model of a version, with its provider's key (see the module text for how keys
+    with `/`, `:`, `@` and `*` are addressed)."""
+    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    for model in models_of(snapshot):
+        if model["uri"] == key:
+            return JSONBytes({"engine": snapshot.engine, "engine_version": snapshot.version,
+                              "model": model})  # fmt: skip
+    keys = [m["uri"] for m in models_of(snapshot)]
+    close = difflib.get_close_matches(key, keys, n=5, cutoff=0.6)
+    raise model_history.UnknownModel(
+        f"{engine} {snapshot.version} has no model {key!r}"
+        + (f"; similar keys: {', '.join(close)}" if close else ""),
+        similar=close,
+    )
+
+
+@router.get(
+    "/engines/{engine}/models/{key:path}/history",
+    responses=problem_responses(404, 422, 503),
+    openapi_extra=query_parameters(
+        (
+            "at",
+            False,
+            "A date (YYYY-MM-DD): the entry in the newest release on or before it.",
+            "2025-06-01",
+        ),
+    ),
+)
+async def get_history(
+    request: Request,
+    engine: str,
+    key: str,
+    service: Catalog = Depends(catalog),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """Every version holding the model, in spans where its entry did not change (each with
+    its first and last version and their release dates), and the field-level changes
+    between spans: prices, limits, flags, provider, mode, deprecation. With `at`, the entry
+    in the newest release on or before that date."""
+    pairs = _params(request)
+    unknown = sorted({k for k, _ in pairs if k != "at"})
+    if unknown:
+        raise InvalidParameters([{"parameter": n, "in": "query", "message": "unknown; known: at"}
+                                 for n in unknown])  # fmt: skip
+    at_text = _one(pairs, "at")
+    if at_text is not None:
+        try:
+            date = dt.date.fromisoformat(at_text)
+        except ValueError:
+            raise InvalidParameters.one("at", "must be a date, YYYY-MM-DD") from None
+        return JSONBytes(await bounded.run(None, model_history.at, service.db, engine, key, date))
+    view = await bounded.run(None, service.view)
+    cache: bodies.BodyCache = request.app.state.polls.cache
+    digest = f"history:{engine}:{view.revision}:{key}"
+    control: str = request.app.state.polls.cache_control
+
+    def build() -> bodies.Encoded:
+        document = model_history.history(service.db, engine, key)
+        return bodies.Encoded.build(document, digest, control)
+
+    encoded = await bounded.run(None, cache.get_or_build, bodies.HistoryKey(digest), build)
+    return Response(encoded.body, media_type="application/json")

@@ -1,0 +1,235 @@
+"""Questions people ask of one version's catalog: filter, search, sort and page its models.
+
+Everything here is pure and works on a Snapshot (already in memory): a filtered query of the
+largest version is a pass over a few thousand documents, answered in milliseconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from budconnect.domain.records import JSONObject
+from budconnect.errors import BudConnectError, InvalidParameters
+from budconnect.services.snapshots import Snapshot
+
+MAX_LIMIT = 500
+SORTS = ("key", "input_price", "output_price", "context", "provider")
+# Model fields one may ask for with `fields=` (the document's own, plus the provider's key).
+MODEL_FIELDS = (
+    "id", "uri", "alias_of", "mode", "modality", "provider_id", "provider_type", "input_cost",
+    "output_cost", "cache_cost", "search_context_cost_per_query", "tokens", "rate_limits",
+    "media_limits", "features", "endpoints", "deprecation_date", "source_entry",
+)  # fmt: skip
+PROVIDER_FIELDS = (
+    "id", "name", "provider_type", "icon", "description", "capabilities", "credentials",
+    "model_count",
+)  # fmt: skip
+
+
+class CursorOutdated(BudConnectError):
+    status = 409
+    title = "Cursor outdated"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelQuery:
+    providers: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    flags: tuple[tuple[str, bool], ...] = ()  # supports_*: required value
+    modalities: tuple[str, ...] = ()  # every one of them
+    min_context: int | None = None
+    max_input_price: float | None = None  # USD per million input tokens
+    max_output_price: float | None = None
+    deprecated: bool | None = None
+    as_of: dt.date | None = None
+    q: str | None = None
+    sort: str = "key"
+    descending: bool = False
+    limit: int = 50
+    cursor: str | None = None
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    total: int
+    items: list[JSONObject]
+    next_cursor: str | None
+    flags: list[str] = field(default_factory=list)
+
+
+def per_million(cost: JSONObject | None, name: str) -> float | None:
+    """A per-token price, in USD per million tokens."""
+    value = (cost or {}).get(name)
+    return None if value is None else float(value) * 1_000_000
+
+
+def context_window(model: JSONObject) -> int | None:
+    tokens = model.get("tokens") or {}
+    value = tokens.get("max_input_tokens", tokens.get("max_tokens"))
+    return int(value) if isinstance(value, int) else None
+
+
+def deprecated_on(model: JSONObject) -> dt.date | None:
+    value = model.get("deprecation_date")
+    return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
+
+
+def models_of(snapshot: Snapshot) -> list[JSONObject]:
+    """Every model of the snapshot, each with its provider's key, in key order."""
+    models = [
+        {**model, "provider_type": provider["provider_type"]}
+        for provider in snapshot.providers
+        for model in provider["models"]
+    ]
+    models.sort(key=lambda m: m["uri"])
+    return models
+
+
+def flags_of(models: Iterable[JSONObject]) -> list[str]:
+    """Every capability flag (`supports_*`) the data has."""
+    return sorted({name for m in models for name in (m.get("features") or {})})
+
+
+def _text(model: JSONObject, provider_names: dict[str, str]) -> str:
+    provider = model["provider_type"]
+    return f"{model['uri']}\0{provider}\0{provider_names.get(provider, '')}".lower()
+
+
+def _value_of(sort: str) -> Callable[[JSONObject], float | None]:
+    if sort == "context":
+        return lambda m: context_window(m)
+    if sort == "input_price":
+        return lambda m: per_million(m.get("input_cost"), "input_cost_per_token")
+    return lambda m: per_million(m.get("output_cost"), "output_cost_per_token")
+
+
+def _order(models: list[JSONObject], sort: str, descending: bool) -> list[JSONObject]:
+    """Models in the order asked for; models without the value sorted on come last, by key."""
+    if sort == "key":
+        return sorted(models, key=lambda m: m["uri"], reverse=descending)
+    if sort == "provider":
+        return sorted(models, key=lambda m: (m["provider_type"], m["uri"]), reverse=descending)
+    value = _value_of(sort)
+    present = [m for m in models if value(m) is not None]
+    missing = [m for m in models if value(m) is None]
+    if descending:
+        present.sort(key=lambda m: (-(value(m) or 0.0), m["uri"]))
+    else:
+        present.sort(key=lambda m: (value(m) or 0.0, m["uri"]))
+    return present + missing
+
+
+def select_models(snapshot: Snapshot, query: ModelQuery, today: dt.date) -> Page:
+    """The page of models matching `query`; unknown models last when sorting by a value."""
+    models = models_of(snapshot)
+    known_flags = flags_of(models)
+    unknown = [name for name, _ in query.flags if name not in known_flags]
+    if unknown:
+        raise InvalidParameters(
+            [
+                {
+                    "parameter": name,
+                    "in": "query",
+                    "message": "no model of this version has "
+                    f"this flag; known flags: {', '.join(known_flags)}",
+                }
+                for name in unknown
+            ]
+        )
+    names = {p["provider_type"]: p["name"] for p in snapshot.providers}
+    needle = query.q.lower() if query.q else None
+    as_of = query.as_of or today
+    selected = []
+    for model in models:
+        if query.providers and model["provider_type"] not in query.providers:
+            continue
+        if query.modes and model["mode"] not in query.modes:
+            continue
+        features = model.get("features") or {}
+        if any(features.get(name, False) is not wanted for name, wanted in query.flags):
+            continue
+        if query.modalities and not set(query.modalities) <= set(model["modality"]):
+            continue
+        if query.min_context is not None and (context_window(model) or 0) < query.min_context:
+            continue
+        if query.max_input_price is not None and not _at_most(
+            per_million(model.get("input_cost"), "input_cost_per_token"), query.max_input_price
+        ):
+            continue
+        if query.max_output_price is not None and not _at_most(
+            per_million(model.get("output_cost"), "output_cost_per_token"), query.max_output_price
+        ):
+            continue
+        if query.deprecated is not None:
+            date = deprecated_on(model)
+            if (date is not None and date <= as_of) is not query.deprecated:
+                continue
+        if needle and needle not in _text(model, names):
+            continue
+        selected.append(model)
+    selected = _order(selected, query.sort, query.descending)
+    offset = _offset(query.cursor, snapshot.digest)
+    items = selected[offset : offset + query.limit]
+    following = offset + query.limit
+    next_cursor = _cursor(snapshot.digest, following) if following < len(selected) else None
+    if query.fields is not None:
+        items = [{name: m[name] for name in query.fields} for m in items]
+    return Page(len(selected), items, next_cursor, known_flags)
+
+
+def select_providers(
+    snapshot: Snapshot,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+    fields: tuple[str, ...] | None,
+) -> Page:
+    providers = [
+        {**{k: v for k, v in p.items() if k != "models"}, "model_count": len(p["models"])}
+        for p in snapshot.providers
+    ]
+    if q:
+        needle = q.lower()
+        providers = [
+            p for p in providers
+            if needle in p["provider_type"].lower() or needle in p["name"].lower()
+        ]  # fmt: skip
+    offset = _offset(cursor, snapshot.digest)
+    items = providers[offset : offset + limit]
+    following = offset + limit
+    next_cursor = _cursor(snapshot.digest, following) if following < len(providers) else None
+    if fields is not None:
+        items = [{name: p[name] for name in fields} for p in items]
+    return Page(len(providers), items, next_cursor)
+
+
+def _at_most(value: float | None, limit: float) -> bool:
+    return value is not None and value <= limit + 1e-12
+
+
+def _cursor(digest: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([digest[:16], offset])).decode().rstrip("=")
+
+
+def _offset(cursor: str | None, digest: str) -> int:
+    """The offset a cursor stands for; it must come from this very snapshot."""
+    if cursor is None:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        prefix, offset = orjson.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(offset, int) or offset < 0 or not isinstance(prefix, str):
+            raise ValueError("not a cursor")
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidParameters.one("cursor", "not a cursor this server gave") from None
+    if prefix != digest[:16]:
+        raise CursorOutdated(
+            "the version changed since this cursor was given; start again without it"
+        )
+    return offset

@@ -1,0 +1,198 @@
+"""The query API: filters, search, sorting, cursors and fields; one model; a model's history.
+
+Expectations are computed from the source files themselves, not from BudConnect's code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from budconnect.domain.records import Provenance
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from tests.conftest import VERSIONS, InProcess, source_bytes, source_models
+
+BIG = "1.100.5"
+MODELS = f"/v1/engines/litellm/versions/{BIG}/models"
+# Release dates for the bundled versions, one a quarter apart, as an index would give them.
+RELEASED = {v: dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=90 * i)
+            for i, v in enumerate(VERSIONS)}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('query') / 'q.db'}")
+    from budconnect.storage.migrate import upgrade
+
+    upgrade(db.engine)
+    for version in VERSIONS:
+        provenance = Provenance("index", RELEASED[version], "index", f"litellm-{version}.whl", "0")
+        seed(
+            db, engine="litellm", version=version, raw=source_bytes(version), provenance=provenance
+        )
+    db.dispose()
+    with InProcess(db.url) as served:
+        yield served
+
+
+def every_page(app: InProcess, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = app.get(MODELS, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            assert len(items) == body["total"]
+            return items
+
+
+def deprecated_by(text: str, date: dt.date) -> bool:
+    year, month, day = (int(part) for part in text[:10].split("-"))  # not always zero-padded
+    return dt.date(year, month, day) <= date
+
+
+def per_million(entry: dict[str, Any], name: str) -> float | None:
+    value = entry.get(name)
+    return (
+        float(value) * 1e6
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else None
+    )
+
+
+def test_filters_select_what_the_source_file_says(app: InProcess) -> None:
+    source = source_models(BIG)
+    got = every_page(app, provider="openai", supports_vision="true", min_context=100000,
+                     max_input_price="5", limit=100)  # fmt: skip
+    expected = {
+        key for key, e in source.items()
+        if e["litellm_provider"] == "openai" and e.get("supports_vision") is True
+        and isinstance(e.get("max_input_tokens"), int) and e["max_input_tokens"] >= 100000
+        and (per_million(e, "input_cost_per_token") or 1e9) <= 5
+    }  # fmt: skip
+    assert expected
+    assert {m["uri"] for m in got} == expected
+
+
+def test_search_sort_and_cursor_walk_every_match_once(app: InProcess) -> None:
+    got = every_page(app, q="claude", sort="-context", limit=7)
+    keys = [m["uri"] for m in got]
+    assert len(keys) == len(set(keys))
+    assert all("claude" in m["uri"].lower() or "claude" in m["provider_type"] for m in got)
+    windows = [(m["tokens"] or {}).get("max_input_tokens") for m in got]
+    known = [w for w in windows if w is not None]
+    assert known == sorted(known, reverse=True)
+    assert windows[: len(known)] == known  # models without a context window come last
+
+
+def test_fields_and_deprecation_as_of_a_date(app: InProcess) -> None:
+    body = app.get(MODELS, params={"fields": "uri,deprecation_date", "deprecated": "true",
+                                   "as_of": "2025-06-01", "limit": 500}).json()  # fmt: skip
+    assert all(set(m) == {"uri", "deprecation_date"} for m in body["items"])
+    expected = {
+        key for key, e in source_models(BIG).items()
+        if isinstance(e.get("deprecation_date"), str)
+        and deprecated_by(e["deprecation_date"], dt.date(2025, 6, 1))
+    }  # fmt: skip
+    assert {m["uri"] for m in body["items"]} == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"supports_teleportation": "true"}, "supports_teleportation"),
+        ({"supports_vision": "maybe"}, "supports_vision"),
+        ({"min_context": "lots"}, "min_context"),
+        ({"max_input_price": "-1"}, "max_input_price"),
+        ({"limit": "1000"}, "limit"),
+        ({"sort": "price"}, "sort"),
+        ({"as_of": "yesterday"}, "as_of"),
+        ({"fields": "uri,secret"}, "fields"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"q": "a", "q ": "b"}, "q "),
+    ],
+)
+def test_bad_query_parameters_get_a_422_naming_them(
+    app: InProcess, params: dict[str, str], parameter: str
+) -> None:
+    answer = app.get(MODELS, params=params)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert parameter in [e["parameter"] for e in answer.json()["errors"]]
+
+
+def test_a_cursor_of_another_snapshot_is_refused(app: InProcess) -> None:
+    cursor = app.get(MODELS, params={"limit": 5}).json()["next_cursor"]
+    other = app.get("/v1/engines/litellm/versions/1.70.4/models", params={"cursor": cursor})
+    assert other.status_code == 409
+
+
+def test_providers_are_listed_with_their_model_counts(app: InProcess) -> None:
+    body = app.get(f"/v1/engines/litellm/versions/{BIG}/providers",
+                   params={"limit": 500, "fields": "provider_type,model_count"}).json()  # fmt: skip
+    counts: dict[str, int] = {}
+    for entry in source_models(BIG).values():
+        counts[entry["litellm_provider"]] = counts.get(entry["litellm_provider"], 0) + 1
+    assert {p["provider_type"]: p["model_count"] for p in body["items"]} == counts
+
+
+def test_every_odd_key_of_the_bundled_data_is_addressable(app: InProcess) -> None:
+    """Keys with '/', ':', '@', '*', spaces or '%' are addressed as the rest of the path."""
+    checked = 0
+    for version in VERSIONS:
+        for key in source_models(version):
+            if not any(c in key for c in "/:@* %?#"):
+                continue
+            path = f"/v1/engines/litellm/versions/{version}/models/{quote(key, safe='/:@*')}"
+            answer = app.get(path)
+            assert answer.status_code == 200, (key, answer.text)
+            assert answer.json()["model"]["uri"] == key
+            checked += 1
+    assert checked > 1000
+    missing = app.get(f"/v1/engines/litellm/versions/{BIG}/models/gpt-4o-mini-typo")
+    assert missing.status_code == 404
+    assert "gpt-4o-mini" in missing.json()["similar"]
+
+
+def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InProcess) -> None:
+    key = "gpt-4o"
+    entries = {v: source_models(v).get(key) for v in VERSIONS}
+    holding = [v for v in VERSIONS if entries[v] is not None]
+    history = app.get(f"/v1/engines/litellm/models/{key}/history").json()
+    assert history["version_count"] == len(holding)
+    spans = history["spans"]
+    assert [v for span in spans for v in span["versions"]] == holding
+    # A span starts exactly where the source entry changed.
+    starts = [holding[0]] + [b for a, b in itertools.pairwise(holding) if entries[a] != entries[b]]
+    assert [span["first"]["engine_version"] for span in spans] == starts
+    for span in spans[1:]:
+        assert span["changes"], span
+        assert any(c["field"].startswith("source_entry") for c in span["changes"])
+    assert spans[0]["first"]["released_at"] == RELEASED[holding[0]].isoformat()
+
+
+def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
+    app: InProcess,
+) -> None:
+    key = "gpt-4o"
+    version = next(v for v in reversed(VERSIONS) if key in source_models(v) and v != VERSIONS[-1])
+    date = (RELEASED[version] + dt.timedelta(days=1)).date().isoformat()
+    body = app.get(f"/v1/engines/litellm/models/{key}/history", params={"at": date}).json()
+    assert body["engine_version"] == version
+    assert json.dumps(body["model"]["source_entry"], sort_keys=True) == json.dumps(
+        source_models(version)[key], sort_keys=True
+    )
+    early = app.get(f"/v1/engines/litellm/models/{key}/history", params={"at": "2000-01-01"})
+    assert early.status_code == 404
+    assert app.get("/v1/engines/litellm/models/no-such-model/history").status_code == 404
