@@ -49,6 +49,8 @@ class FleetRecorder:
         first_page: bool,
     ) -> None:
         """Note one poll: a sync client's report, or a BudServe sweep's first page."""
+        if not first_page and not any(name == DEPLOYMENT for name, _ in request_headers):
+            return  # most polls: nothing to note
         found = {name: value for name, value in request_headers if name in _WANTED}
         now = dt.datetime.now(dt.UTC)
         if DEPLOYMENT in found:

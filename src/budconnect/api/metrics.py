@@ -8,6 +8,7 @@ registry is read.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -89,12 +90,18 @@ class MetricsMiddleware:
             REQUEST_ID.reset(token)
 
 
+# Fresh ids: a random prefix per process (so workers and replicas never collide), then a
+# counter; cheaper than random bytes per request.
+_PREFIX = os.urandom(4).hex()
+_COUNTER = itertools.count(1)
+
+
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID if it is a sane one, else a fresh id."""
     for name, value in headers:
         if name == b"x-request-id" and 0 < len(value) <= 64 and _SANE.fullmatch(value):
             return value.decode()
-    return os.urandom(8).hex()
+    return f"{_PREFIX}-{next(_COUNTER):x}"
 
 
 def exposition() -> tuple[bytes, str]:

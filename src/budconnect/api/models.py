@@ -19,7 +19,7 @@ from starlette.responses import Response
 from budconnect.api import bodies
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog
-from budconnect.api.queries import query_text
+from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, problem_responses, query_parameters
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
@@ -43,12 +43,6 @@ MODEL_PARAMETERS = (
 )  # fmt: skip
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
 _NUMBER = re.compile(r"\d+(\.\d+)?")
-
-
-def _params(request: Request) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(query_text(request.scope), keep_blank_values=True)
 
 
 def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
@@ -203,7 +197,7 @@ async def list_models(
 
     Models without the value sorted on (no price, no context window) come last. A cursor is
     valid for the snapshot it came from: when the version changes, 409 (start again)."""
-    query = model_query(_params(request))
+    query = model_query(query_pairs(request.scope))
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     page = select_models(snapshot, query, dt.date.today())
     return JSONBytes(_listing(snapshot, page, flags=page.flags))
@@ -232,7 +226,7 @@ async def list_providers(
     bounded: Blocking = Depends(blocking),
 ) -> Response:
     """The providers of a version, by key, with how many models each has."""
-    pairs = _params(request)
+    pairs = query_pairs(request.scope)
     unknown = sorted({k for k, _ in pairs if k not in ("q", "limit", "cursor", "fields")})
     if unknown:
         raise InvalidParameters(
@@ -306,7 +300,7 @@ async def get_history(
     its first and last version and their release dates), and the field-level changes
     between spans: prices, limits, flags, provider, mode, deprecation. With `at`, the entry
     in the newest release on or before that date."""
-    pairs = _params(request)
+    pairs = query_pairs(request.scope)
     unknown = sorted({k for k, _ in pairs if k != "at"})
     if unknown:
         raise InvalidParameters([{"parameter": n, "in": "query", "message": "unknown; known: at"}

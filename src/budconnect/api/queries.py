@@ -46,6 +46,11 @@ def query_text(scope: Mapping[str, Any]) -> str:
     return raw.decode("latin-1")
 
 
+def query_pairs(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every (name, value) of an ASGI request's query string, blanks and repeats kept."""
+    return parse_qsl(query_text(scope), keep_blank_values=True)
+
+
 def _params(query: str) -> dict[str, str]:
     pairs = parse_qsl(query, keep_blank_values=True)
     params: dict[str, str] = {}

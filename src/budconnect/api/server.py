@@ -15,7 +15,7 @@ import asyncio
 import logging
 import resource
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -41,18 +41,31 @@ class ServerConfig(uvicorn.Config):
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing connections whose request head is too slow."""
+    """uvicorn's httptools protocol, closing connections whose request head is too slow.
 
-    _head_timer: asyncio.TimerHandle | None = None
+    Each connection notes when it began to wait for a request head (a coarse clock read, no
+    timer per request: polls arrive by the tens of thousands a second); one watchdog per
+    event loop, ticking a few times a second, closes those that waited too long.
+    """
+
+    _head_since: float | None = None  # when the current wait for a request head began
     _last_active: float = 0.0
+    _watchdogs: ClassVar[dict[int, _Watchdog]] = {}
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._last_active = self.loop.time()
-        self._arm()
+        watchdog = self._watchdog()
+        self._last_active = self._head_since = watchdog.now
         limit = getattr(self.config, "max_connections", None)
         if limit and len(self.connections) > limit:
             self._make_room()
+
+    def _watchdog(self) -> _Watchdog:
+        found = self._watchdogs.get(id(self.loop))
+        if found is None:
+            timeout = getattr(self.config, "header_timeout", None) or 0.0
+            found = self._watchdogs[id(self.loop)] = _Watchdog(self.loop, self.connections, timeout)
+        return found
 
     def _make_room(self) -> None:
         """Over the limit: close the connection idle the longest (no request under way), so
@@ -70,33 +83,36 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # The first bytes of a next request on a kept-alive connection start its clock.
-        if self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
-            self._arm()
+        if self._head_since is None and (self.cycle is None or self.cycle.response_complete):
+            self._head_since = self._watchdogs[id(self.loop)].now
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        self._last_active = self.loop.time()
+        self._last_active = self._head_since or self._last_active
+        self._head_since = None
         super().on_headers_complete()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        timeout = getattr(self.config, "header_timeout", None)
+class _Watchdog:
+    """Closes, a few times a second, the connections that waited too long for a head."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any], timeout: float):
+        self.loop = loop
+        self.connections = connections
+        self.timeout = timeout
+        self.now = loop.time()
         if timeout:
-            self._head_timer = self.loop.call_later(timeout, self._head_too_slow)
+            self.tick_every = min(0.25, timeout / 4)
+            loop.call_later(self.tick_every, self._tick)
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+    def _tick(self) -> None:
+        self.now = self.loop.time()
+        deadline = self.now - self.timeout
+        for connection in list(self.connections):
+            since = getattr(connection, "_head_since", None)
+            if since is not None and since < deadline and not connection.transport.is_closing():
+                connection.transport.close()
+        self.loop.call_later(self.tick_every, self._tick)
 
 
 def raise_open_files_limit() -> int:

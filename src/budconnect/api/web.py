@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from budconnect import __version__
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog
-from budconnect.api.queries import query_text
+from budconnect.api.queries import query_pairs
 from budconnect.domain.versions import is_final, sort_versions
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
@@ -190,9 +190,7 @@ async def version_page(
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
-    from urllib.parse import parse_qsl
-
-    pairs = parse_qsl(query_text(request.scope), keep_blank_values=True)
+    pairs = query_pairs(request.scope)
     form = _form(pairs)
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     view = await bounded.run(None, service.view)
