@@ -32,7 +32,8 @@ REQUESTS = {
     "filtered query": f"/v1/engines/litellm/versions/{VERSION}/models?provider=openai"
     "&supports_vision=true&min_context=100000&max_input_price=5&sort=-context&limit=50",
     "text search": f"/v1/engines/litellm/versions/{VERSION}/models?q=claude&sort=input_price",
-    "one model": f"/v1/engines/litellm/versions/{VERSION}/models/bedrock/ap-northeast-1/anthropic.claude-v2:1",
+    "one model": f"/v1/engines/litellm/versions/{VERSION}/models/bedrock/ap-northeast-1/"
+    "anthropic.claude-v2:1",
     "history": "/v1/engines/litellm/models/gpt-4o/history",
     "web: version page": f"/catalog/litellm/{VERSION}?q=gpt&capability=supports_vision"
     "&sort=-input_price",
