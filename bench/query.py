@@ -64,7 +64,7 @@ def main() -> None:
                 str(port),
                 "--log-level",
                 "warning",
-            ],  # fmt: skip
+            ],
             env=env,
             start_new_session=True,
             stderr=subprocess.DEVNULL,
