@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,36 +104,98 @@ def rss_mb(root: int) -> float:
     return total
 
 
+FIELDS = {
+    name: re.compile(pattern)
+    for name, pattern in (
+        ("engine_version", rb'"engine_version":"([^"]+)"'),
+        ("digest", rb'"digest":"([0-9a-f]+)"'),
+        ("revision", rb'"revision":(\d+)'),
+    )
+}
+
+
+def head_of(raw: bytes, encoding: str | None) -> tuple[str, str, int]:
+    """Version, digest and revision of a catalog or change set, from its first bytes only.
+
+    One process plays 500 deployments on a machine it shares with the server: inflating
+    and parsing a 4 MB body per deployment at every publish would measure this client, not
+    the server. Every byte is still transferred; only the head (where the server writes
+    these fields, before any provider) is inflated and read.
+    """
+    head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4096)
+    if encoding != "gzip":
+        head = raw[:4096]
+    values = []
+    for name, pattern in FIELDS.items():
+        found = pattern.search(head)
+        if found is None:
+            raise ValueError(f"no {name} in {head[:200]!r}")
+        values.append(found[1])
+    return values[0].decode(), values[1].decode(), int(values[2])
+
+
+async def fetch(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, int]
+) -> tuple[int, tuple[str, str, int] | None]:
+    """GET `url` gzipped, read every byte, and return its status and head (when 200)."""
+    headers = headers | {"accept-encoding": "gzip"}
+    async with client.stream("GET", url, headers=headers, params=params) as answer:
+        raw = b"".join([chunk async for chunk in answer.aiter_raw()])
+    if answer.status_code != 200:
+        return answer.status_code, None
+    return 200, head_of(raw, answer.headers.get("content-encoding"))
+
+
+def report(name: str, me: Deployment) -> dict[str, str]:
+    """The headers the sync client sends with every poll (fleet status)."""
+    headers = {"x-budconnect-deployment": name, "x-budconnect-follows": "latest"}
+    if me.digest is not None:
+        headers |= {
+            "x-budconnect-engine-version": me.version or "",
+            "x-budconnect-digest": me.digest,
+            "x-budconnect-revision": str(me.revision),
+            "x-budconnect-applied": "ok",
+        }
+    return headers
+
+
 async def poll_forever(
-    client: httpx.AsyncClient, me: Deployment, stats: Stats, interval: float, stop: asyncio.Event
+    client: httpx.AsyncClient,
+    name: str,
+    me: Deployment,
+    stats: Stats,
+    interval: float,
+    stop: asyncio.Event,
+    writing: asyncio.Event,
 ) -> None:
     await asyncio.sleep(random.uniform(0, interval))
     while not stop.is_set():
         started = time.perf_counter()
+        during = " (while a PUT or yank runs)" if writing.is_set() else ""
         try:
             if me.digest is None or me.revision is None:
-                answer = await client.get("/v1/engines/litellm/versions/latest/catalog")
-                stats.record("catalog", time.perf_counter() - started, answer.status_code)
-                if answer.status_code == 200:
-                    body = orjson.loads(answer.content)
-                    me.digest, me.revision = body["digest"], body["revision"]
-                    me.version = body["engine_version"]
+                url = "/v1/engines/litellm/versions/latest/catalog"
+                status, head = await fetch(client, url, report(name, me), {})
+                stats.record("catalog" + during, time.perf_counter() - started, status)
+                if head is not None:
+                    me.version, me.digest, me.revision = head
             else:
-                answer = await client.get(
+                status, head = await fetch(
+                    client,
                     "/v1/engines/litellm/versions/latest/changes",
-                    params={"since": me.revision},
-                    headers={"if-none-match": f'"{me.digest}"'},
+                    report(name, me) | {"if-none-match": f'"{me.digest}"'},
+                    {"since": me.revision},
                 )
-                stats.record("changes", time.perf_counter() - started, answer.status_code)
-                if answer.status_code == 200:
-                    delta = orjson.loads(answer.content)
-                    if delta["engine_version"] != me.version:
-                        me.digest = None  # `latest` moved to another version: fetch it whole
-                    else:
-                        me.digest, me.revision = delta["digest"], delta["revision"]
-                elif answer.status_code == 410:
+                stats.record("changes" + during, time.perf_counter() - started, status)
+                if head is not None and head[0] != me.version:
+                    me.digest = None  # `latest` moved to another version: fetch it whole
+                    continue  # now, as the sync client does
+                if head is not None:
+                    me.digest, me.revision = head[1], head[2]
+                elif status == 410:
                     me.digest = None
-        except httpx.HTTPError as exc:
+                    continue
+        except (httpx.HTTPError, ValueError) as exc:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
@@ -147,7 +211,12 @@ async def converge_time(
 
 
 async def operate(
-    base: str, token: str, deployments: list[Deployment], stop: asyncio.Event, events: list[str]
+    base: str,
+    token: str,
+    deployments: list[Deployment],
+    stop: asyncio.Event,
+    writing: asyncio.Event,
+    events: list[str],
 ) -> None:
     """Publish a new version every 20 s, yank every second one 10 s later."""
     document = orjson.loads(BASE.read_bytes())
@@ -164,16 +233,24 @@ async def operate(
                 document[key] = {**document[key], "input_cost_per_token": number * 1e-9}
             version = f"9.0.{number}"
             started = time.monotonic()
+            writing.set()
             answer = await admin.put(f"/v1/engines/litellm/versions/{version}/source",
                                      content=orjson.dumps(document))  # fmt: skip
+            writing.clear()
             digest = answer.json()["digest"]
+            answered = time.monotonic() - started
             took = await converge_time(deployments, digest, started, 18)
             when = f"{took:.1f} s" if took is not None else "more than 18 s"
-            events.append(f"publish {version}: every deployment held it after {when}")
+            events.append(
+                f"publish {version} (PUT answered in {answered:.1f} s): every deployment"
+                f" held it after {when}"
+            )
             if number % 2 == 0:
                 await asyncio.sleep(max(0.0, 10 - (time.monotonic() - started)))
                 started = time.monotonic()
+                writing.set()
                 yanked = await admin.post(f"/v1/engines/litellm/versions/{version}/yank")
+                writing.clear()
                 latest = (await admin.get("/v1/engines/litellm/versions/latest")).json()
                 took = await converge_time(deployments, latest["digest"], started, 9)
                 when = f"{took:.1f} s" if took is not None else "more than 9 s"
@@ -186,17 +263,20 @@ async def operate(
 async def run_load(base: str, token: str, args: argparse.Namespace, pid: int) -> None:
     stats = Stats()
     deployments = [Deployment() for _ in range(args.deployments)]
-    stop = asyncio.Event()
+    stop, writing = asyncio.Event(), asyncio.Event()
     events: list[str] = []
     limits = httpx.Limits(max_connections=args.deployments, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         before = rss_mb(pid)
         tasks = [
-            asyncio.create_task(poll_forever(client, d, stats, args.interval, stop))
-            for d in deployments
+            asyncio.create_task(
+                poll_forever(client, f"bench-{i:04d}", d, stats, args.interval, stop, writing)
+            )
+            for i, d in enumerate(deployments)
         ]
-        operator = asyncio.create_task(operate(base, token, deployments, stop, events))
+        operator = asyncio.create_task(operate(base, token, deployments, stop, writing, events))
         await asyncio.sleep(args.minutes * 60)
+        fleet = await client.get("/v1/fleet", headers={"authorization": f"Bearer {token}"})
         stop.set()
         await asyncio.gather(*tasks, operator, return_exceptions=True)
         after = rss_mb(pid)
@@ -211,11 +291,13 @@ async def run_load(base: str, token: str, args: argparse.Namespace, pid: int) ->
         ordered = sorted(samples)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
         p50 = statistics.median(samples)
-        print(f"  {kind:<8} {len(samples):7,} requests  p50 {p50 * 1e3:6.1f} ms"
+        print(f"  {kind:<36} {len(samples):7,} requests  p50 {p50 * 1e3:6.1f} ms"
               f"  p99 {p99 * 1e3:6.1f} ms")  # fmt: skip
     print("  statuses: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(stats.statuses.items())))
     for event in events:
         print(f"  {event}")
+    summary = fleet.json()["summary"] if fleet.status_code == 200 else fleet.status_code
+    print(f"  GET /v1/fleet at the end: {summary}")
     print(f"  server RSS (all processes): {before:.0f} MB before, {after:.0f} MB after")
 
 
