@@ -216,6 +216,18 @@ def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
         assert now["eu-1"]["stale"] is False
         assert now["us-2"]["follows"] == "latest"
         assert now["budserve:127.0.0.1:Python/3.11 aiohttp/3.9.5"]["polls"] == 1  # one sweep
+
+        # A report is anyone's to write: a revision that is no number to int() (a latin-1
+        # superscript two) or too big for the column is dropped; the poll is answered and
+        # the batch it is written in keeps every other report.
+        catalog = f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog"
+        for name, revision in (("odd-1", b"\xb2"), ("odd-2", b"9" * 20)):
+            report = {"x-budconnect-deployment": name, "x-budconnect-revision": revision,
+                      "x-budconnect-digest": "0" * 64}  # fmt: skip
+            assert httpx.get(catalog, headers=report).status_code == 200
+        odd = fleet()
+        assert {"eu-1", "us-2", "odd-1", "odd-2"} <= set(odd)
+        assert [odd[n]["behind"]["revisions"] for n in ("odd-1", "odd-2")] == [None, None]
         assert httpx.get(f"{server.base_url}/v1/fleet").status_code == 401
 
         document = json.loads(source_bytes("1.14.4"))

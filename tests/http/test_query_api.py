@@ -116,6 +116,9 @@ def test_fields_and_deprecation_as_of_a_date(app: InProcess) -> None:
         ({"min_context": "lots"}, "min_context"),
         ({"max_input_price": "-1"}, "max_input_price"),
         ({"limit": "1000"}, "limit"),
+        ({"limit": "9" * 5000}, "limit"),  # more digits than int() takes
+        ({"min_context": "1" + "0" * 400}, "min_context"),  # a float of inf
+        ({"limit": "\u00b2"}, "limit"),  # a digit to str.isdigit, not to int()
         ({"sort": "price"}, "sort"),
         ({"as_of": "yesterday"}, "as_of"),
         ({"fields": "uri,secret"}, "fields"),

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from budconnect.domain.documents import catalog_digest
 from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, SourceTooLarge
 from budconnect.services.catalog import Catalog
-from budconnect.services.seeding import seed
+from budconnect.services.seeding import rederive_stale, seed
 from budconnect.storage.database import Database
 from budconnect.storage.membership import unpack
 from budconnect.storage.tables import engine, engine_version, metadata, model_entry, provider_entry
@@ -75,6 +75,31 @@ def test_reseeding_the_same_file_writes_nothing(db: Database) -> None:
     assert again.models.unchanged == len(source_models("1.70.4"))
     assert again.models.inserted == again.models.updated == again.models.removed == 0
     assert dump(db) == before
+
+
+def test_rederiving_unchanged_entries_in_a_new_wire_format_moves_the_digest(
+    db: Database,
+) -> None:
+    """After an upgrade that serves the same entries in another wire format, re-deriving a
+    version gives it the digest of what is now served and a new revision, so that clients
+    holding the old ETag fetch it again instead of getting 304 forever."""
+    seed(db, engine="litellm", version="1.65.8", raw=source_bytes("1.65.8"))
+    served = Catalog(db, check_interval=0).snapshot("litellm", "1.65.8")
+    with db.write() as conn:  # as seeded by code with another wire format
+        conn.execute(text("UPDATE engine_version SET parser_revision = 0, content_digest = 'old'"))
+        before = conn.execute(select(engine_version.c.revision)).scalar_one()
+
+    (result,) = rederive_stale(db)
+    assert result.format_changed
+    assert result.changed
+    assert (result.providers.changed, result.models.changed) == (False, False)
+    with db.read() as conn:
+        digest, revision = conn.execute(
+            select(engine_version.c.content_digest, engine_version.c.revision)
+        ).one()
+    assert digest == served.digest == result.content_digest
+    assert revision > before
+    assert rederive_stale(db) == []
 
 
 def test_reseeding_the_same_content_in_different_bytes_writes_no_row(db: Database) -> None:

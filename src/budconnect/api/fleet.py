@@ -27,6 +27,12 @@ APPLIED = b"x-budconnect-applied"
 _WANTED = frozenset({DEPLOYMENT, FOLLOWS, HELD_VERSION, HELD_DIGEST, HELD_REVISION, APPLIED})
 
 
+def _is_revision(text: str) -> bool:
+    """Decimal digits that fit the column (a header is anyone's to write: `²` is a digit to
+    `str.isdigit`, and 20 digits overflow a BIGINT and would fail the whole batch)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _text(value: bytes, limit: int) -> str:
     return value.decode("latin-1")[:limit]
 
@@ -66,7 +72,7 @@ class FleetRecorder:
                     "follows": _text(found.get(FOLLOWS, b""), 64) or version or "latest",
                     "version": _text(found.get(HELD_VERSION, b""), 64) or None,
                     "digest": _text(found.get(HELD_DIGEST, b""), 64) or None,
-                    "revision": int(revision) if revision.isdigit() else None,
+                    "revision": int(revision) if _is_revision(revision) else None,
                     "applied": {"ok": True, "failed": False}.get(applied),
                     "first_seen": now,
                     "last_seen": now,

@@ -42,7 +42,7 @@ MODEL_PARAMETERS = (
     "deprecated", "as_of", "q", "sort", "limit", "cursor", "fields",
 )  # fmt: skip
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
-_NUMBER = re.compile(r"\d+(\.\d+)?")
+_NUMBER = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")  # bounded: no inf, no overflow
 
 
 def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
@@ -67,7 +67,8 @@ def _number(name: str, text: str | None) -> float | None:
 def _limit(text: str | None) -> int:
     if text is None:
         return 50
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_LIMIT))
+    if not digits or not 1 <= int(text) <= MAX_LIMIT:
         raise InvalidParameters.one("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -136,6 +137,15 @@ def _form(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return form
 
 
+def _whole(text: str, high: int) -> int | None:
+    """A page or count from a link or form: a whole number from 1 to `high`, else None (the
+    page then shows its default rather than an error: these come from our own links)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high))):
+        return None
+    value = int(text)
+    return value if 1 <= value <= high else None
+
+
 def _number(name: str, text: str, whole: bool = False) -> float | None:
     if not text:
         return None
@@ -143,7 +153,7 @@ def _number(name: str, text: str, whole: bool = False) -> float | None:
         value = float(text)
     except ValueError:
         raise InvalidParameters.one(name, "must be a number") from None
-    if value < 0 or value != value or (whole and not value.is_integer()):
+    if not math.isfinite(value) or value < 0 or (whole and not value.is_integer()):
         raise InvalidParameters.one(name, "must be a number of 0 or more")
     return value
 
@@ -160,7 +170,7 @@ async def compare_page(
     if not old or not new:
         raise InvalidParameters.one("from" if not old else "to", "name the two versions to compare")
     shown_text = params.get("shown", "200")
-    shown = int(shown_text) if shown_text.isdigit() and 0 < int(shown_text) <= 100_000 else 200
+    shown = _whole(shown_text, high=100_000) or 200
     view = await bounded.run(None, service.view)
     versions = sort_versions(row.version for row in view.engine(engine).versions)
 
@@ -195,7 +205,7 @@ async def version_page(
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     view = await bounded.run(None, service.view)
     sort = form["sort"] if form["sort"] in dict(SORTS) else "key"
-    page = int(form["page"]) if form["page"].isdigit() and int(form["page"]) > 0 else 1
+    page = _whole(form["page"], high=1_000_000) or 1
     models = models_of(snapshot)
     min_context = _number("min_context", form["min_context"], whole=True)
     deprecated = {"true": True, "false": False}.get(form["deprecated"])

@@ -100,6 +100,8 @@ class SeedResult:
     revision: int = 0
     # The source file's top-level entries that are not models changed (see ParsedCatalog).
     extras_changed: bool = False
+    # Same entries, served in another wire format (re-derived after an upgrade).
+    format_changed: bool = False
     # The gates were overridden.
     forced: bool = False
     # The source was already held; only where it came from (a release) was recorded.
@@ -107,7 +109,13 @@ class SeedResult:
 
     @property
     def changed(self) -> bool:
-        return self.created or self.providers.changed or self.models.changed or self.extras_changed
+        return (
+            self.created
+            or self.providers.changed
+            or self.models.changed
+            or self.extras_changed
+            or self.format_changed
+        )
 
     @property
     def skipped(self) -> list[EntryIssue]:
@@ -336,7 +344,8 @@ def _apply(
         "parser_revision": job.parser_revision,
         "issues_id": issues_id,
     }
-    if current is not None and not result.changed:
+    same_code = current is not None and current.parser_revision == job.parser_revision
+    if current is not None and not result.changed and same_code:
         result.content_digest = current.content_digest
         result.revision = current.revision
         repo.update_version(conn, version_id=current.id, **values)
@@ -346,6 +355,14 @@ def _apply(
     result.content_digest = catalog_digest(
         engine=job.engine, version=job.version, providers=served, extras=parsed.extras
     )
+    if current is not None and not result.changed:
+        # Re-derived by other code: the same entries may now be served in another wire
+        # format, which the digest (it names the format) tells; clients must see it change.
+        if result.content_digest == current.content_digest:
+            result.revision = current.revision
+            repo.update_version(conn, version_id=current.id, **values)
+            return result
+        result.format_changed = True
     result.revision = revision = repo.next_revision(conn)
     values.update(
         seeded_at=job.now,
