@@ -62,17 +62,3 @@ SEED_DURATION = Histogram(
     ["engine"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-TRACKED = Counter(
-    "budconnect_tracked_releases_total",
-    "Releases the tracker looked at, by engine and outcome.",
-    ["engine", "outcome"],
-)
-TRACK_RUNS = Counter(
-    "budconnect_track_runs_total", "Tracker runs, by engine and outcome.", ["engine", "outcome"]
-)
-FLEET = Gauge(
-    "budconnect_fleet_deployments",
-    "Deployments reporting to this registry, by state (current, behind, stale, failing).",
-    ["state"],
-    multiprocess_mode="max",
-)

@@ -184,6 +184,16 @@ def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InPr
         assert any(c["field"].startswith("source_entry") for c in span["changes"])
     assert spans[0]["first"]["released_at"] == RELEASED[holding[0]].isoformat()
 
+    # Served as every other body: gzipped when asked, 304 while the registry has not moved.
+    url = f"/v1/engines/litellm/models/{key}/history"
+    zipped = app.get(url, headers={"accept-encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == history
+    again = app.get(
+        url, headers={"accept-encoding": "gzip", "if-none-match": zipped.headers["etag"]}
+    )
+    assert again.status_code == 304
+
 
 def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     app: InProcess,

@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from budconnect.domain.documents import LITELLM_MAP
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient, SyncOutcome
-from budconnect.sync.files import CATALOG, LITELLM_MAP, STATE
+from budconnect.sync.files import CATALOG, STATE
 from tests.conftest import Server, run_cli, source_bytes, source_models
 from tests.faults import FaultProxy
 

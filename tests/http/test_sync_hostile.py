@@ -23,11 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from budconnect.domain.documents import LITELLM_MAP
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
 from budconnect.sync import SyncClient
-from budconnect.sync.files import CATALOG, LITELLM_MAP, STATE
+from budconnect.sync.files import CATALOG, STATE
 from tests.conftest import Server, source_bytes
 from tests.hostile import HostileServer, Reply, gzip_bomb
 

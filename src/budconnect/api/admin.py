@@ -140,7 +140,8 @@ async def put_source(
         dry_run=dry_run,
         history=config.change_history,
         max_bytes=config.max_source_bytes,
-        timeout=max(60.0, config.database_wait),
+        timeout=write_wait(config),
+        write=not dry_run,
     )
     report = {"object": "seed", "dry_run": dry_run, **seed_report(publication.result)}
     if dry_run:
@@ -150,6 +151,12 @@ async def put_source(
         service.refresh_soon()
     status = 201 if publication.result.created and not dry_run else 200
     return JSONBytes(report, status_code=status)
+
+
+def write_wait(config: Settings) -> float:
+    """How long a write may take before it is answered 503: a publish of a large map on a
+    loaded database takes seconds, far past the wait that suits a read."""
+    return max(60.0, config.database_wait)
 
 
 async def _yank(
@@ -177,8 +184,9 @@ async def _yank(
         yanked=yanked,
         reason=reason,
         actor=actor,
+        timeout=write_wait(request.app.state.settings),
+        write=True,
     )
-    service.refresh_soon()
     view = await bounded.run(None, service.refresh)
     return JSONBytes(version_info(row, view.engine(engine).latest))
 

@@ -36,8 +36,11 @@ class Blocking:
         function: Callable[..., T],
         *args: Any,
         timeout: float | None = None,
+        write: bool = False,
         **kwargs: Any,
     ) -> T:
+        """Run `function` in a thread, within the bounds. `write`: it may commit after its
+        request was answered 503, and the answer says so (the writer checks before retrying)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrent)
         limit = self.wait if timeout is None else timeout
@@ -55,8 +58,14 @@ class Blocking:
         except TimeoutError:
             REFUSED.labels("database" if started else "busy").inc()
             if started:
+                outcome = (
+                    "; the write may still land: check the version and the audit log before"
+                    " retrying"
+                    if write
+                    else ""
+                )
                 raise DatabaseUnavailable(
-                    f"no answer within {limit:g} s (the database may be hung)"
+                    f"no answer within {limit:g} s (the database may be hung){outcome}"
                 ) from None
             raise Busy(
                 f"{self.max_concurrent} expensive requests are being answered; retry shortly"

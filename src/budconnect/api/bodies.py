@@ -20,12 +20,11 @@ from typing import Any
 import orjson
 
 from budconnect.api.negotiation import Headers, validators
+from budconnect.domain.documents import litellm_map
 from budconnect.domain.records import JSONObject
 from budconnect.services.catalog import ChangeSet
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
-
-LITELLM_MAP = "model_prices_and_context_window.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +189,7 @@ def catalog_content(snapshot: Snapshot) -> JSONObject:
 
 
 def litellm_map_content(snapshot: Snapshot) -> JSONObject:
-    """The version in LiteLLM's own format: the source file's document, key for key.
-
-    Models give their original entries (an alias its alias row), and the file's other
-    top-level entries come back as they were, so LiteLLM loads what its release shipped.
-    """
-    entries: JSONObject = {
-        model["uri"]: model["source_entry"]
-        for provider in snapshot.providers
-        for model in provider["models"]
-    }
-    entries.update(snapshot.extras)
-    return dict(sorted(entries.items()))
+    return litellm_map(snapshot.providers, snapshot.extras)
 
 
 def page_content(snapshots: list[Snapshot], page: int, limit: int, single: bool) -> JSONObject:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from budconnect.api.bodies import LITELLM_MAP
 from budconnect.api.fleet import FleetRecorder
 from budconnect.api.negotiation import accepts_gzip
 from budconnect.api.polls import Answer, Polls
@@ -23,6 +22,7 @@ from budconnect.api.queries import (
     query_text,
     snapshot_poll,
 )
+from budconnect.domain.documents import LITELLM_MAP
 from budconnect.errors import BudConnectError
 
 COMPAT_PATH = "/model/get-compatible-models"

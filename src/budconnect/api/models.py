@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 from typing import Any
 
@@ -18,7 +19,9 @@ from starlette.responses import Response
 
 from budconnect.api import bodies
 from budconnect.api.blocking import Blocking
+from budconnect.api.conditional import EncodedResponse
 from budconnect.api.deps import blocking, catalog
+from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, problem_responses, query_parameters
 from budconnect.errors import InvalidParameters
@@ -315,12 +318,18 @@ async def get_history(
         return JSONBytes(await bounded.run(None, model_history.at, service.db, engine, key, date))
     view = await bounded.run(None, service.view)
     cache: bodies.BodyCache = request.app.state.polls.cache
-    digest = f"history:{engine}:{view.revision}:{key}"
+    # A history changes only with the registry revision: that names it (and is its ETag).
+    digest = hashlib.sha256(f"history\0{engine}\0{view.revision}\0{key}".encode()).hexdigest()
     control: str = request.app.state.polls.cache_control
+    gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and etag_matches(if_none_match, digest):
+        return EncodedResponse(304, validators(digest, control, gzip_ok), b"")
 
     def build() -> bodies.Encoded:
         document = model_history.history(service.db, engine, key)
         return bodies.Encoded.build(document, digest, control)
 
     encoded = await bounded.run(None, cache.get_or_build, bodies.HistoryKey(digest), build)
-    return Response(encoded.body, media_type="application/json")
+    body, headers = encoded.choose(gzip_ok)
+    return EncodedResponse(200, headers, body)

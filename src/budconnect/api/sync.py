@@ -14,6 +14,7 @@ from budconnect.api.polls import Polls
 from budconnect.api.queries import PollKind, changes_poll, query_text, snapshot_poll
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import query_parameters, read_route
+from budconnect.domain.documents import LITELLM_MAP
 from budconnect.errors import NotFound
 from budconnect.services.diffs import diff_snapshots
 
@@ -31,7 +32,7 @@ async def get_catalog(request: Request, engine: str, version: str) -> Response:
     return await answer_poll(request, snapshot_poll(PollKind.CATALOG, engine, version))
 
 
-@read_route(router, f"/engines/{{engine}}/versions/{{version}}/{bodies.LITELLM_MAP}", 404, 422, 503)
+@read_route(router, f"/engines/{{engine}}/versions/{{version}}/{LITELLM_MAP}", 404, 422, 503)
 async def get_litellm_map(request: Request, engine: str, version: str) -> Response:
     """The engine version in LiteLLM's own model-map format (for LITELLM_MODEL_COST_MAP_URL):
     the document the release shipped, every top-level entry included."""

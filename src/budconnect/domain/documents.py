@@ -24,6 +24,8 @@ from typing import Any
 
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, canonical_json
 
+# The file name LiteLLM ships its model map under; the registry serves and clients write it.
+LITELLM_MAP = "model_prices_and_context_window.json"
 # Bump whenever the documents below change what they render, so every digest changes too.
 WIRE_REVISION = 2  # 2: `alias_of` in models, extras in the digest
 
@@ -106,3 +108,18 @@ def catalog_digest(
     return content_digest(
         engine=engine, version=version, providers=provider_pairs, models=model_pairs, extras=extras
     )
+
+
+def litellm_map(providers: Iterable[JSONObject], extras: JSONObject) -> JSONObject:
+    """A version in LiteLLM's own format: the source file's document, sorted by key.
+
+    Models give their original entries (an alias its alias row), and the file's other
+    top-level entries come back as they were, so LiteLLM loads what its release shipped.
+    """
+    entries: JSONObject = {
+        model["uri"]: model["source_entry"]
+        for provider in providers
+        for model in provider["models"]
+    }
+    entries.update(extras)
+    return dict(sorted(entries.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +25,7 @@ def _config() -> Config:
     return config
 
 
+@functools.cache  # the scripts ship with the code: read once, not on every readiness probe
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 

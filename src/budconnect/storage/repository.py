@@ -350,10 +350,6 @@ def load_source_entries(conn: Connection, ids: Sequence[int]) -> dict[str, JSONO
     return found
 
 
-def count_rows(conn: Connection, table: Table) -> int:
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 # --- the registry revision and version history ------------------------------------------------
 
 

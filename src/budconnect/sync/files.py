@@ -23,11 +23,10 @@ from typing import Any
 
 import orjson
 
-from budconnect.domain.documents import catalog_digest
+from budconnect.domain.documents import LITELLM_MAP, catalog_digest, litellm_map
 from budconnect.domain.records import JSONObject
 
 CATALOG = "catalog.json"
-LITELLM_MAP = "model_prices_and_context_window.json"
 STATE = "state.json"
 LOCK = ".lock"
 
@@ -56,16 +55,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def litellm_map(catalog: JSONObject) -> JSONObject:
-    """LiteLLM's model-map format of a catalog: the source file's document, sorted by key
-    (models' original entries, then the file's other top-level entries)."""
-    entries: JSONObject = {
-        model["uri"]: model["source_entry"]
-        for provider in catalog["providers"]
-        for model in provider["models"]
-    }
-    entries.update(catalog.get("extras") or {})
-    return dict(sorted(entries.items()))
+def _map_of(catalog: JSONObject) -> JSONObject:
+    """LiteLLM's model-map format of a (verified) catalog, as the registry serves it."""
+    return litellm_map(catalog["providers"], catalog.get("extras") or {})
 
 
 def verified_digest(catalog: Any) -> str:
@@ -114,13 +106,21 @@ class LocalConfig:
             except ValueError:
                 catalog = None
         config.catalog = catalog
-        if catalog is not None and _read_json(directory / LITELLM_MAP) != litellm_map(catalog):
-            atomic_write(directory / LITELLM_MAP, orjson.dumps(litellm_map(catalog)))
+        if catalog is not None and _read_json(directory / LITELLM_MAP) != litellm_map(
+            catalog["providers"], catalog.get("extras") or {}
+        ):
+            atomic_write(
+                directory / LITELLM_MAP,
+                orjson.dumps(_map_of(catalog)),
+            )
         return config
 
     def apply(self, catalog: JSONObject) -> None:
         """Make `catalog` (already verified) the local configuration."""
-        atomic_write(self.directory / LITELLM_MAP, orjson.dumps(litellm_map(catalog)))
+        atomic_write(
+            self.directory / LITELLM_MAP,
+            orjson.dumps(_map_of(catalog)),
+        )
         try:
             atomic_write(self.directory / CATALOG, orjson.dumps(catalog))
         except OSError:
@@ -128,7 +128,8 @@ class LocalConfig:
             if self.catalog is not None:
                 with contextlib.suppress(OSError):
                     atomic_write(
-                        self.directory / LITELLM_MAP, orjson.dumps(litellm_map(self.catalog))
+                        self.directory / LITELLM_MAP,
+                        orjson.dumps(_map_of(self.catalog)),
                     )
             raise
         self.catalog = catalog
