@@ -33,7 +33,7 @@ from budconnect.services.query import (
     PROVIDER_FIELDS,
     SORTS,
     ModelQuery,
-    models_of,
+    index_of,
     select_models,
     select_providers,
 )
@@ -268,12 +268,12 @@ async def get_model(
     """One model of a version, with its provider's key (see the module text for how keys
     with `/`, `:`, `@` and `*` are addressed)."""
     snapshot = await bounded.run(None, service.snapshot, engine, version)
-    for model in models_of(snapshot):
-        if model["uri"] == key:
-            return JSONBytes({"engine": snapshot.engine, "engine_version": snapshot.version,
-                              "model": model})  # fmt: skip
-    keys = [m["uri"] for m in models_of(snapshot)]
-    close = difflib.get_close_matches(key, keys, n=5, cutoff=0.6)
+    index = await bounded.run(None, index_of, snapshot)
+    model = index.by_key.get(key)
+    if model is not None:
+        return JSONBytes({"engine": snapshot.engine, "engine_version": snapshot.version,
+                          "model": model})  # fmt: skip
+    close = difflib.get_close_matches(key, index.by_key, n=5, cutoff=0.6)
     raise model_history.UnknownModel(
         f"{engine} {snapshot.version} has no model {key!r}"
         + (f"; similar keys: {', '.join(close)}" if close else ""),

@@ -33,8 +33,7 @@ from budconnect.services.diffs import diff_snapshots
 from budconnect.services.query import (
     ModelQuery,
     context_window,
-    flags_of,
-    models_of,
+    index_of,
     per_million,
     select_models,
 )
@@ -206,7 +205,7 @@ async def version_page(
     view = await bounded.run(None, service.view)
     sort = form["sort"] if form["sort"] in dict(SORTS) else "key"
     page = _whole(form["page"], high=1_000_000) or 1
-    models = models_of(snapshot)
+    facets = await bounded.run(None, index_of, snapshot)
     min_context = _number("min_context", form["min_context"], whole=True)
     deprecated = {"true": True, "false": False}.get(form["deprecated"])
     query = ModelQuery(
@@ -221,9 +220,9 @@ async def version_page(
         q=form["q"] or None,
         sort=sort.lstrip("-"),
         descending=sort.startswith("-"),
-        limit=len(models) or 1,
+        limit=len(facets.models) or 1,
     )
-    selected = select_models(snapshot, query, dt.date.today())
+    selected = await bounded.run(None, select_models, snapshot, query, dt.date.today())
     pages = max(1, -(-selected.total // PAGE_SIZE))
     page = min(page, pages)
     shown = [
@@ -241,21 +240,21 @@ async def version_page(
         return f"/catalog/{engine}/{snapshot.version}?{urlencode({**kept, 'page': number})}"
 
     versions = [row.version for row in view.engine(engine).versions]
-    index = versions.index(snapshot.version) if snapshot.version in versions else -1
+    at = versions.index(snapshot.version) if snapshot.version in versions else -1
     return render(
         "version.html",
         engine=engine,
         engine_name=snapshot.engine_name,
         version=snapshot.version,
-        previous=versions[index - 1] if index > 0 else None,
+        previous=versions[at - 1] if at > 0 else None,
         total=selected.total,
-        model_count=len(models),
+        model_count=len(facets.models),
         models=shown,
         form=form,
         providers=[p["provider_type"] for p in snapshot.providers],
-        modes=sorted({m["mode"] for m in models if m["mode"]}),
-        flags=flags_of(models),
-        modalities=sorted({x for m in models for x in m["modality"]}),
+        modes=facets.modes,
+        flags=facets.flags,
+        modalities=facets.modalities,
         sorts=SORTS,
         page=page,
         pages=pages,
@@ -273,11 +272,11 @@ async def model_page(
     bounded: Blocking = Depends(blocking),
 ) -> Response:
     snapshot = await bounded.run(None, service.snapshot, engine, version)
-    model = next((m for m in models_of(snapshot) if m["uri"] == key), None)
+    model = (await bounded.run(None, index_of, snapshot)).by_key.get(key)
     if model is None:
         raise model_history.UnknownModel(f"{engine} {snapshot.version} has no model {key!r}")
-    found = await bounded.run(None, model_history.history, service.db, engine, key)
     appearances = await bounded.run(None, model_history.appearances, service.db, engine, key)
+    found = await bounded.run(None, model_history.history, service.db, engine, key, appearances)
     for span in found["spans"]:
         span["input_price"] = per_million(span["model"].get("input_cost"), "input_cost_per_token")
         span["output_price"] = per_million(

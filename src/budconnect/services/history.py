@@ -87,9 +87,13 @@ def _version(row: VersionRow) -> JSONObject:
     }
 
 
-def history(db: Database, engine: str, key: str) -> JSONObject:
-    """Spans of versions where the entry did not change, and what changed between them."""
-    found = appearances(db, engine, key)
+def history(
+    db: Database, engine: str, key: str, found: list[Appearance] | None = None
+) -> JSONObject:
+    """Spans of versions where the entry did not change, and what changed between them
+    (from `found`, the model's appearances, when the caller has read them already)."""
+    if found is None:
+        found = appearances(db, engine, key)
     spans: list[JSONObject] = []
     previous: JSONObject | None = None
     for appearance in found:

@@ -15,6 +15,7 @@ import orjson
 
 from budconnect.domain.records import JSONObject
 from budconnect.errors import BudConnectError, InvalidParameters
+from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
 
 MAX_LIMIT = 500
@@ -91,6 +92,37 @@ def models_of(snapshot: Snapshot) -> list[JSONObject]:
     return models
 
 
+@dataclass(frozen=True)
+class ModelIndex:
+    """A snapshot's models in key order, by key, and its flags. Built once per snapshot:
+    every query, search and page of a version reads the same one. Shared: never mutate."""
+
+    models: tuple[JSONObject, ...]
+    by_key: dict[str, JSONObject]
+    flags: list[str]
+    modes: list[str]
+    modalities: list[str]
+
+
+# A few versions are queried at a time; an index costs about as much as its snapshot's JSON.
+_INDEXES: LRU[str, ModelIndex] = LRU(4)
+
+
+def index_of(snapshot: Snapshot) -> ModelIndex:
+    found = _INDEXES.get(snapshot.digest)
+    if found is None:
+        models = models_of(snapshot)
+        found = ModelIndex(
+            models=tuple(models),
+            by_key={m["uri"]: m for m in models},
+            flags=flags_of(models),
+            modes=sorted({m["mode"] for m in models if m["mode"]}),
+            modalities=sorted({x for m in models for x in m["modality"]}),
+        )
+        _INDEXES.put(snapshot.digest, found)
+    return found
+
+
 def flags_of(models: Iterable[JSONObject]) -> list[str]:
     """Every capability flag (`supports_*`) the data has."""
     return sorted({name for m in models for name in (m.get("features") or {})})
@@ -127,8 +159,8 @@ def _order(models: list[JSONObject], sort: str, descending: bool) -> list[JSONOb
 
 def select_models(snapshot: Snapshot, query: ModelQuery, today: dt.date) -> Page:
     """The page of models matching `query`; unknown models last when sorting by a value."""
-    models = models_of(snapshot)
-    known_flags = flags_of(models)
+    index = index_of(snapshot)
+    models, known_flags = index.models, index.flags
     unknown = [name for name, _ in query.flags if name not in known_flags]
     if unknown:
         raise InvalidParameters(
