@@ -15,10 +15,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +32,8 @@ from budconnect.seeders import bundled_data_dir, bundled_versions
 from budconnect.services.seeding import seed_bundled
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
+
+T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get(
     "BUDCONNECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -204,6 +206,10 @@ class InProcess:
             return list(await asyncio.gather(*(self._client.get(p, **kwargs) for p in paths)))
 
         return self._loop.run_until_complete(all_of_them())
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run `awaitable` on the loop the app's requests run on."""
+        return self._loop.run_until_complete(awaitable)
 
     def answered(self, path: str, kind: str, status: int) -> int:
         """How many answers of `kind` and `status` the given path ("fast" or "routes") gave."""

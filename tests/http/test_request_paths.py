@@ -7,7 +7,9 @@ every refusal must be the same whichever path meets it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -169,3 +171,46 @@ def test_concurrent_identical_change_requests_build_one_body(app: InProcess) -> 
     assert [r.status_code for r in responses] == [200] * 8
     assert len(built) == 1
     assert len({r.content for r in responses}) == 1
+
+
+def test_a_large_body_takes_turns_with_other_clients_polls(app: InProcess) -> None:
+    """A client pulling a multi-megabyte body does not hold the worker until it is all sent:
+    the fast path sends it in pieces and answers other connections between two pieces (the
+    flood of `bench/serve.py`)."""
+    catalog = app.get(POLLS["catalog"])  # built: from now on the fast path answers
+    assert len(catalog.content) > 4 * 64 * 1024
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def request(name: str, headers: list[tuple[bytes, bytes]]) -> None:
+        path = POLLS["catalog"]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "root_path": "", "query_string": b"", "headers": headers,
+            "client": ("127.0.0.1", 40000), "server": ("budconnect.test", 80),
+        }  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            events.append((name, message))
+
+        await app.app(scope, receive, send)
+
+    async def both() -> None:
+        await asyncio.gather(
+            request("pull", [(b"accept-encoding", b"identity")]),
+            request("poll", [(b"if-none-match", catalog.headers["etag"].encode())]),
+        )
+
+    app.run(both())
+    order = [name for name, _ in events]
+    assert (order[0], order[-1]) == ("pull", "pull")
+    assert "poll" in order[1:-1]  # the 304 went out while the body was still being sent
+    poll = [message for name, message in events if name == "poll"]
+    assert poll[0]["status"] == 304
+    pieces = [m.get("body", b"") for name, m in events if name == "pull"][1:]
+    assert len(pieces) > 4
+    assert b"".join(pieces) == catalog.content
+    assert app.answered("fast", "catalog", 304) == 1
