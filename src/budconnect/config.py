@@ -108,8 +108,9 @@ class Settings(BaseSettings):
     expensive_read_rate: float = Field(
         default=600.0,
         gt=0,
-        description="Reads per minute one client may make that read the database (a catalog, "
-        "map or change feed not in memory, a diff); bursts of a sixth of it.",
+        description="Reads per minute one client may make that build a body (a catalog, map, "
+        "change feed or diff not in memory); bursts of a sixth of it (at least 10). Answers from "
+        "memory, 304s and requests that wait for a build already under way are not counted.",
     )
     fleet_stale_seconds: float = Field(
         default=3600.0,

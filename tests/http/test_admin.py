@@ -244,18 +244,30 @@ def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
         assert fleet()["eu-1"]["current"] is True
 
 
-def test_reads_that_reach_the_database_are_rate_limited_per_client(db: Database) -> None:
-    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
-    with InProcess(db.url, expensive_read_rate=6) as app:  # 6 a minute, in bursts of 10
-        diff = "/v1/engines/litellm/diff?from=1.60.9&to=1.60.9"
-        statuses = [app.get(diff).status_code for _ in range(12)]
-        assert statuses == [200] * 10 + [429] * 2
-        limited = app.get(diff)
+def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> None:
+    versions = ("1.14.4", "1.60.9", "1.65.8")
+    for version in versions:
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    # Bursts of 10; at 0.6 a minute, no allowance comes back while the test runs.
+    with InProcess(db.url, expensive_read_rate=0.6) as app:
+        # A fleet sent to a new catalog at once (here from one address) costs one build: only
+        # the request that builds is charged, the others wait for its body.
+        catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+        storm = app.get_concurrently([catalog] * 30)
+        assert [r.status_code for r in storm] == [200] * 30
+        assert len({r.content for r in storm}) == 1
+        # Each distinct body built is charged: 9 diffs and that catalog spend the burst.
+        diffs = [f"/v1/engines/litellm/diff?from={a}&to={b}" for a in versions for b in versions]
+        assert [app.get(diff).status_code for diff in diffs] == [200] * 9
+        limited = app.get("/v1/engines/litellm/versions/1.14.4/catalog")  # a build
+        assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.json()["type"] == "urn:budconnect:problem:too-many-requests"
-        # Polls answered from memory are never limited.
-        catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
-        assert app.get(catalog).status_code == 429  # it would read the database
-        etag = '"' + app.get("/v1/engines/litellm/versions/1.60.9").json()["digest"] + '"'
+        # What needs no build is answered whatever the allowance: bodies held, and 304s
+        # (even for that catalog, which was never built).
+        assert all(app.get(diff).status_code == 200 for diff in diffs)
+        assert app.get(catalog).status_code == 200
+        digest = app.get("/v1/engines/litellm/versions/1.14.4").json()["digest"]
+        unbuilt = "/v1/engines/litellm/versions/1.14.4/catalog"
         for _ in range(50):
-            assert app.get(catalog, headers={"if-none-match": etag}).status_code == 304
+            assert app.get(unbuilt, headers={"if-none-match": f'"{digest}"'}).status_code == 304

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,14 +39,18 @@ async def answer_poll(request: Request, poll: Poll) -> Response:
     if view is not None:
         answer = polls.answer(poll, if_none_match, gzip_ok, block=False, view=view, client=client)
     if answer is None:
+        charge = None
         if poll.kind is not PollKind.COMPAT:
-            # What reads the database (a snapshot, a change feed) is bounded per client;
-            # pages are cut from a snapshot in memory and cost no more than a poll.
+            # Building a body (reading a snapshot or a change feed) is bounded per client;
+            # pages are cut from a snapshot in memory and cost no more than a poll. Only the
+            # request that builds is charged: when a publish sends a whole fleet (perhaps
+            # behind one address) to the new catalog at once, the rest wait for that build.
             limit: RateLimit = request.app.state.read_limit
-            limit.take(client[0])
+            charge = functools.partial(limit.take, client[0])
         answer = await blocking.run(
-            request, polls.answer, poll, if_none_match, gzip_ok, block=True, client=client
-        )
+            request, polls.answer, poll, if_none_match, gzip_ok, block=True, client=client,
+            charge=charge,
+        )  # fmt: skip
     assert answer is not None  # a blocking answer always has one
     fleet: FleetRecorder = request.app.state.fleet
     fleet.saw(

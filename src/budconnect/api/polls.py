@@ -16,6 +16,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from budconnect.api import bodies
 from budconnect.api.negotiation import Headers, etag_matches, validators
@@ -25,6 +26,7 @@ from budconnect.services.catalog import Catalog, RegistryView, VersionRow, combi
 from budconnect.services.snapshots import Snapshot
 
 Answer = tuple[int, Headers, bytes]
+T = TypeVar("T")
 # Who is sweeping compatible-models pages: the client's address and its User-Agent (deployed
 # BudServe clients send no other identity).
 Client = tuple[str, str]
@@ -101,12 +103,15 @@ class Polls:
         block: bool,
         view: RegistryView | None = None,
         client: Client | None = None,
+        charge: Callable[[], None] | None = None,
     ) -> Answer | None:
         """The answer to `poll`; with `block=False`, None when it is not ready in memory.
 
         Raises the registry's errors (unknown engine or version, Gone, ...) for the caller
         to turn into problem details. `client` identifies a sweep of compatible-models pages
-        (see SweepPins).
+        (see SweepPins). `charge` runs (and may raise) only when this request builds the
+        body: a request served from memory, answered 304 or joining a build under way costs
+        nothing more and is not charged.
         """
         if view is None:
             view = self.catalog.view()
@@ -135,7 +140,7 @@ class Polls:
         if encoded is None:
             if not block:
                 return None
-            build = self._builder(poll, view, row, pin)
+            build = charged(self._builder(poll, view, row, pin), charge)
             encoded = self.cache.get_or_build(key, build, keep=_keeps(poll, view, row))
         if (
             sweep is not None
@@ -231,6 +236,18 @@ class Polls:
         else:
             content = bodies.page_content([snapshot], poll.page, poll.limit, single=True)
         return bodies.Encoded.build(content, snapshot.digest, control)
+
+
+def charged(build: Callable[[], T], charge: Callable[[], None] | None) -> Callable[[], T]:
+    """`build`, preceded by `charge` (a rate limit's take) when there is one."""
+    if charge is None:
+        return build
+
+    def build_charged() -> T:
+        charge()
+        return build()
+
+    return build_charged
 
 
 def _key(poll: Poll, digest: str, row: VersionRow | None) -> bodies.BodyKey:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
@@ -10,7 +12,7 @@ from budconnect.api.blocking import Blocking
 from budconnect.api.conditional import EncodedResponse, answer_poll
 from budconnect.api.deps import blocking, polls
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
-from budconnect.api.polls import Polls
+from budconnect.api.polls import Polls, charged
 from budconnect.api.queries import PollKind, changes_poll, query_text, snapshot_poll
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import query_parameters, read_route
@@ -73,6 +75,8 @@ async def get_diff(
 ) -> Response:
     """Providers and models added, removed and changed between two versions, field by field."""
     catalog, control = service.catalog, service.cache_control
+    limit: RateLimit = request.app.state.read_limit
+    charge = functools.partial(limit.take, request.client.host if request.client else "")
 
     def build() -> tuple[str, bodies.Encoded]:
         old = catalog.snapshot(engine, from_version)
@@ -80,12 +84,12 @@ async def get_diff(
         digest = bodies.diff_digest(old.digest, new.digest)
         return digest, service.cache.get_or_build(
             bodies.DiffKey(old.digest, new.digest),
-            lambda: bodies.Encoded.build(diff_snapshots(old, new), digest, control),
+            charged(
+                lambda: bodies.Encoded.build(diff_snapshots(old, new), digest, control), charge
+            ),
         )
 
     gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
-    limit: RateLimit = request.app.state.read_limit
-    limit.take(request.client.host if request.client else "unknown")
     digest, encoded = await bounded.run(request, build)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and etag_matches(if_none_match, digest):
