@@ -54,6 +54,8 @@ class Stats:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    # Requests sent once more after the server closed the connection without answering.
+    resent: int = 0
 
     def record(self, kind: str, seconds: float, status: int) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -135,12 +137,26 @@ def head_of(raw: bytes, encoding: str | None) -> tuple[str, str, int]:
 
 
 async def fetch(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, int]
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    params: dict[str, int],
+    stats: Stats,
 ) -> tuple[int, tuple[str, str, int] | None]:
-    """GET `url` gzipped, read every byte, and return its status and head (when 200)."""
+    """GET `url` gzipped, read every byte, and return its status and head (when 200). A
+    request the server closed the connection on without answering (a kept-alive connection
+    its idle timeout closed) is sent once more, as the sync client does."""
     headers = headers | {"accept-encoding": "gzip"}
-    async with client.stream("GET", url, headers=headers, params=params) as answer:
+    request = client.build_request("GET", url, headers=headers, params=params)
+    try:
+        answer = await client.send(request, stream=True)
+    except httpx.RemoteProtocolError:
+        stats.resent += 1
+        answer = await client.send(request, stream=True)
+    try:
         raw = b"".join([chunk async for chunk in answer.aiter_raw()])
+    finally:
+        await answer.aclose()
     if answer.status_code != 200:
         return answer.status_code, None
     return 200, head_of(raw, answer.headers.get("content-encoding"))
@@ -175,7 +191,7 @@ async def poll_forever(
         try:
             if me.digest is None or me.revision is None:
                 url = "/v1/engines/litellm/versions/latest/catalog"
-                status, head = await fetch(client, url, report(name, me), {})
+                status, head = await fetch(client, url, report(name, me), {}, stats)
                 stats.record("catalog" + during, time.perf_counter() - started, status)
                 if head is not None:
                     me.version, me.digest, me.revision = head
@@ -185,6 +201,7 @@ async def poll_forever(
                     "/v1/engines/litellm/versions/latest/changes",
                     report(name, me) | {"if-none-match": f'"{me.digest}"'},
                     {"since": me.revision},
+                    stats,
                 )
                 stats.record("changes" + during, time.perf_counter() - started, status)
                 if head is not None and head[0] != me.version:
@@ -284,7 +301,8 @@ async def run_load(base: str, token: str, args: argparse.Namespace, pid: int) ->
     print(f"\n{args.deployments} deployments, {args.minutes:g} min, polls every"
           f" {args.interval:g} s +-10%, {args.workers} workers on PostgreSQL")  # fmt: skip
     print(f"  requests: {total:,} ({total / (args.minutes * 60):.0f}/s);"
-          f" errors: {len(stats.errors)}")  # fmt: skip
+          f" errors: {len(stats.errors)}; sent once more after an unanswered close:"
+          f" {stats.resent}")  # fmt: skip
     for line in sorted(set(stats.errors))[:5]:
         print(f"    ! {line}")
     for kind, samples in sorted(stats.latencies.items()):

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = tuple[int, dict[str, str], Iterable[bytes]]
+# A reply of this status closes the connection without answering.
+DROP = 0
 
 
 def gzip_bomb(expanded: int, chunk: int = 1 << 20) -> bytes:
@@ -41,6 +43,9 @@ class HostileServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 hostile.requests.append((self.path, headers))
                 status, reply_headers, chunks = hostile.answer(self.path)
+                if status == DROP:
+                    self.close_connection = True
+                    return
                 if "content-length" not in reply_headers:  # else: streamed, maybe forever
                     body = b"".join(chunks)
                     reply_headers = {**reply_headers, "content-length": str(len(body))}

@@ -30,7 +30,7 @@ from budconnect.storage.migrate import upgrade
 from budconnect.sync import SyncClient
 from budconnect.sync.files import CATALOG, STATE
 from tests.conftest import Server, source_bytes
-from tests.hostile import HostileServer, Reply, gzip_bomb
+from tests.hostile import DROP, HostileServer, Reply, gzip_bomb
 
 FOLLOWED, OTHER = "1.60.9", "1.14.4"
 
@@ -317,3 +317,45 @@ def test_the_client_says_when_it_starts_and_when_it_recovers(
         messages = [r.getMessage() for r in caplog.records]
         assert any(hostile.base_url in m and "503" in m for m in messages)
         assert f"{hostile.base_url} answers again, after 2 failed polls" in messages
+
+
+def test_a_request_closed_unanswered_is_sent_once_more(real: Server, tmp_path: Path) -> None:
+    """A server's idle timeout may close a kept-alive connection just as a poll goes out on
+    it: the client sends that GET again, once, instead of failing the poll."""
+    dropped: set[str] = set()
+
+    def drops_each_request_once(path: str) -> Reply:
+        if path not in dropped:
+            dropped.add(path)
+            return DROP, {}, []
+        return forward(real, path)
+
+    with (
+        HostileServer(drops_each_request_once) as hostile,
+        SyncClient(hostile.base_url, "litellm", FOLLOWED, tmp_path) as client,
+    ):
+        assert client.sync_once().status == "updated"
+        paths = [path for path, _ in hostile.requests]
+    assert paths  # each path asked twice in a row: dropped, then answered
+    assert paths[0::2] == paths[1::2]
+    assert json.loads((tmp_path / STATE).read_bytes()).get("last_error") is None
+    assert config_files(tmp_path) == synced(real, tmp_path / "direct")
+
+
+def test_a_server_that_never_answers_fails_the_poll_after_one_more_try(
+    real: Server, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    before = synced(real, state)
+    with (
+        HostileServer(lambda _path: (DROP, {}, [])) as hostile,
+        SyncClient(hostile.base_url, "litellm", FOLLOWED, state) as client,
+    ):
+        outcome = client.sync_once()
+        paths = [path for path, _ in hostile.requests]
+    assert outcome.status == "failed"
+    assert "RemoteProtocolError" in (outcome.error or "")
+    assert hostile.base_url in (outcome.error or "")
+    assert paths[0::2] == paths[1::2]  # each request sent twice, not more
+    assert config_files(state) == before
+    assert last_error(state) == outcome.error

@@ -40,6 +40,13 @@ log = logging.getLogger("budconnect.sync")
 MAX_RETRY_AFTER = 3600.0
 
 
+class _Unanswered(Exception):
+    """The server closed the connection without answering the request."""
+
+    def __init__(self, error: httpx.RemoteProtocolError) -> None:
+        self.error = error
+
+
 class SyncFailed(Exception):
     """One poll failed; the local configuration is untouched."""
 
@@ -223,11 +230,26 @@ class SyncClient:
 
     def _get(self, url: str, **kwargs: Any) -> _Answer:
         """The whole answer to a GET, decoded; one cut short, too slow or too large fails
-        before any use."""
+        before any use. A request the server closed the connection on without answering is
+        sent once more: a kept-alive connection may be closed by the server's idle timeout
+        just as a poll goes out on it, and a GET is safe to repeat."""
         give_up = time.monotonic() + self.deadline
         kwargs["headers"] = {**kwargs.get("headers", {}), **self._report()}
         try:
-            with self.http.stream("GET", url, **kwargs) as response:
+            try:
+                return self._get_once(url, give_up, kwargs)
+            except _Unanswered:
+                return self._get_once(url, give_up, kwargs)
+        except _Unanswered as unanswered:
+            raise _transport_failure(url, unanswered.error) from None
+
+    def _get_once(self, url: str, give_up: float, kwargs: dict[str, Any]) -> _Answer:
+        try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    response = stack.enter_context(self.http.stream("GET", url, **kwargs))
+                except httpx.RemoteProtocolError as exc:  # closed before any answer
+                    raise _Unanswered(exc) from None
                 coding = response.headers.get("content-encoding", "").strip().lower()
                 if coding not in ("", "identity", "gzip", "x-gzip"):
                     raise SyncFailed(f"GET {url}: unsupported content-encoding {coding!r}")
@@ -240,7 +262,7 @@ class SyncClient:
                     body.feed(chunk)
                 content = body.finish()
         except httpx.HTTPError as exc:
-            raise SyncFailed(f"GET {url}: {type(exc).__name__}: {exc or 'no detail'}") from None
+            raise _transport_failure(url, exc) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise SyncFailed(
                 f"GET {url}: answered {response.status_code}",
@@ -541,6 +563,10 @@ def count_changes(old: JSONObject | None, new: JSONObject) -> tuple[int, int, in
 
 def _content(model: JSONObject) -> JSONObject:
     return {k: v for k, v in model.items() if k not in ("id", "provider_id")}
+
+
+def _transport_failure(url: str, exc: httpx.HTTPError) -> SyncFailed:
+    return SyncFailed(f"GET {url}: {type(exc).__name__}: {exc or 'no detail'}")
 
 
 def _retry_after(value: str | None) -> float | None:
