@@ -67,6 +67,9 @@ class Stats:
 @dataclass
 class Deployment:
     digest: str | None = None
+    # `latest` moved to another version (or the feed is gone): fetch its catalog whole,
+    # still reporting what is held until then, as the sync client does.
+    refetch: bool = True
     revision: int | None = None
     version: str | None = None
 
@@ -189,12 +192,13 @@ async def poll_forever(
         started = time.perf_counter()
         during = " (while a PUT or yank runs)" if writing.is_set() else ""
         try:
-            if me.digest is None or me.revision is None:
+            if me.refetch:
                 url = "/v1/engines/litellm/versions/latest/catalog"
                 status, head = await fetch(client, url, report(name, me), {}, stats)
                 stats.record("catalog" + during, time.perf_counter() - started, status)
                 if head is not None:
                     me.version, me.digest, me.revision = head
+                    me.refetch = False
             else:
                 status, head = await fetch(
                     client,
@@ -205,12 +209,12 @@ async def poll_forever(
                 )
                 stats.record("changes" + during, time.perf_counter() - started, status)
                 if head is not None and head[0] != me.version:
-                    me.digest = None  # `latest` moved to another version: fetch it whole
+                    me.refetch = True  # `latest` moved to another version: fetch it whole
                     continue  # now, as the sync client does
                 if head is not None:
                     me.digest, me.revision = head[1], head[2]
                 elif status == 410:
-                    me.digest = None
+                    me.refetch = True
                     continue
         except (httpx.HTTPError, ValueError) as exc:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
@@ -282,12 +286,18 @@ async def run_load(base: str, token: str, args: argparse.Namespace, pid: int) ->
     deployments = [Deployment() for _ in range(args.deployments)]
     stop, writing = asyncio.Event(), asyncio.Event()
     events: list[str] = []
-    limits = httpx.Limits(max_connections=args.deployments, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    # One client (and connection) per deployment, as in a real fleet; one pool shared by
+    # all of them costs the load generator time that grows with the number of connections.
+    async with contextlib.AsyncExitStack() as clients:
+        pool = [
+            await clients.enter_async_context(httpx.AsyncClient(base_url=base, timeout=60))
+            for _ in deployments
+        ]
+        client = pool[0]
         before = rss_mb(pid)
         tasks = [
             asyncio.create_task(
-                poll_forever(client, f"bench-{i:04d}", d, stats, args.interval, stop, writing)
+                poll_forever(pool[i], f"bench-{i:04d}", d, stats, args.interval, stop, writing)
             )
             for i, d in enumerate(deployments)
         ]
