@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -66,7 +67,11 @@ def version_name(index: int) -> str:
 
 
 def variants(count: int) -> Iterator[bytes]:
-    """The source files of versions 0..count-1: each changes 10 models of the one before."""
+    """The source files of versions 0..count-1: each changes 10 models of the one before.
+
+    Written as LiteLLM writes its map (`json.dump` with an indent of 4), so that entries
+    unchanged since the version before are the same text, as in consecutive real releases.
+    """
     document = orjson.loads(BASE.read_bytes())
     keys = [
         k
@@ -77,7 +82,10 @@ def variants(count: int) -> Iterator[bytes]:
         for offset in range(10):
             key = keys[(index * 10 + offset) % len(keys)]
             document[key] = {**document[key], "input_cost_per_token": (index + 1) * 1e-9}
-        yield orjson.dumps(document) if index else BASE.read_bytes()
+        if index == 0:
+            yield BASE.read_bytes()
+        else:
+            yield json.dumps(document, indent=4, ensure_ascii=False).encode() + b"\n"
 
 
 @contextlib.contextmanager

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from budconnect.domain.documents import catalog_digest
+from budconnect.domain.documents import catalog_digest, model_template
 from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, SourceTooLarge
 from budconnect.services.catalog import Catalog
+from budconnect.seeders import parser_fingerprint
+from budconnect.seeders.litellm import parse
+from budconnect.services.derived import DERIVATIONS
 from budconnect.services.seeding import rederive_stale, seed
+from budconnect.services.snapshots import documents, records_digest
 from budconnect.storage.database import Database
+from budconnect.storage.migrate import upgrade
 from budconnect.storage.membership import unpack
 from budconnect.storage.tables import engine, engine_version, metadata, model_entry, provider_entry
-from tests.conftest import source_bytes, source_models
+from tests.conftest import VERSIONS, source_bytes, source_models
 
 
 def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
@@ -269,6 +275,67 @@ def test_the_stored_digest_is_the_digest_of_what_is_served(db: Database) -> None
     assert catalog_digest(
         engine="litellm", version="1.80.17", providers=snapshot.providers, extras=snapshot.extras
     ) == (result.content_digest)
+
+
+def litellm_layout(document: dict[str, Any]) -> bytes:
+    """A model map written as LiteLLM writes it."""
+    return (json.dumps(document, indent=4) + "\n").encode()
+
+
+def test_a_release_seeded_after_the_one_before_is_stored_as_if_seeded_alone(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A seed parses and derives only the entries that changed since the source this process
+    seeded last; what it stores and serves is what a seed of the file alone gives."""
+    document = json.loads(source_bytes("1.100.5"))
+    changed = [k for k, v in document.items() if k != "sample_spec" and "mode" in v][:10]
+    newer = litellm_layout(
+        {**document, **{k: {**document[k], "input_cost_per_token": 0.125} for k in changed}}
+    )
+    warm = Database(database_url)
+    upgrade(warm.engine)
+    seed(warm, engine="litellm", version="1.100.5", raw=litellm_layout(document))
+    previous = DERIVATIONS.previous("litellm", parser_fingerprint("litellm"))
+    assert previous is not None
+    result = seed(warm, engine="litellm", version="1.100.6", raw=newer)
+    latest = DERIVATIONS.previous("litellm", parser_fingerprint("litellm"))
+    assert latest is not None
+    # Parsed again: the changed entries, and those with something to say (each seed says it).
+    held = {id(m) for m in previous.models}
+    parsed_again = {m.key for m in latest.models if id(m) not in held}
+    assert parsed_again == set(changed) | {i.key for i in latest.issues if i.key in parsed_again}
+    assert len(parsed_again) < 40
+
+    DERIVATIONS.clear()
+    alone = Database(f"sqlite:///{tmp_path / 'alone.db'}")
+    upgrade(alone.engine)
+    alone_result = seed(alone, engine="litellm", version="1.100.6", raw=newer)
+    assert result.content_digest == alone_result.content_digest
+    assert served(warm, "1.100.6") == served(alone, "1.100.6")
+    assert result.models.inserted == len(latest.models)
+    with warm.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(model_entry)).scalar_one()
+    assert stored == len(previous.models) + 10  # the changed models are the only new entries
+    warm.dispose()
+    alone.dispose()
+
+
+def test_the_digest_from_templates_is_the_digest_of_the_documents() -> None:
+    for version in VERSIONS:
+        parsed = parse(source_bytes(version))
+        served_documents = documents("litellm", version, parsed.providers, parsed.models)
+        expected = catalog_digest(
+            engine="litellm", version=version, providers=served_documents, extras=parsed.extras
+        )
+        for templates in ([model_template(m) for m in parsed.models], [None] * len(parsed.models)):
+            assert expected == records_digest(
+                engine="litellm",
+                version=version,
+                providers=parsed.providers,
+                models=parsed.models,
+                extras=parsed.extras,
+                templates=templates,
+            )
 
 
 def test_every_changing_seed_raises_the_registry_revision(db: Database) -> None:

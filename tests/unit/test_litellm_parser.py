@@ -479,3 +479,116 @@ def test_no_object_makes_the_parser_fail_and_every_entry_is_accounted_for(
             assert isinstance(value, int)
             assert not isinstance(value, bool)
             assert value <= 2**31 - 1
+
+
+# --- against the previous release -----------------------------------------------------------
+
+
+def reused_from(previous: ParsedCatalog, catalog: ParsedCatalog) -> set[str]:
+    """Keys whose record `catalog` took from `previous` instead of parsing its entry again."""
+    held = {id(record) for record in previous.models}
+    return {model.key for model in catalog.models if id(model) in held}
+
+
+def same_parse(left: ParsedCatalog, right: ParsedCatalog) -> None:
+    assert left == right
+    assert list(left.extras.items()) == list(right.extras.items())
+    assert [(m.key, m.source_entry) for m in left.models] == [
+        (m.key, m.source_entry) for m in right.models
+    ]
+    assert same_json([m.source_entry for m in left.models], [m.source_entry for m in right.models])
+
+
+@pytest.mark.parametrize(("older", "newer"), list(zip(VERSIONS, VERSIONS[1:], strict=False)))
+def test_a_release_parsed_against_the_one_before_is_parsed_exactly_as_alone(
+    older: str, newer: str
+) -> None:
+    previous = parse(source_bytes(older))
+    catalog = parse(source_bytes(newer), previous=previous)
+    same_parse(catalog, parse(source_bytes(newer)))
+    # What was taken, not parsed again: entries equal in both files, that said nothing.
+    before = {m.key: m for m in previous.models}
+    reused = reused_from(previous, catalog)
+    for model in catalog.models:
+        if model.key in reused:
+            assert same_json(model.source_entry, before[model.key].source_entry)
+            assert not issue_reasons(previous, model.key)
+
+
+def test_most_of_a_release_is_taken_from_the_one_before() -> None:
+    # 1.100.5 shares 1,307 entries, byte for byte, with 1.80.17 (of 3,409).
+    previous = parse(source_bytes("1.80.17"))
+    catalog = parse(source_bytes("1.100.5"), previous=previous)
+    assert len(reused_from(previous, catalog)) == 1307
+
+
+def layout(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=4) + "\n").encode()
+
+
+BASE = {
+    "sample_spec": {"litellm_provider": "one of the providers", "mode": "chat"},
+    "openai/a": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06},
+    "openai/b": {"litellm_provider": "openai", "mode": "chat", "max_tokens": 8192},
+    "openai/c": {"litellm_provider": "openai", "mode": "embedding", "supports_vision": "true"},
+    "anthropic/d": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 3},
+    "anthropic/d-latest": {"alias_of": "anthropic/d"},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "reparsed"),
+    [
+        ({}, set()),
+        ({"openai/a": {**BASE["openai/a"], "input_cost_per_token": 2e-06}}, {"openai/a"}),
+        # 3 and 3.0 are equal in Python and different in JSON: the text decides.
+        ({"anthropic/d": {**BASE["anthropic/d"], "input_cost_per_token": 3.0}}, {"anthropic/d"}),
+        ({"anthropic/d": {"alias_of": "openai/b"}}, set()),  # a model becomes an alias
+        ({"openai/e": {"litellm_provider": "openai", "mode": "chat"}}, {"openai/e"}),
+        ({"openai/b": "openai/a"}, set()),  # a model becomes a pointer
+    ],
+)
+def test_only_entries_whose_text_changed_are_parsed_again(
+    change: dict[str, Any], reparsed: set[str]
+) -> None:
+    previous = parse(layout(BASE))
+    new = layout({**BASE, **change})
+    catalog = parse(new, previous=previous)
+    same_parse(catalog, parse(new))
+    parsed_again = {m.key for m in catalog.models if m.alias_of is None} - reused_from(
+        previous, catalog
+    )
+    # openai/c has a note (a string read as a boolean): it is read again to say it again.
+    assert parsed_again == reparsed | {"openai/c"}
+    assert catalog.issues == parse(new).issues
+
+
+def test_aliases_follow_their_target_when_only_the_target_changed() -> None:
+    previous = parse(layout(BASE))
+    changed = {**BASE["anthropic/d"], "input_cost_per_token": 5}
+    catalog = parse(layout({**BASE, "anthropic/d": changed}), previous=previous)
+    alias = next(m for m in catalog.models if m.key == "anthropic/d-latest")
+    assert alias.input_cost == {"input_cost_per_token": 5}
+    assert alias.source_entry == {"alias_of": "anthropic/d"}
+
+
+def test_a_repeated_key_in_the_new_file_is_read_and_reported_as_alone() -> None:
+    previous = parse(layout(BASE))
+    text = layout(BASE).decode()
+    repeated = text.replace(
+        '    "openai/b"', '    "openai/a": {"litellm_provider": "openai"},\n    "openai/b"'
+    ).encode()
+    catalog = parse(repeated, previous=previous)
+    same_parse(catalog, parse(repeated))
+    assert "appears 2 times" in issue_reasons(catalog, "openai/a")
+    assert reused_from(previous, catalog) == set()
+
+
+def test_a_broken_file_is_refused_with_the_same_reason_as_alone() -> None:
+    previous = parse(layout(BASE))
+    broken = layout(BASE).replace(b'"openai/c"', b'"openai/c" ', 1).replace(b'": {', b'" {', 1)
+    with pytest.raises(InvalidSourceFile) as alone:
+        parse(broken)
+    with pytest.raises(InvalidSourceFile) as against:
+        parse(broken, previous=previous)
+    assert str(against.value) == str(alone.value)

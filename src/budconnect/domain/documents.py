@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, canonical_json
@@ -30,7 +31,9 @@ LITELLM_MAP = "model_prices_and_context_window.json"
 WIRE_REVISION = 2  # 2: `alias_of` in models, extras in the digest
 
 
-def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.UUID) -> JSONObject:
+def model_document(
+    record: ModelRecord, model_id: uuid.UUID | str, provider_id: uuid.UUID | str
+) -> JSONObject:
     """A model as every API response serves it; absent values are null, never missing."""
     date = record.deprecation_date
     return {
@@ -55,7 +58,7 @@ def model_document(record: ModelRecord, model_id: uuid.UUID, provider_id: uuid.U
     }
 
 
-def provider_document(record: ProviderRecord, provider_id: uuid.UUID) -> JSONObject:
+def provider_document(record: ProviderRecord, provider_id: uuid.UUID | str) -> JSONObject:
     """A provider as served, without its `models` list."""
     return {
         "id": str(provider_id),
@@ -71,6 +74,43 @@ def provider_document(record: ProviderRecord, provider_id: uuid.UUID) -> JSONObj
 def document_digest(document: JSONObject) -> str:
     """The digest of one provider (without `models`) or model document."""
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+# Stand-ins for the ids in a model document's canonical JSON, random per process so that no
+# data can hold them; a template whose split finds them anywhere else is not made.
+_MODEL_ID_MARK = f"budconnect-model-id-{uuid.uuid4().hex}"
+_PROVIDER_ID_MARK = f"budconnect-provider-id-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTemplate:
+    """A model document's canonical JSON without its two ids (the only parts that depend on
+    the version), so that the row digest of the same record in another version costs one
+    hash instead of building and encoding the document again."""
+
+    head: bytes
+    middle: bytes
+    tail: bytes
+
+    def digest(self, model_id: str, provider_id: str) -> str:
+        """`document_digest(model_document(record, model_id, provider_id))`."""
+        joined = b"".join(
+            (self.head, model_id.encode(), self.middle, provider_id.encode(), self.tail)
+        )
+        return hashlib.sha256(joined).hexdigest()
+
+
+def model_template(record: ModelRecord) -> ModelTemplate | None:
+    """The template of `record`'s document; None in the (never seen) case that the record's
+    own data holds one of the stand-ins."""
+    encoded = canonical_json(model_document(record, _MODEL_ID_MARK, _PROVIDER_ID_MARK))
+    head, *rest = encoded.split(_MODEL_ID_MARK.encode())
+    if len(rest) != 1:
+        return None
+    middle, *tail = rest[0].split(_PROVIDER_ID_MARK.encode())
+    if len(tail) != 1:
+        return None
+    return ModelTemplate(head, middle, tail[0])
 
 
 def content_digest(

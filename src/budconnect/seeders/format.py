@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from budconnect.domain.records import ParsedCatalog
 
-Parser = Callable[[bytes], ParsedCatalog]
+
+class Parser(Protocol):
+    def __call__(self, raw: bytes, *, previous: ParsedCatalog | None = None) -> ParsedCatalog:
+        """The catalog `raw` holds. `previous`, the parse of another file of the engine, may
+        be used to skip the entries both files hold alike; the result is the same."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,14 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ParsedCatalog
 from budconnect.errors import InvalidSourceFile
+from budconnect.seeders import members
 from budconnect.seeders.format import EngineFormat
 from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
 
@@ -113,23 +114,32 @@ _INT32_MAX = 2**31 - 1
 _MAX_KEY_LENGTH = 512
 _MAX_MODE_LENGTH = 64
 _MAX_DEPTH = 64
-_HUGE_EXPONENT = re.compile(rb"[0-9][eE]\+?[0-9]{3}")
+_HUGE_EXPONENT = re.compile(r"[0-9][eE]\+?[0-9]{3}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_ALIAS_HOPS = 64
 
-# id() of each decoded object with a repeated field -> (the object, kept alive so that its id
-# cannot be reused by another object, and the repeated names).
-_Repeats = dict[int, tuple[JSONObject, set[str]]]
 
+def parse(
+    raw: bytes, directory: ProviderDirectory | None = None, *, previous: ParsedCatalog | None = None
+) -> ParsedCatalog:
+    """Parse one LiteLLM model map. Raises InvalidSourceFile only for a file unusable as a whole.
 
-def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatalog:
-    """Parse one LiteLLM model map. Raises InvalidSourceFile only for a file unusable as a whole."""
+    With `previous` (the parse of another map, typically the release before), the models whose
+    entries are the same text in both files are taken from it instead of being decoded and
+    parsed again: a map that differs from the previous one in a few models costs about what
+    changed. The result is the same as without `previous`.
+    """
     directory = directory if directory is not None else bundled_directory("litellm")
-    document, duplicate_keys, nested_duplicates, non_finite = _decode(raw)
+    known = {text: record.key for text, record in previous.reusable.items()} if previous else None
+    decoded = _decode(raw, known)
+    document = decoded.members
+    duplicate_keys = decoded.repeats
+    nested_duplicates = decoded.nested
+    non_finite = decoded.non_finite
     # 1e400 decodes to inf without passing parse_constant; such exponents are rare enough
-    # that one scan of the bytes decides whether entries need walking at all.
-    huge_numbers = _HUGE_EXPONENT.search(raw) is not None
+    # that one scan of the text decides whether entries need walking at all.
+    huge_numbers = _HUGE_EXPONENT.search(decoded.decoded_text) is not None
     issues: list[EntryIssue] = []
 
     entries: dict[str, JSONObject] = {}
@@ -138,6 +148,12 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     alias_rows: dict[str, JSONObject] = {}
     # Every top-level entry not served as a model, kept for the engine's own format.
     extras: JSONObject = {}
+    # Models whose entry is the same text as one `previous` parsed without any issue.
+    models: dict[str, ModelRecord] = (
+        {key: previous.reusable[text] for key, text in decoded.reused.items()}
+        if previous is not None
+        else {}
+    )
     for key, value in document.items():
         if key in duplicate_keys:
             issues.append(
@@ -170,7 +186,6 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
 
     # Objects with a repeated field below the entry's own level (rare): found by walking.
     deep = set(nested_duplicates) - {id(entry) for entry in entries.values()}
-    models: dict[str, ModelRecord] = {}
     for key in sorted(entries):
         entry = entries[key]
         notes: list[str] = []
@@ -223,10 +238,20 @@ def parse(raw: bytes, directory: ProviderDirectory | None = None) -> ParsedCatal
     ordered = [models[key] for key in sorted(models)]
     provider_keys = sorted({model.provider_key for model in ordered})
     providers = [directory.provider(key) for key in provider_keys]
+    # What a later parse may take as is: models read from their own entry alone, with
+    # nothing to say about it (an entry with a note must be read again to say it again).
+    noted = {issue.key for issue in issues}
+    reusable = {
+        decoded.texts[key]: record
+        for key, record in models.items()
+        if record.alias_of is None and key not in noted and key in decoded.texts
+    }
     # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
     issues = [EntryIssue(_printable(i.key), i.action, i.reason) for i in issues]
     issues.sort(key=lambda issue: (issue.key, issue.action))
-    return ParsedCatalog(providers=providers, models=ordered, issues=issues, extras=extras)
+    return ParsedCatalog(
+        providers=providers, models=ordered, issues=issues, extras=extras, reusable=reusable
+    )
 
 
 def _is_alias_row(value: Any) -> bool:
@@ -274,46 +299,28 @@ def _kept_as_extra(key: str, value: Any, extras: JSONObject, reason: str) -> str
     return reason
 
 
-def _decode(raw: bytes) -> tuple[JSONObject, dict[str, int], _Repeats, bool]:
-    duplicates: _Repeats = {}
-    counts: dict[int, dict[str, int]] = {}
-    non_finite = False
-
-    def pairs_hook(pairs: list[tuple[str, Any]]) -> JSONObject:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            seen: dict[str, int] = {}
-            for name, _ in pairs:
-                seen[name] = seen.get(name, 0) + 1
-            duplicates[id(obj)] = (obj, {name for name, n in seen.items() if n > 1})
-            counts[id(obj)] = {name: n for name, n in seen.items() if n > 1}
-        return obj
-
-    def constant_hook(_: str) -> _NonFinite:
-        nonlocal non_finite
-        non_finite = True
-        return _NON_FINITE
-
+def _decode(raw: bytes, known: Mapping[str, str] | None) -> members.Decoded:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidSourceFile(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    if known:
+        decoded = members.decode_changes(text, known)
+        if decoded is not None:
+            return decoded
     try:
-        document = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=constant_hook)
+        return members.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidSourceFile(
             f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise InvalidSourceFile("not usable JSON: nested too deeply") from None
-    if not isinstance(document, dict):
+    except ValueError:
         raise InvalidSourceFile(
-            f"not a JSON object: the top level is {_json_type(document)}, "
+            f"not a JSON object: the top level is {_json_type(json.loads(text))}, "
             "expected an object mapping model keys to entries"
-        )
-    top_counts = counts.pop(id(document), {})
-    duplicates.pop(id(document), None)
-    return document, top_counts, duplicates, non_finite
+        ) from None
 
 
 def _key_problem(key: str) -> str | None:
@@ -330,7 +337,7 @@ def _key_problem(key: str) -> str | None:
 
 
 def _repeated_below(
-    value: Any, duplicates: _Repeats, wanted: set[int], path: str = "", depth: int = 0
+    value: Any, duplicates: members.Repeats, wanted: set[int], path: str = "", depth: int = 0
 ) -> set[str]:
     """Dotted paths of repeated fields in objects nested inside `value` (not `value` itself)."""
     if depth > _MAX_DEPTH:
@@ -587,15 +594,8 @@ def _date(value: Any, notes: list[str]) -> dt.date | None:
     return date
 
 
-class _NonFinite:
-    """Stands for NaN or Infinity, which Python's decoder accepts but JSON does not have."""
-
-
-_NON_FINITE = _NonFinite()
-
-
 def _not_finite(item: Any) -> bool:
-    return item is _NON_FINITE or (type(item) is float and not math.isfinite(item))
+    return item is members.NON_FINITE or (type(item) is float and not math.isfinite(item))
 
 
 def _scrub_non_finite(value: Any, depth: int = 0) -> bool:

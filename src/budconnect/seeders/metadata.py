@@ -65,6 +65,7 @@ _ICON_OF_KEY = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def icon_for(key: str) -> str:
     """The budapp logo of a provider key: its own, its family's, or the neutral one."""
     if key in _ICON_OF_KEY:
@@ -106,7 +107,7 @@ class ProviderDirectory:
             key=key,
             name=entry["name"],
             description=entry["description"],
-            icon=entry.get("icon", icon_for(key)),
+            icon=entry["icon"] if "icon" in entry else icon_for(key),
             capabilities=list(entry.get("capabilities", ["model"])),
             credentials=[dict(item) for item in entry.get("credentials", [])],
         )

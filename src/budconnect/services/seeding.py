@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table
 
-from budconnect.domain.documents import catalog_digest
 from budconnect.domain.records import (
     EntryIssue,
     JSONObject,
@@ -31,7 +30,8 @@ from budconnect.seeders import (
     engine_format,
     parser_fingerprint,
 )
-from budconnect.services.snapshots import documents
+from budconnect.services.derived import DERIVATIONS
+from budconnect.services.snapshots import records_digest
 from budconnect.storage import entries
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
@@ -208,7 +208,9 @@ def _seed(
         if unchanged is not None and not unchanged.provenance_added:
             return unchanged
 
-    parsed = parser(raw)  # pure and possibly slow: done before taking the write lock
+    # Pure and possibly slow: done before taking the write lock. The parse of the source this
+    # process seeded last lets the parser skip every model entry that has not changed.
+    parsed = parser(raw, previous=DERIVATIONS.previous(engine, parser_revision))
     now = now or dt.datetime.now(dt.UTC)
     try:
         with db.write() as conn:
@@ -324,7 +326,8 @@ def _apply(
     )
     # Entries are stored once per distinct content: only what no version holds is written.
     provider_digests = [entries.provider_digest(record) for record in parsed.providers]
-    model_digests = [entries.model_digest(record) for record in parsed.models]
+    derived = DERIVATIONS.derive(job.engine, job.parser_revision, parsed)
+    model_digests = [d.digest for d in derived]
     provider_ids = _entry_ids(conn, provider_entry, provider_digests, parsed.providers)
     model_ids = _entry_ids(conn, model_entry, model_digests, parsed.models)
     membership = repo.Membership(
@@ -351,9 +354,13 @@ def _apply(
         repo.update_version(conn, version_id=current.id, **values)
         return result
 
-    served = documents(job.engine, job.version, parsed.providers, parsed.models)
-    result.content_digest = catalog_digest(
-        engine=job.engine, version=job.version, providers=served, extras=parsed.extras
+    result.content_digest = records_digest(
+        engine=job.engine,
+        version=job.version,
+        providers=parsed.providers,
+        models=parsed.models,
+        extras=parsed.extras,
+        templates=[d.template for d in derived],
     )
     if current is not None and not result.changed:
         # Re-derived by other code: the same entries may now be served in another wire

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
 from budconnect.domain import identity
-from budconnect.domain.documents import catalog_digest, model_document, provider_document
+from budconnect.domain.documents import (
+    ModelTemplate,
+    catalog_digest,
+    content_digest,
+    document_digest,
+    model_document,
+    provider_document,
+)
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord
 
 
@@ -52,14 +59,43 @@ def documents(
         by_provider.setdefault(model.provider_key, []).append(model)
     served = []
     for record in sorted(providers, key=lambda p: p.key):
-        pid = identity.provider_id(engine, version, record.key)
+        pid = identity.provider_id_text(engine, version, record.key)
         document = provider_document(record, pid)
         document["models"] = [
-            model_document(m, identity.model_id(engine, version, m.key), pid)
+            model_document(m, identity.model_id_text(engine, version, m.key), pid)
             for m in sorted(by_provider.get(record.key, ()), key=lambda m: m.key)
         ]
         served.append(document)
     return served
+
+
+def records_digest(
+    *,
+    engine: str,
+    version: str,
+    providers: Sequence[ProviderRecord],
+    models: Sequence[ModelRecord],
+    extras: JSONObject,
+    templates: Sequence[ModelTemplate | None],
+) -> str:
+    """The content digest of the catalog these records serve, without building it:
+    `catalog_digest` of `documents(...)`, from each model's template (`templates[i]` is that
+    of `models[i]`, or None to encode the document)."""
+    pids = {p.key: identity.provider_id_text(engine, version, p.key) for p in providers}
+    provider_pairs = [
+        (pids[p.key], document_digest(provider_document(p, pids[p.key]))) for p in providers
+    ]
+    model_pairs = []
+    mids = identity.model_ids_text(engine, version, (record.key for record in models))
+    for record, template, mid in zip(models, templates, mids, strict=True):
+        pid = pids[record.provider_key]
+        if template is None:
+            model_pairs.append((mid, document_digest(model_document(record, mid, pid))))
+        else:
+            model_pairs.append((mid, template.digest(mid, pid)))
+    return content_digest(
+        engine=engine, version=version, providers=provider_pairs, models=model_pairs, extras=extras
+    )
 
 
 def build_snapshot(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ProviderRecord
 from budconnect.storage import entries
@@ -127,6 +128,10 @@ def _version(row: Any) -> VersionRow:
     )
 
 
+# SQLite has its JSON functions built in from 3.38 on.
+_SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
+
+
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -240,6 +245,17 @@ def get_document(conn: Connection, *, document_id: int) -> Any:
 
 def entry_ids(conn: Connection, table: Table, digests: Sequence[str]) -> dict[str, int]:
     """Ids of the entries of `table` (provider_entry or model_entry) with these digests."""
+    # Every seed looks up thousands of digests: one statement with one array parameter
+    # takes less than half the time of chunks of bound parameters.
+    if conn.dialect.name == "postgresql":
+        query = text(f"SELECT digest, id FROM {table.name} WHERE digest = ANY(:digests)")
+        return dict(conn.execute(query, {"digests": list(digests)}).all())
+    if _SQLITE_JSON:
+        query = text(
+            f"SELECT digest, id FROM {table.name} "
+            "WHERE digest IN (SELECT value FROM json_each(:digests))"
+        )
+        return dict(conn.execute(query, {"digests": json_dumps(list(digests))}).all())
     found: dict[str, int] = {}
     for chunk in _chunks(digests):
         rows = conn.execute(select(table.c.digest, table.c.id).where(table.c.digest.in_(chunk)))

@@ -1,0 +1,189 @@
+"""The top-level members of a JSON object text, each with its exact text.
+
+Engines' data files are one large JSON object whose members change little from one release to
+the next. Decoding member by member gives, besides the values, the exact text of each member
+(`"key": value`), so that a later file can be compared with an earlier one text for text and
+only the members whose text changed need decoding and parsing again.
+
+`decode` reads a whole file. `decode_changes` reads a file against the member texts of an
+earlier one: it splits the file where LiteLLM's layout (an object indented by four spaces)
+starts a top-level member, takes every piece whose text it already knows as that member, and
+decodes only the other pieces. It is exact whatever the layout, because it trusts nothing it has
+not checked: a known text is a complete member (it came out of a real decode), every other
+piece must decode on its own as complete members, and the pieces must be joined by commas
+inside one pair of braces; those are the JSON grammar's rules for an object's members, so the
+file decodes to exactly those members. Any other case (a different layout, a repeated key, a
+piece that does not decode alone) returns None, and the caller decodes the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+JSONObject = dict[str, Any]
+# id() of each decoded object with a repeated field -> (the object, kept alive so that its id
+# cannot be reused by another object, and the repeated names).
+Repeats = dict[int, tuple[JSONObject, set[str]]]
+
+# JSON whitespace from a position on; it always matches (maybe empty), hence the cast.
+_skip = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
+_JSON_WS = " \t\n\r"
+# Where a top-level member starts in a file indented by four spaces: a newline is never inside
+# a JSON string, so this is always whitespace followed by the opening quote of a key.
+_MEMBER_BREAK = '\n    "'
+
+
+class NonFinite:
+    """Stands for NaN or Infinity, which Python's decoder accepts but JSON does not have."""
+
+
+NON_FINITE = NonFinite()
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What `decode` read: the members it decoded, and the texts of all of them."""
+
+    # Decoded members, in file order; a repeated key keeps its last value at its first place.
+    members: JSONObject = field(default_factory=dict)
+    # key -> exact text of its member, for every key that occurs once.
+    texts: dict[str, str] = field(default_factory=dict)
+    # Members taken from known texts, not decoded: key -> text (`decode_changes` only).
+    reused: dict[str, str] = field(default_factory=dict)
+    # Keys that occur more than once at the top level -> how often.
+    repeats: dict[str, int] = field(default_factory=dict)
+    # Objects below the top level with a repeated field.
+    nested: Repeats = field(default_factory=dict)
+    # NaN or Infinity occurred (decoded as NON_FINITE).
+    non_finite: bool = False
+    # The text that was decoded (all of it, or the changed members joined).
+    decoded_text: str = ""
+
+
+class _Decoder:
+    """Python's own JSON decoder (its C scanner) with hooks that record what JSON loses."""
+
+    def __init__(self, decoded: Decoded) -> None:
+        self.decoded = decoded
+        self.scan_value = json.JSONDecoder(
+            object_pairs_hook=self._object, parse_constant=self._constant
+        ).raw_decode
+
+    def _object(self, pairs: list[tuple[str, Any]]) -> JSONObject:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: dict[str, int] = {}
+            for name, _ in pairs:
+                seen[name] = seen.get(name, 0) + 1
+            self.decoded.nested[id(obj)] = (obj, {name for name, n in seen.items() if n > 1})
+        return obj
+
+    def _constant(self, _: str) -> NonFinite:
+        self.decoded.non_finite = True
+        return NON_FINITE
+
+    def members(self, text: str) -> list[tuple[str, Any, str]]:
+        """(key, value, exact text) of each member of the object `text` holds, in order.
+
+        Raises json.JSONDecodeError, with the messages and positions `json.loads` gives,
+        when `text` is not one JSON object; ValueError when it is some other JSON value.
+        """
+        ws = _skip
+        i = ws(text, 0).end()
+        if not text.startswith("{", i):
+            json.loads(text)  # raises for invalid JSON, with json's own message
+            raise ValueError("not an object")
+        i = ws(text, i + 1).end()
+        found: list[tuple[str, Any, str]] = []
+        if text.startswith("}", i):
+            return self._end(text, i + 1, found)
+        while True:
+            if not text.startswith('"', i):
+                raise json.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", text, i
+                )
+            key, j = self.scan_value(text, i)  # a string: the text starts with a quote
+            j = ws(text, j).end()
+            if not text.startswith(":", j):
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, j)
+            j = ws(text, j + 1).end()
+            value, end = self.scan_value(text, j)
+            found.append((key, value, text[i:end]))
+            i = ws(text, end).end()
+            if text.startswith(",", i):
+                i = ws(text, i + 1).end()
+            elif text.startswith("}", i):
+                return self._end(text, i + 1, found)
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+
+    @staticmethod
+    def _end(text: str, i: int, found: list[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
+        i = _skip(text, i).end()
+        if i != len(text):
+            raise json.JSONDecodeError("Extra data", text, i)
+        return found
+
+
+def decode(text: str) -> Decoded:
+    """Every member of the JSON object `text` (see `_Decoder.members` for what it raises)."""
+    decoded = Decoded(decoded_text=text)
+    _collect(decoded, _Decoder(decoded).members(text))
+    return decoded
+
+
+def decode_changes(text: str, known: Mapping[str, str]) -> Decoded | None:
+    """The members of `text`, decoding only those whose exact text is in `known` (which maps
+    a member's text to its key).
+
+    None when `text` cannot be read that way (see the module's docstring), or when no member
+    text is known; the caller then decodes the whole text.
+    """
+    head, found, rest = text.partition(_MEMBER_BREAK)
+    if not found or head.strip(_JSON_WS) != "{":
+        return None
+    pieces = rest.split(_MEMBER_BREAK)
+    last = len(pieces) - 1
+    decoded = Decoded()
+    changed: list[str] = []
+    for index, piece in enumerate(pieces):
+        piece = piece.rstrip(_JSON_WS)
+        if not piece.endswith("}" if index == last else ","):
+            return None
+        member = '"' + piece[:-1].rstrip(_JSON_WS)
+        key = known.get(member)
+        if key is not None:
+            if key in decoded.reused:
+                return None  # a repeated key: the whole decode says which occurrence counts
+            decoded.reused[key] = member
+        else:
+            changed.append(member)
+    if not decoded.reused:
+        return None
+    decoded.decoded_text = "{" + ",".join(changed) + "}"
+    try:
+        members = _Decoder(decoded).members(decoded.decoded_text)
+    except (json.JSONDecodeError, ValueError, RecursionError):
+        return None  # the whole decode reports where the file is wrong
+    if any(key in decoded.reused for key, _, _ in members):
+        return None
+    _collect(decoded, members)
+    if decoded.repeats:
+        return None
+    decoded.texts.update(decoded.reused)
+    return decoded
+
+
+def _collect(decoded: Decoded, members: list[tuple[str, Any, str]]) -> None:
+    counts: dict[str, int] = {}
+    for key, value, text in members:
+        decoded.members[key] = value
+        decoded.texts[key] = text
+        counts[key] = counts.get(key, 0) + 1
+    decoded.repeats = {key: n for key, n in counts.items() if n > 1}
+    for key in decoded.repeats:
+        del decoded.texts[key]

@@ -1,0 +1,178 @@
+"""Decoding a JSON object member by member: exactly what `json.loads` reads, plus each member's
+text; and reading a file against the member texts of another, decoding only what changed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from budconnect.seeders.members import decode, decode_changes
+from tests.conftest import VERSIONS, source_bytes
+
+
+def known_texts(text: str) -> dict[str, str]:
+    """What a caller remembers of a decoded file: member text -> key."""
+    return {member: key for key, member in decode(text).texts.items()}
+
+
+def read_back(decoded: Any) -> dict[str, Any]:
+    """The members a decode stands for, the reused ones decoded from their texts."""
+    members = {key: json.loads("{" + text + "}")[key] for key, text in decoded.reused.items()}
+    members.update(decoded.members)
+    return members
+
+
+def layout(document: dict[str, Any]) -> str:
+    """A file as LiteLLM writes its map."""
+    return json.dumps(document, indent=4) + "\n"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_bundled_file_decodes_to_what_json_loads_reads_with_exact_member_texts(
+    version: str,
+) -> None:
+    text = source_bytes(version).decode()
+    decoded = decode(text)
+    expected = json.loads(text)
+    assert list(decoded.members.items()) == list(expected.items())
+    pairs = json.loads(text, object_pairs_hook=lambda p: p)  # top level: every occurrence
+    counts = {key: [k for k, _ in pairs].count(key) for key, _ in pairs}
+    assert decoded.repeats == {key: n for key, n in counts.items() if n > 1}
+    assert set(decoded.texts) == set(expected) - set(decoded.repeats)
+    for key, member in decoded.texts.items():
+        assert json.loads("{" + member + "}") == {key: expected[key]}
+        assert member in text and member.startswith('"') and not member.endswith((",", " "))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a" 1}',
+        '{"a": 1,}',
+        '{"a": 1 "b": 2}',
+        '{"a": }',
+        '{"a": 1}}',
+        '{"a": 1} x',
+        "{",
+        '{"a": [1, 2}',
+        '{"a": "unterminated}',
+        "{1: 2}",
+        "",
+        "   ",
+        "nul",
+    ],
+)
+def test_malformed_text_fails_with_the_message_and_position_json_loads_gives(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        decode(text)
+    assert (got.value.msg, got.value.lineno, got.value.colno) == (
+        expected.value.msg,
+        expected.value.lineno,
+        expected.value.colno,
+    )
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"text"', "3", "null"])
+def test_a_value_that_is_not_an_object_is_told_apart_from_invalid_json(text: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        decode(text)
+    assert not isinstance(raised.value, json.JSONDecodeError)
+
+
+def test_a_repeated_key_keeps_its_last_value_at_its_first_place_and_is_counted() -> None:
+    decoded = decode('{"a": 1, "b": 2, "a": 3, "a": 4}')
+    assert list(decoded.members.items()) == [("a", 4), ("b", 2)]
+    assert decoded.repeats == {"a": 3}
+    assert "a" not in decoded.texts and decoded.texts["b"] == '"b": 2'
+
+
+def test_nested_repeats_and_non_finite_numbers_are_recorded() -> None:
+    decoded = decode('{"a": {"x": 1, "x": 2}, "b": NaN}')
+    ((obj, names),) = decoded.nested.values()
+    assert obj == {"x": 2} and names == {"x"}
+    assert decoded.non_finite
+
+
+def test_only_the_members_whose_text_changed_are_decoded() -> None:
+    old = {"sample_spec": {"doc": "x"}, "a": {"price": 1}, "b": {"price": 2}, "c": [1, 2]}
+    new = {**old, "b": {"price": 3}, "d": {"price": 4}}
+    decoded = decode_changes(layout(new), known_texts(layout(old)))
+    assert decoded is not None
+    assert set(decoded.reused) == {"sample_spec", "a", "c"}
+    assert decoded.members == {"b": {"price": 3}, "d": {"price": 4}}
+    assert read_back(decoded) == new
+    assert set(decoded.texts) == set(new)
+
+
+@pytest.mark.parametrize(
+    ("new_text", "why"),
+    [
+        (json.dumps({"a": {"price": 1}, "b": {"price": 3}}), "another layout"),
+        (layout({"a": {"price": 1}, "b": {"price": 3}}).replace('"b"', '"a"'), "a repeated key"),
+        (layout({"a": {"price": 1}, "b": {"price": 3}}).rstrip().rstrip("}"), "no closing brace"),
+        (layout({"a": {"price": 1}, "b": {"price": 3}}).replace("3", "3,"), "a broken member"),
+        (layout({"a": {"price": 1}, "b": {"price": 3}}).replace(",\n", "\n"), "a missing comma"),
+        (layout({"b": {"price": 3}}), "no member known"),
+    ],
+)
+def test_a_file_that_cannot_be_read_piecewise_is_left_to_the_whole_decode(
+    new_text: str, why: str
+) -> None:
+    known = known_texts(layout({"a": {"price": 1}, "b": {"price": 2}}))
+    assert decode_changes(new_text, known) is None, why
+
+
+def test_a_known_text_in_a_position_that_is_not_a_member_is_not_taken_as_one() -> None:
+    # The second file nests a copy of the first file's member one level down, indented by
+    # four spaces: splitting at the layout's member starts cuts inside an object there.
+    known = known_texts(layout({"a": {"price": 1}, "b": {"price": 2}}))
+    text = '{\n    "x": {\n    "a": {\n        "price": 1\n    },\n    "b": 5}\n}\n'
+    expected = json.loads(text)
+    decoded = decode_changes(text, known)
+    assert decoded is None or read_back(decoded) == expected
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+_documents = st.dictionaries(st.text(max_size=8), _values, min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    old=_documents,
+    changes=_documents,
+    removed=st.sets(st.text(max_size=8), max_size=3),
+    cut=st.integers(min_value=0),
+    garbage=st.sampled_from(["", ",", "}", "{", '"', "\n    ", ":", "]"]),
+)
+def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
+    old: dict[str, Any], changes: dict[str, Any], removed: set[str], cut: int, garbage: str
+) -> None:
+    """Property: against any earlier file, `decode_changes` of any text (changed, reordered,
+    or damaged) either declines or stands for exactly what `json.loads` reads; and when
+    `json.loads` refuses the text, it declines."""
+    new = {k: v for k, v in {**old, **changes}.items() if k not in removed}
+    text = layout(new)
+    position = cut % (len(text) + 1)
+    damaged = text[:position] + garbage + text[position:]
+    known = known_texts(layout(old))
+    for candidate in (text, damaged):
+        decoded = decode_changes(candidate, known)
+        try:
+            expected = json.loads(candidate)
+        except json.JSONDecodeError:
+            assert decoded is None
+            continue
+        if decoded is not None:
+            assert isinstance(expected, dict)
+            assert read_back(decoded) == expected
+            assert set(decoded.texts) == set(expected)
