@@ -13,15 +13,15 @@ from sqlalchemy import func, select, text
 
 from budconnect.domain.documents import catalog_digest, model_template
 from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, SourceTooLarge
-from budconnect.services.catalog import Catalog
 from budconnect.seeders import parser_fingerprint
 from budconnect.seeders.litellm import parse
+from budconnect.services.catalog import Catalog
 from budconnect.services.derived import DERIVATIONS
 from budconnect.services.seeding import rederive_stale, seed
 from budconnect.services.snapshots import documents, records_digest
 from budconnect.storage.database import Database
-from budconnect.storage.migrate import upgrade
 from budconnect.storage.membership import unpack
+from budconnect.storage.migrate import upgrade
 from budconnect.storage.tables import engine, engine_version, metadata, model_entry, provider_entry
 from tests.conftest import VERSIONS, source_bytes, source_models
 
