@@ -45,7 +45,9 @@ def test_every_bundled_file_decodes_to_what_json_loads_reads_with_exact_member_t
     assert set(decoded.texts) == set(expected) - set(decoded.repeats)
     for key, member in decoded.texts.items():
         assert json.loads("{" + member + "}") == {key: expected[key]}
-        assert member in text and member.startswith('"') and not member.endswith((",", " "))
+        assert member in text
+        assert member.startswith('"')
+        assert not member.endswith((",", " "))
 
 
 @pytest.mark.parametrize(
@@ -80,7 +82,7 @@ def test_malformed_text_fails_with_the_message_and_position_json_loads_gives(tex
 
 @pytest.mark.parametrize("text", ["[1, 2]", '"text"', "3", "null"])
 def test_a_value_that_is_not_an_object_is_told_apart_from_invalid_json(text: str) -> None:
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match="not an object") as raised:
         decode(text)
     assert not isinstance(raised.value, json.JSONDecodeError)
 
@@ -89,13 +91,15 @@ def test_a_repeated_key_keeps_its_last_value_at_its_first_place_and_is_counted()
     decoded = decode('{"a": 1, "b": 2, "a": 3, "a": 4}')
     assert list(decoded.members.items()) == [("a", 4), ("b", 2)]
     assert decoded.repeats == {"a": 3}
-    assert "a" not in decoded.texts and decoded.texts["b"] == '"b": 2'
+    assert "a" not in decoded.texts
+    assert decoded.texts["b"] == '"b": 2'
 
 
 def test_nested_repeats_and_non_finite_numbers_are_recorded() -> None:
     decoded = decode('{"a": {"x": 1, "x": 2}, "b": NaN}')
     ((obj, names),) = decoded.nested.values()
-    assert obj == {"x": 2} and names == {"x"}
+    assert obj == {"x": 2}
+    assert names == {"x"}
     assert decoded.non_finite
 
 

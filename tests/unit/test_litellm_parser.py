@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -499,7 +500,7 @@ def same_parse(left: ParsedCatalog, right: ParsedCatalog) -> None:
     assert same_json([m.source_entry for m in left.models], [m.source_entry for m in right.models])
 
 
-@pytest.mark.parametrize(("older", "newer"), list(zip(VERSIONS, VERSIONS[1:], strict=False)))
+@pytest.mark.parametrize(("older", "newer"), list(itertools.pairwise(VERSIONS)))
 def test_a_release_parsed_against_the_one_before_is_parsed_exactly_as_alone(
     older: str, newer: str
 ) -> None:
@@ -526,7 +527,7 @@ def layout(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=4) + "\n").encode()
 
 
-BASE = {
+BASE: dict[str, Any] = {
     "sample_spec": {"litellm_provider": "one of the providers", "mode": "chat"},
     "openai/a": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06},
     "openai/b": {"litellm_provider": "openai", "mode": "chat", "max_tokens": 8192},
