@@ -137,8 +137,8 @@ def decode(text: str) -> Decoded:
 
 
 def decode_changes(text: str, known: Mapping[str, str]) -> Decoded | None:
-    """The members of `text`, decoding only those whose exact text is in `known` (which maps
-    a member's text to its key).
+    """The members of `text`, taking those whose exact text is in `known` (which maps a
+    member's text to its key) without decoding them, and decoding the others.
 
     None when `text` cannot be read that way (see the module's docstring), or when no member
     text is known; the caller then decodes the whole text.
