@@ -19,6 +19,7 @@ from budconnect.services.catalog import Catalog
 from budconnect.services.derived import DERIVATIONS
 from budconnect.services.seeding import rederive_stale, seed
 from budconnect.services.snapshots import documents, records_digest
+from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from budconnect.storage.membership import unpack
 from budconnect.storage.migrate import upgrade
@@ -378,3 +379,19 @@ def test_a_source_beyond_the_size_limit_is_refused_before_parsing(db: Database) 
     with pytest.raises(SourceTooLarge, match="more than the limit of 1,024"):
         seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"), max_bytes=1024)
     assert dump(db) == before
+
+
+def test_entry_ids_answer_the_same_with_and_without_sqlite_json(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-statement lookup (JSON or array parameter) and the chunked one for SQLite
+    before 3.38 agree, for found and missing digests alike, in any order."""
+    seed(db, engine="litellm", version="1.70.4", raw=source_bytes("1.70.4"))
+    with db.read() as conn:
+        stored = dict(conn.execute(select(model_entry.c.digest, model_entry.c.id)).all())
+        asked = [*sorted(stored, reverse=True)[:700], "0" * 64, *sorted(stored)[:5], "f" * 64]
+        expected = {d: stored[d] for d in asked if d in stored}
+        assert repo.entry_ids(conn, model_entry, asked) == expected
+        assert repo.entry_ids(conn, model_entry, []) == {}
+        monkeypatch.setattr(repo, "_SQLITE_JSON", False)
+        assert repo.entry_ids(conn, model_entry, asked) == expected

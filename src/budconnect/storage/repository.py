@@ -245,17 +245,31 @@ def get_document(conn: Connection, *, document_id: int) -> Any:
 
 def entry_ids(conn: Connection, table: Table, digests: Sequence[str]) -> dict[str, int]:
     """Ids of the entries of `table` (provider_entry or model_entry) with these digests."""
-    # Every seed looks up thousands of digests: one statement with one array parameter
-    # takes less than half the time of chunks of bound parameters.
+    # Every seed looks up thousands of digests: one statement with one text parameter,
+    # answering the ids in the order asked (null where none), costs a third of what chunks of
+    # bound parameters do. Digests are hex, so a comma can separate them. On PostgreSQL a
+    # join, not `= ANY(...)`: once the statement is prepared, the generic plan for that scans
+    # the table testing each row against the whole list (50 ms instead of 5).
+    ids: Sequence[int | None]
     if conn.dialect.name == "postgresql":
-        query = text(f"SELECT digest, id FROM {table.name} WHERE digest = ANY(:digests)")
-        return dict(conn.execute(query, {"digests": list(digests)}).all())
-    if _SQLITE_JSON:
         query = text(
-            f"SELECT digest, id FROM {table.name} "
-            "WHERE digest IN (SELECT value FROM json_each(:digests))"
+            "SELECT array_agg(e.id ORDER BY wanted.n) FROM unnest(string_to_array(:digests, ','))"
+            f" WITH ORDINALITY AS wanted(digest, n) LEFT JOIN {table.name} AS e"
+            " ON e.digest = wanted.digest"
         )
-        return dict(conn.execute(query, {"digests": json_dumps(list(digests))}).all())
+        ids = conn.execute(query, {"digests": ",".join(digests)}).scalar_one() or []
+    elif _SQLITE_JSON:
+        query = text(
+            f"SELECT e.id FROM json_each(:digests) AS wanted LEFT JOIN {table.name} AS e"
+            " ON e.digest = wanted.value ORDER BY wanted.key"
+        )
+        ids = conn.execute(query, {"digests": json_dumps(list(digests))}).scalars().all()
+    else:
+        return _entry_ids_in_chunks(conn, table, digests)
+    return {digest: id_ for digest, id_ in zip(digests, ids, strict=True) if id_ is not None}
+
+
+def _entry_ids_in_chunks(conn: Connection, table: Table, digests: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(digests):
         rows = conn.execute(select(table.c.digest, table.c.id).where(table.c.digest.in_(chunk)))
