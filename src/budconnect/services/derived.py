@@ -10,7 +10,7 @@ publishes seed release after release in one process; a one-off `seed` derives ev
 
 Everything here is pure (no database ids): a record's derivations depend only on the record and
 on the code (the parser fingerprint, which keys the cache). One parse per engine is kept, the
-last one, about three times the size of its file in memory.
+last one: 17 MB for 1.100.5's 2 MB file (tracemalloc), about eight times its file.
 """
 
 from __future__ import annotations
