@@ -154,26 +154,36 @@ _values = st.recursive(
 _documents = st.dictionaries(st.text(max_size=8), _values, min_size=1, max_size=8)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     old=_documents,
     changes=_documents,
     removed=st.sets(st.text(max_size=8), max_size=3),
     cut=st.integers(min_value=0),
+    dropped=st.integers(min_value=0, max_value=2),
     garbage=st.sampled_from(["", ",", "}", "{", '"', "\n    ", ":", "]"]),
 )
 def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
-    old: dict[str, Any], changes: dict[str, Any], removed: set[str], cut: int, garbage: str
+    old: dict[str, Any],
+    changes: dict[str, Any],
+    removed: set[str],
+    cut: int,
+    dropped: int,
+    garbage: str,
 ) -> None:
     """Property: against any earlier file, `decode_changes` of any text (changed, reordered,
-    or damaged) either declines or stands for exactly what `json.loads` reads; and when
-    `json.loads` refuses the text, it declines."""
+    or damaged: characters inserted or dropped anywhere) either declines or stands for exactly
+    what `json.loads` reads; and when `json.loads` refuses the text, it declines."""
     new = {k: v for k, v in {**old, **changes}.items() if k not in removed}
     text = layout(new)
     position = cut % (len(text) + 1)
-    damaged = text[:position] + garbage + text[position:]
+    damaged = text[:position] + garbage + text[position + dropped :]
+    # The same damage where it matters most: at or just before where a member starts.
+    starts = [i for i in range(len(text)) if text.startswith('\n    "', i)]
+    near = max(0, starts[cut % len(starts)] - cut % 3) if starts else 0
+    at_start = text[:near] + garbage + text[near + dropped :]
     known = known_texts(layout(old))
-    for candidate in (text, damaged):
+    for candidate in (text, damaged, at_start):
         decoded = decode_changes(candidate, known)
         try:
             expected = json.loads(candidate)
