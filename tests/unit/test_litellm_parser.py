@@ -492,11 +492,8 @@ def reused_from(previous: ParsedCatalog, catalog: ParsedCatalog) -> set[str]:
 
 
 def same_parse(left: ParsedCatalog, right: ParsedCatalog) -> None:
-    assert left == right
-    assert list(left.extras.items()) == list(right.extras.items())
-    assert [(m.key, m.source_entry) for m in left.models] == [
-        (m.key, m.source_entry) for m in right.models
-    ]
+    assert left == right  # records (source entries included), issues, extras
+    assert list(left.extras.items()) == list(right.extras.items())  # and the extras' order
     assert same_json([m.source_entry for m in left.models], [m.source_entry for m in right.models])
 
 

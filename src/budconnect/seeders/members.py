@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-JSONObject = dict[str, Any]
+from budconnect.domain.records import JSONObject
+
 # id() of each decoded object with a repeated field -> (the object, kept alive so that its id
 # cannot be reused by another object, and the repeated names).
 Repeats = dict[int, tuple[JSONObject, set[str]]]
