@@ -162,7 +162,12 @@ def test_two_trackers_at_once_ingest_each_release_once(
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=300) for run in runs]
-    assert [run.returncode for run in runs] == [2, 2], outputs
+    # The release without a map is reported (exit 2) by whichever tracker finds it first; a
+    # tracker that starts after the other has noted it finds nothing left, and says so.
+    codes = [run.returncode for run in runs]
+    assert 2 in codes, outputs
+    for code, (_, err) in zip(codes, outputs, strict=True):
+        assert code == 2 or (code == 0 and "0 release(s) of litellm to ingest" in err), outputs
     versions = held(database_url)
     assert sorted(versions) == FINAL
     created = sum(out.count(f"litellm {v}: created") for out, _ in outputs for v in FINAL)
