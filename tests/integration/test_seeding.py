@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from budconnect.domain.documents import catalog_digest, model_template
 from budconnect.errors import HeldBack, InvalidIdentifier, InvalidSourceFile, SourceTooLarge
@@ -395,3 +398,144 @@ def test_entry_ids_answer_the_same_with_and_without_sqlite_json(
         assert repo.entry_ids(conn, model_entry, []) == {}
         monkeypatch.setattr(repo, "_SQLITE_JSON", False)
         assert repo.entry_ids(conn, model_entry, asked) == expected
+
+
+def looked_up_digests(db: Database) -> list[str]:
+    """Digests the database is asked for by entry lookups from now on (filled as it runs)."""
+    asked: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "json_each(" in statement or "string_to_array(" in statement or " IN (" in statement:
+            asked.extend(re.findall(r"[0-9a-f]{64}", str(parameters)))
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    return asked
+
+
+def releases(count: int) -> list[bytes]:
+    """Map 0 is the bundled 1.100.5; each next one changes 10 models of the one before."""
+    document = json.loads(source_bytes("1.100.5"))
+    keys = [k for k, v in document.items() if k != "sample_spec" and "mode" in v]
+    maps = []
+    for index in range(count):
+        for key in keys[index * 10 : index * 10 + 10] if index else ():
+            document[key] = {**document[key], "input_cost_per_token": index / 1e6}
+        maps.append(litellm_layout(document))
+    return maps
+
+
+def seeded_alone(tmp_path: Path, version: str, raw: bytes) -> bytes:
+    DERIVATIONS.clear()
+    alone = Database(f"sqlite:///{tmp_path / f'alone-{version}.db'}")
+    upgrade(alone.engine)
+    seed(alone, engine="litellm", version=version, raw=raw)
+    try:
+        return served(alone, version)
+    finally:
+        alone.dispose()
+
+
+def test_a_seed_looks_up_only_the_entries_the_last_committed_one_did_not_hold(
+    db: Database, tmp_path: Path
+) -> None:
+    first, second, third = releases(3)
+    seed(db, engine="litellm", version="3.0.0", raw=first)
+    asked = looked_up_digests(db)
+    seed(db, engine="litellm", version="3.0.1", raw=second)
+    assert 10 <= len(asked) < 40  # the changed models (and any provider new to it)
+    # Rolled back: nothing of it is remembered, and the next seed is still exact.
+    seed(db, engine="litellm", version="3.0.2", raw=third, dry_run=True)
+    with pytest.raises(RuntimeError):
+        seed(
+            db, engine="litellm", version="3.0.2", raw=third,
+            on_applied=lambda *_: (_ for _ in ()).throw(RuntimeError("audit failed")),
+        )  # fmt: skip
+    asked.clear()
+    seed(db, engine="litellm", version="3.0.2", raw=third)
+    assert 10 <= len(asked) < 40
+    assert served(db, "3.0.2") == seeded_alone(tmp_path, "3.0.2", third)
+
+
+def copy_database(db: Database, name: str, tmp_path: Path) -> Callable[[], None]:
+    """Back `db`'s database up now; the result restores it (same address, same instance)."""
+    db.dispose()
+    if db.is_sqlite:
+        path = Path(str(db.engine.url.database))
+        backup = tmp_path / f"{name}.db"
+        shutil.copyfile(path, backup)
+
+        def put_back() -> None:
+            db.dispose()
+            shutil.copyfile(backup, path)
+
+        return put_back
+    original = db.engine.url.database
+    admin = create_engine(db.engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{original}_{name}" TEMPLATE "{original}"'))
+
+    def restore() -> None:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{original}" WITH (FORCE)'))
+            conn.execute(text(f'ALTER DATABASE "{original}_{name}" RENAME TO "{original}"'))
+        admin.dispose()
+
+    return restore
+
+
+def test_remembered_ids_of_a_version_the_database_lost_are_not_used(
+    db: Database, tmp_path: Path
+) -> None:
+    """Restored from a backup taken before the version seeded last, the database lacks that
+    version's new entries: the next seed looks them up (and inserts them) again."""
+    first, second, third = releases(3)
+    seed(db, engine="litellm", version="3.0.0", raw=first)
+    restore = copy_database(db, "backup", tmp_path)
+    seed(db, engine="litellm", version="3.0.1", raw=second)
+    restore()
+    seed(db, engine="litellm", version="3.0.2", raw=third)
+    assert served(db, "3.0.2") == seeded_alone(tmp_path, "3.0.2", third)
+
+
+def test_remembered_ids_of_a_version_the_database_holds_otherwise_are_not_used(
+    db: Database, tmp_path: Path
+) -> None:
+    """Restored from a backup in which the version seeded last held other entries, the
+    database has that version still, but not the entries it was given since."""
+    first, second, third = releases(3)
+    seed(db, engine="litellm", version="3.0.0", raw=first)
+    seed(db, engine="litellm", version="3.0.1", raw=first)
+    restore = copy_database(db, "backup", tmp_path)
+    seed(db, engine="litellm", version="3.0.1", raw=second)
+    restore()
+    seed(db, engine="litellm", version="3.0.2", raw=third)
+    assert served(db, "3.0.2") == seeded_alone(tmp_path, "3.0.2", third)
+
+
+def test_remembered_ids_are_not_used_on_another_database_at_the_same_address(
+    db: Database, tmp_path: Path
+) -> None:
+    """A database made again (its registry instance differs) holding the very same version
+    is another database: the seed looks every entry up."""
+    first, second = releases(2)
+    seed(db, engine="litellm", version="3.0.0", raw=first)
+    remembered = db.known_entries.get("litellm")
+    assert remembered is not None
+    db.dispose()
+    if db.is_sqlite:
+        Path(str(db.engine.url.database)).unlink()
+    else:
+        with db.engine.connect() as conn, conn.begin():
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(db.engine)
+    DERIVATIONS.clear()
+    seed(db, engine="litellm", version="3.0.0", raw=first)
+    again = db.known_entries.get("litellm")
+    assert again is not None
+    assert again.instance != remembered.instance
+    db.known_entries.remember("litellm", remembered)  # as if the process had not seen it
+    asked = looked_up_digests(db)
+    seed(db, engine="litellm", version="3.0.1", raw=second)
+    assert len(asked) > 3000
+    assert served(db, "3.0.1") == seeded_alone(tmp_path, "3.0.1", second)

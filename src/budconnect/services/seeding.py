@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from budconnect.services.snapshots import records_digest
 from budconnect.storage import entries
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
+from budconnect.storage.known_entries import Anchor, still_holds
 from budconnect.storage.membership import pack, unpack
 from budconnect.storage.tables import model_entry, provider_entry
 
@@ -212,6 +213,7 @@ def _seed(
     # process seeded last lets the parser skip every model entry that has not changed.
     parsed = parser(raw, previous=DERIVATIONS.previous(engine, parser_revision))
     now = now or dt.datetime.now(dt.UTC)
+    anchor: Anchor | None = None
     try:
         with db.write() as conn:
             # Another seeder may have applied the same file while this one was parsing.
@@ -224,12 +226,13 @@ def _seed(
             else:
                 if not force:
                     GATES.check(len(parsed.models), _previous_count(conn, engine, version, current))
-                result = _apply(
+                result, anchor = _apply(
                     conn,
                     _Seed(engine, version, parsed, source_digest, parser_revision, now, history),
                     current,
                     provenance,
                     forced=force,
+                    anchor=db.known_entries.get(engine),
                 )
             if on_applied is not None and not dry_run:
                 on_applied(conn, result, current.content_digest if current else None)
@@ -237,6 +240,8 @@ def _seed(
                 raise _DryRun(result)
     except _DryRun as done:
         return done.result
+    if anchor is not None:  # committed: its entry ids are the database's for good
+        db.known_entries.remember(engine, anchor)
     return result
 
 
@@ -315,7 +320,10 @@ def _apply(
     provenance: Provenance,
     *,
     forced: bool,
-) -> SeedResult:
+    anchor: Anchor | None,
+) -> tuple[SeedResult, Anchor | None]:
+    """Write `job` over `current`; the result, and the anchor to remember once committed
+    (None when no membership was written)."""
     parsed = job.parsed
     result = SeedResult(
         engine=job.engine,
@@ -328,8 +336,15 @@ def _apply(
     provider_digests = [entries.provider_digest(record) for record in parsed.providers]
     derived = DERIVATIONS.derive(job.engine, job.parser_revision, parsed)
     model_digests = [d.digest for d in derived]
-    provider_ids = _entry_ids(conn, provider_entry, provider_digests, parsed.providers)
-    model_ids = _entry_ids(conn, model_entry, model_digests, parsed.models)
+    instance, known = _known(conn, anchor)
+    provider_ids_by_digest = _entry_ids(
+        conn, provider_entry, provider_digests, parsed.providers, known.providers_by_digest
+    )
+    model_ids_by_digest = _entry_ids(
+        conn, model_entry, model_digests, parsed.models, known.models_by_digest
+    )
+    provider_ids = _by_key(provider_digests, parsed.providers, provider_ids_by_digest)
+    model_ids = _by_key(model_digests, parsed.models, model_ids_by_digest)
     membership = repo.Membership(
         providers=pack(provider_ids.values()),
         models=pack(model_ids.values()),
@@ -352,7 +367,7 @@ def _apply(
         result.content_digest = current.content_digest
         result.revision = current.revision
         repo.update_version(conn, version_id=current.id, **values)
-        return result
+        return result, None
 
     result.content_digest = records_digest(
         engine=job.engine,
@@ -368,7 +383,7 @@ def _apply(
         if result.content_digest == current.content_digest:
             result.revision = current.revision
             repo.update_version(conn, version_id=current.id, **values)
-            return result
+            return result, None
         result.format_changed = True
     result.revision = revision = repo.next_revision(conn)
     values.update(
@@ -399,19 +414,58 @@ def _apply(
     repo.record_state(conn, version_id=version_id, revision=revision, membership=membership)
     if revision > job.history:
         repo.prune_history(conn, floor=revision - job.history)
-    return result
+    written = Anchor(
+        instance=instance,
+        version_id=version_id,
+        content_digest=result.content_digest,
+        providers=membership.providers,
+        models=membership.models,
+        provider_ids=provider_ids_by_digest,
+        model_ids=model_ids_by_digest,
+    )
+    return result, written
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    providers_by_digest: Mapping[str, int]
+    models_by_digest: Mapping[str, int]
+
+
+def _known(conn: Connection, anchor: Anchor | None) -> tuple[str, _Known]:
+    """The registry's instance, and the entry ids `anchor` holds if they hold in this
+    transaction's database (none otherwise)."""
+    if anchor is not None and still_holds(
+        anchor, repo.version_entries(conn, version_id=anchor.version_id)
+    ):
+        return anchor.instance, _Known(anchor.provider_ids, anchor.model_ids)
+    return repo.registry_instance(conn), _Known({}, {})
 
 
 def _entry_ids(
-    conn: Connection, table: Table, digests: list[str], records: Sequence[Any]
+    conn: Connection,
+    table: Table,
+    digests: list[str],
+    records: Sequence[Any],
+    known: Mapping[str, int],
 ) -> dict[str, int]:
-    """Entry id by key for `records`, inserting the entries no version holds yet."""
-    known = repo.entry_ids(conn, table, digests)
-    missing = [(d, r) for d, r in zip(digests, records, strict=True) if d not in known]
-    if missing:
-        insert = repo.insert_model_entries if table is model_entry else repo.insert_provider_entries
-        known.update(insert(conn, missing))
-    return {record.key: known[d] for d, record in zip(digests, records, strict=True)}
+    """Entry id by digest for `records`, inserting the entries no version holds yet. Ids in
+    `known` (digest -> id, committed) are taken as they are; only the others are looked up."""
+    found = {digest: known[digest] for digest in digests if digest in known}
+    wanted = [digest for digest in digests if digest not in found]
+    if wanted:
+        found.update(repo.entry_ids(conn, table, wanted))
+        missing = [(d, r) for d, r in zip(digests, records, strict=True) if d not in found]
+        if missing:
+            insert = (
+                repo.insert_model_entries if table is model_entry else repo.insert_provider_entries
+            )
+            found.update(insert(conn, missing))
+    return found
+
+
+def _by_key(digests: list[str], records: Sequence[Any], ids: Mapping[str, int]) -> dict[str, int]:
+    return {record.key: ids[digest] for digest, record in zip(digests, records, strict=True)}
 
 
 def _counts(conn: Connection, table: Table, old: bytes | None, new: dict[str, int]) -> Counts:

@@ -15,6 +15,7 @@ from budconnect.domain.documents import (
     document_digest,
     model_document,
     provider_document,
+    template_digests,
 )
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord
 
@@ -85,14 +86,19 @@ def records_digest(
     provider_pairs = [
         (pids[p.key], document_digest(provider_document(p, pids[p.key]))) for p in providers
     ]
-    model_pairs = []
     mids = identity.model_ids_text(engine, version, (record.key for record in models))
-    for record, template, mid in zip(models, templates, mids, strict=True):
-        pid = pids[record.provider_key]
-        if template is None:
-            model_pairs.append((mid, document_digest(model_document(record, mid, pid))))
-        else:
-            model_pairs.append((mid, template.digest(mid, pid)))
+    pid_bytes = {key: pid.encode() for key, pid in pids.items()}
+    rows = list(zip(models, templates, mids, strict=True))
+    templated = [(t, mid, pid_bytes[r.provider_key]) for r, t, mid in rows if t is not None]
+    # The order of the pairs does not matter: content_digest sorts them.
+    model_pairs = list(
+        zip([mid for _, mid, _ in templated], template_digests(templated), strict=True)
+    )
+    model_pairs += [
+        (mid, document_digest(model_document(r, mid, pids[r.provider_key])))
+        for r, t, mid in rows
+        if t is None
+    ]
     return content_digest(
         engine=engine, version=version, providers=provider_pairs, models=model_pairs, extras=extras
     )

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from budconnect.errors import DatabaseUnavailable
+from budconnect.storage.known_entries import KnownEntries
 
 # Any constant works; it only has to be the same for every BudConnect process on a server.
 _WRITE_LOCK_KEY = 0x42554443  # "BUDC"
@@ -116,6 +117,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
+        # Ids of the entries seeds by this process wrote last (see storage.known_entries).
+        self.known_entries = KnownEntries()
 
     @property
     def is_sqlite(self) -> bool:

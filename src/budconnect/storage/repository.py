@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Table, delete, func, insert, select, text, up
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ProviderRecord
 from budconnect.storage import entries
 from budconnect.storage.database import json_dumps
+from budconnect.storage.known_entries import VersionEntries
 from budconnect.storage.tables import (
     audit_log,
     deployment,
@@ -194,6 +195,28 @@ def get_membership(conn: Connection, *, version_id: int) -> Membership:
         .where(engine_version.c.id == version_id)
     ).one()  # fmt: skip
     return Membership(bytes(row.providers), bytes(row.models), row.extras_id)
+
+
+def version_entries(conn: Connection, *, version_id: int) -> VersionEntries | None:
+    """The registry's instance and what the version holds (None if it is gone)."""
+    row = conn.execute(
+        select(
+            registry.c.instance,
+            engine_version.c.content_digest,
+            engine_version.c.providers,
+            engine_version.c.models,
+        )
+        .join(registry, registry.c.id == 1)  # the registry's one row
+        .where(engine_version.c.id == version_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return VersionEntries(row.instance, row.content_digest, bytes(row.providers), bytes(row.models))
+
+
+def registry_instance(conn: Connection) -> str:
+    instance: str = conn.execute(select(registry.c.instance)).scalar_one()
+    return instance
 
 
 def get_version_issues(conn: Connection, *, version_id: int) -> list[EntryIssue]:

@@ -151,6 +151,8 @@ registry = Table(
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=False),
     Column("history_floor", BigInteger, nullable=False),
+    # A random name per database, given when it is made (see storage.known_entries).
+    Column("instance", String(32), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
 
