@@ -1,5 +1,5 @@
 """Decoding a JSON object member by member: exactly what `json.loads` reads, plus each member's
-text; and reading a file against the member texts of another, decoding only what changed."""
+text; and reading a file against the members of another, decoding only what changed."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budconnect.seeders.members import decode, decode_changes
+from budconnect.seeders.members import decode, decode_changes, member_of, piece_of
 from tests.conftest import VERSIONS, source_bytes
 
 
 def known_texts(text: str) -> dict[str, str]:
-    """What a caller remembers of a decoded file: member text -> key."""
-    return {member: key for key, member in decode(text).texts.items()}
+    """What a caller remembers of a decoded file: each member's piece -> key."""
+    return {piece_of(member): key for key, member in decode(text).texts.items()}
 
 
 def read_back(decoded: Any) -> dict[str, Any]:
-    """The members a decode stands for, the reused ones decoded from their texts."""
-    members = {key: json.loads("{" + text + "}")[key] for key, text in decoded.reused.items()}
+    """The members a decode stands for, the reused ones decoded from their pieces."""
+    members = {
+        key: json.loads("{" + member_of(piece) + "}")[key] for key, piece in decoded.reused.items()
+    }
     members.update(decoded.members)
     return members
 
@@ -111,7 +113,11 @@ def test_only_the_members_whose_text_changed_are_decoded() -> None:
     assert set(decoded.reused) == {"sample_spec", "a", "c"}
     assert decoded.members == {"b": {"price": 3}, "d": {"price": 4}}
     assert read_back(decoded) == new
-    assert set(decoded.texts) == set(new)
+    assert set(decoded.texts) == {"b", "d"}
+    # Every member's piece is the one a whole decode of the file gives.
+    assert {key: decoded.piece(key) for key in new} == {
+        key: piece_of(member) for key, member in decode(layout(new)).texts.items()
+    }
 
 
 @pytest.mark.parametrize(
@@ -193,4 +199,7 @@ def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
         if decoded is not None:
             assert isinstance(expected, dict)
             assert read_back(decoded) == expected
-            assert set(decoded.texts) == set(expected)
+            assert set(decoded.texts) | set(decoded.reused) == set(expected)
+            assert {key: decoded.piece(key) for key in expected} == {
+                key: piece_of(member) for key, member in decode(candidate).texts.items()
+            }

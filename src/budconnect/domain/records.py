@@ -78,9 +78,10 @@ class ParsedCatalog:
     models: list[ModelRecord]
     issues: list[EntryIssue] = field(default_factory=list)
     extras: JSONObject = field(default_factory=dict)
-    # Exact text of a model's member in the source file -> its record, for the models a parse
-    # of another file may take as they are when it holds the same text (see the parser's
-    # `previous`). Not part of what the file says: left out of equality.
+    # Exact text of a model's member in the source file (as the parser's decoder knows it, see
+    # `seeders.members.piece_of`) -> its record, for the models a parse of another file may
+    # take as they are when it holds the same text (see the parser's `previous`). Not part of
+    # what the file says: left out of equality.
     reusable: dict[str, ModelRecord] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -131,7 +131,7 @@ def parse(
     changed. The result is the same as without `previous`.
     """
     directory = directory if directory is not None else bundled_directory("litellm")
-    known = {text: record.key for text, record in previous.reusable.items()} if previous else None
+    known = {piece: record.key for piece, record in previous.reusable.items()} if previous else None
     decoded = _decode(raw, known)
     document = decoded.members
     duplicate_keys = decoded.repeats
@@ -150,7 +150,7 @@ def parse(
     extras: JSONObject = {}
     # Models whose entry is the same text as one `previous` parsed without any issue.
     models: dict[str, ModelRecord] = (
-        {key: previous.reusable[text] for key, text in decoded.reused.items()}
+        {key: previous.reusable[piece] for key, piece in decoded.reused.items()}
         if previous is not None
         else {}
     )
@@ -242,10 +242,14 @@ def parse(
     # nothing to say about it (an entry with a note must be read again to say it again).
     noted = {issue.key for issue in issues}
     reusable = {
-        decoded.texts[key]: record
-        for key, record in models.items()
-        if record.alias_of is None and key not in noted and key in decoded.texts
+        members.piece_of(text): model
+        for key, text in decoded.texts.items()
+        if (model := models.get(key)) is not None and model.alias_of is None and key not in noted
     }
+    # Those taken from `previous` were reusable there (so no aliases), and keep their pieces.
+    reusable.update(
+        {piece: models[key] for key, piece in decoded.reused.items() if key not in noted}
+    )
     # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
     issues = [EntryIssue(_printable(i.key), i.action, i.reason) for i in issues]
     issues.sort(key=lambda issue: (issue.key, issue.action))
