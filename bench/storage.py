@@ -1,15 +1,18 @@
 """Storage that grows with change: many versions of ~3,400 models, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/storage.py [--versions 1000] [--backends sqlite,postgres]
+                                      [--seeding-only]     # 1. and 2. below only
     .venv/bin/python bench/storage.py --network [--releases 60]     # never in CI
 
 Synthetic run (per backend, side by side in one run): version 0 is the bundled 1.100.5 map
 (as `json.dump` writes it); each next version changes 10 models of the one before (their input
 price), so consecutive versions differ in exactly 10 models. It prints:
 
-1. `json.loads` of the file, and the seed time of the 2nd version and of the last one, with
-   their ratios, and the medians of the first and last ten added versions, since one seed is
-   one noisy sample (targets: an added version < 3x `json.loads`; the last within 1.5x).
+1. the seed time of the 2nd version and of the last one, with their ratios to `json.loads` of
+   the same file timed just before it (the machine's speed drifts), the median of those
+   ratios over every added version, and the medians of the first and last ten added versions,
+   since one seed is one noisy sample (targets: an added version < 3x `json.loads`; the last
+   within 1.5x).
    These seeds run one after another in one process, as the tracker ingests releases, so each
    parses only what changed since the one before; the same added version seeded as a
    process's first seed (a one-off `seed`) is timed too;
@@ -128,17 +131,6 @@ def size_of(db: Database) -> int:
         return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
 
 
-def json_loads_seconds(raw: bytes, runs: int = 7) -> float:
-    import json
-
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        json.loads(raw)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -227,8 +219,10 @@ def serving(bases: dict[str, str], newest: str, rounds: int) -> dict[str, dict[s
 
 def synthetic(backend: str, args: argparse.Namespace, workdir: Path) -> None:
     print(f"\n== {backend}: {args.versions} versions of 1.100.5, 10 models changed each ==")
-    parse = json_loads_seconds(BASE.read_bytes())
     timings: list[float] = []
+    # json.loads of each file, timed just before its seed: the machine's speed drifts over
+    # a run, so each seed is compared with a parse made at the same moment.
+    loads: list[float] = []
     sizes: list[int] = []
     last = args.versions - 1
     newest = version_name(last)
@@ -237,6 +231,9 @@ def synthetic(backend: str, args: argparse.Namespace, workdir: Path) -> None:
         raw = b""
         for index, raw in zip(range(args.versions), files, strict=False):
             before = time.perf_counter()
+            json.loads(raw)
+            loads.append(time.perf_counter() - before)
+            before = time.perf_counter()
             seed(db, engine="litellm", version=version_name(index), raw=raw)
             timings.append(time.perf_counter() - before)
             if index < 12 or index == last:
@@ -244,14 +241,20 @@ def synthetic(backend: str, args: argparse.Namespace, workdir: Path) -> None:
             if index and index % 100 == 0:
                 print(f"  {index} versions seeded", flush=True)
         growth = [b - a for a, b in itertools.pairwise(sizes[1:12])]
-        print(f"  json.loads of 1.100.5: {parse * 1e3:.1f} ms")
+        parse = statistics.median(loads[1:])
+        ratios = [t / p for t, p in zip(timings[1:], loads[1:], strict=True)]
+        print(f"  json.loads of each file: median {parse * 1e3:.1f} ms")
         first, final = statistics.median(timings[1:11]), statistics.median(timings[-10:])
         print(
-            f"  seed of the 2nd version: {timings[1] * 1e3:.0f} ms ({timings[1] / parse:.1f}x"
-            f" json.loads); of the last: {timings[last] * 1e3:.0f} ms"
-            f" ({timings[last] / parse:.1f}x); median of versions 2..{last + 1}:"
-            f" {statistics.median(timings[1:]) * 1e3:.0f} ms; median of versions 2..11"
-            f" {first * 1e3:.0f} ms, of the last 10 {final * 1e3:.0f} ms: {final / first:.2f}x"
+            f"  seed of the 2nd version: {timings[1] * 1e3:.0f} ms ({ratios[0]:.1f}x its"
+            f" json.loads); of the last: {timings[last] * 1e3:.0f} ms ({ratios[-1]:.1f}x);"
+            f" versions 2..{last + 1}: median {statistics.median(timings[1:]) * 1e3:.0f} ms,"
+            f" median ratio to json.loads {statistics.median(ratios):.2f}x (quartiles"
+            f" {statistics.quantiles(ratios)[0]:.2f}x..{statistics.quantiles(ratios)[2]:.2f}x);"
+            f" median of versions 2..11 {first * 1e3:.0f} ms, of the last 10"
+            f" {final * 1e3:.0f} ms: {final / first:.2f}x; in ratios to json.loads"
+            f" {statistics.median(ratios[:10]):.2f}x and {statistics.median(ratios[-10:]):.2f}x:"
+            f" {statistics.median(ratios[-10:]) / statistics.median(ratios[:10]):.2f}x"
             " (targets: < 3x json.loads; the last within 1.5x of the first)"
         )
         with database(backend, args.postgres, workdir) as alone:
@@ -276,6 +279,8 @@ def synthetic(backend: str, args: argparse.Namespace, workdir: Path) -> None:
                 f" {statistics.median(growth) / 1024:.1f} KB, max {max(growth) / 1024:.1f} KB"
                 " (target < 64 KB)"
             )
+            if args.seeding_only:
+                return
             with server(db.url, workdir) as (many, pid), server(alone.url, workdir) as (one, _):
                 oldest = f"{many}/v1/engines/litellm/versions/{version_name(0)}/catalog"
                 before = time.perf_counter()
@@ -314,6 +319,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="wrk rounds (medians)")
     parser.add_argument("--network", action="store_true", help="ingest real releases")
     parser.add_argument("--releases", type=int, default=60)
+    parser.add_argument(
+        "--seeding-only", action="store_true", help="seeds and sizes; no servers (minutes)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="budconnect-storage-") as tmp:
         workdir = Path(tmp)
