@@ -4,25 +4,52 @@ text; and reading a file against the members of another, decoding only what chan
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budconnect.seeders.members import decode, decode_changes, member_of, piece_of
+from budconnect.seeders.members import Decoded, decode, decode_changes, member_of, piece_of
 from tests.conftest import VERSIONS, source_bytes
 
 
-def known_texts(text: str) -> dict[str, str]:
-    """What a caller remembers of a decoded file: each member's piece -> key."""
-    return {piece_of(member): key for key, member in decode(text).texts.items()}
+@dataclass(frozen=True)
+class Member:
+    """What a caller made of a member it decoded: here, only its key."""
+
+    key: str
 
 
-def read_back(decoded: Any) -> dict[str, Any]:
+def known_texts(text: str) -> dict[str, Member]:
+    """What a caller remembers of a decoded file: each member's piece -> what it made of it."""
+    return {piece_of(member): Member(key) for key, member in decode(text).texts.items()}
+
+
+def earlier(text: str) -> tuple[dict[str, Member], list[str]]:
+    """What a caller keeps of a decoded file for the next: known pieces, and their layout."""
+    return known_texts(text), decode(text).layout
+
+
+def split_pieces(text: str) -> list[str]:
+    """The pieces a plain split at every member start gives, but the last."""
+    return text.split('\n    "')[1:-1]
+
+
+def pieces(decoded: Decoded[Member]) -> dict[str, str]:
+    """key -> piece of every member a decode read, known or decoded."""
+    found = {member.key: piece for piece, member in decoded.kept.items()}
+    found.update({key: piece_of(text) for key, text in decoded.texts.items()})
+    return found
+
+
+def read_back(decoded: Decoded[Member]) -> dict[str, Any]:
     """The members a decode stands for, the reused ones decoded from their pieces."""
     members = {
-        key: json.loads("{" + member_of(piece) + "}")[key] for key, piece in decoded.reused.items()
+        key: json.loads("{" + member_of(piece) + "}")[key]
+        for key, piece in pieces(decoded).items()
+        if key in decoded.reused
     }
     members.update(decoded.members)
     return members
@@ -108,14 +135,16 @@ def test_nested_repeats_and_non_finite_numbers_are_recorded() -> None:
 def test_only_the_members_whose_text_changed_are_decoded() -> None:
     old = {"sample_spec": {"doc": "x"}, "a": {"price": 1}, "b": {"price": 2}, "c": [1, 2]}
     new = {**old, "b": {"price": 3}, "d": {"price": 4}}
-    decoded = decode_changes(layout(new), known_texts(layout(old)))
+    decoded = decode_changes(layout(new), *earlier(layout(old)))
     assert decoded is not None
+    assert decoded.layout == split_pieces(layout(new))
     assert set(decoded.reused) == {"sample_spec", "a", "c"}
     assert decoded.members == {"b": {"price": 3}, "d": {"price": 4}}
     assert read_back(decoded) == new
     assert set(decoded.texts) == {"b", "d"}
     # Every member's piece is the one a whole decode of the file gives.
-    assert {key: decoded.piece(key) for key in new} == {
+    assert decoded.reused == {key: Member(key) for key in ("sample_spec", "a", "c")}
+    assert pieces(decoded) == {
         key: piece_of(member) for key, member in decode(layout(new)).texts.items()
     }
 
@@ -134,7 +163,8 @@ def test_only_the_members_whose_text_changed_are_decoded() -> None:
 def test_a_file_that_cannot_be_read_piecewise_is_left_to_the_whole_decode(
     new_text: str, why: str
 ) -> None:
-    known = known_texts(layout({"a": {"price": 1}, "b": {"price": 2}}))
+    known, pieces_before = earlier(layout({"a": {"price": 1}, "b": {"price": 2}}))
+    assert decode_changes(new_text, known, pieces_before) is None, why
     assert decode_changes(new_text, known) is None, why
 
 
@@ -160,11 +190,29 @@ _values = st.recursive(
 _documents = st.dictionaries(st.text(max_size=8), _values, min_size=1, max_size=8)
 
 
+def test_members_added_removed_or_moved_are_found_wherever_they_are() -> None:
+    old = {key: {"price": n} for n, key in enumerate("abcdefgh")}
+    moved = dict(reversed(list(old.items())))
+    changed = {"x": {"price": 9}, **{k: v for k, v in old.items() if k not in "bc"}}
+    changed["e"] = {"price": 50}
+    changed = {**changed, "y": {}, "z": {"price": 1}}
+    known, pieces_before = earlier(layout(old))
+    for new in (moved, changed):
+        decoded = decode_changes(layout(new), known, pieces_before)
+        assert decoded is not None
+        assert decoded.layout == split_pieces(layout(new))
+        assert read_back(decoded) == new
+        # Every member that did not change but the last, which is always decoded.
+        unchanged = {k for k, v in new.items() if k in old and old[k] == v}
+        assert set(decoded.reused) == unchanged - {list(new)[-1]}
+
+
 @settings(max_examples=500, deadline=None)
 @given(
     old=_documents,
     changes=_documents,
     removed=st.sets(st.text(max_size=8), max_size=3),
+    reordered=st.booleans(),
     cut=st.integers(min_value=0),
     dropped=st.integers(min_value=0, max_value=2),
     garbage=st.sampled_from(["", ",", "}", "{", '"', "\n    ", ":", "]"]),
@@ -173,14 +221,18 @@ def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
     old: dict[str, Any],
     changes: dict[str, Any],
     removed: set[str],
+    reordered: bool,
     cut: int,
     dropped: int,
     garbage: str,
 ) -> None:
     """Property: against any earlier file, `decode_changes` of any text (changed, reordered,
     or damaged: characters inserted or dropped anywhere) either declines or stands for exactly
-    what `json.loads` reads; and when `json.loads` refuses the text, it declines."""
+    what `json.loads` reads; and when `json.loads` refuses the text, it declines. Knowing the
+    earlier file's layout changes how pieces are found, never what is found."""
     new = {k: v for k, v in {**old, **changes}.items() if k not in removed}
+    if reordered:
+        new = dict(reversed(list(new.items())))
     text = layout(new)
     position = cut % (len(text) + 1)
     damaged = text[:position] + garbage + text[position + dropped :]
@@ -188,9 +240,15 @@ def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
     starts = [i for i in range(len(text)) if text.startswith('\n    "', i)]
     near = max(0, starts[cut % len(starts)] - cut % 3) if starts else 0
     at_start = text[:near] + garbage + text[near + dropped :]
-    known = known_texts(layout(old))
+    known, pieces_before = earlier(layout(old))
     for candidate in (text, damaged, at_start):
-        decoded = decode_changes(candidate, known)
+        decoded = decode_changes(candidate, known, pieces_before)
+        searched = decode_changes(candidate, known)
+        assert (decoded is None) == (searched is None)
+        if decoded is not None and searched is not None:
+            assert decoded.layout == searched.layout == split_pieces(candidate)
+            assert decoded.reused == searched.reused
+            assert decoded.texts == searched.texts
         try:
             expected = json.loads(candidate)
         except json.JSONDecodeError:
@@ -200,6 +258,6 @@ def test_whatever_the_files_a_piecewise_read_is_the_whole_read_or_nothing(
             assert isinstance(expected, dict)
             assert read_back(decoded) == expected
             assert set(decoded.texts) | set(decoded.reused) == set(expected)
-            assert {key: decoded.piece(key) for key in expected} == {
+            assert pieces(decoded) == {
                 key: piece_of(member) for key, member in decode(candidate).texts.items()
             }

@@ -108,6 +108,19 @@ def template_digests(items: Iterable[tuple[ModelTemplate, str, bytes]]) -> list[
     ]
 
 
+def template_lines(items: Iterable[tuple[ModelTemplate, str, bytes]]) -> list[str]:
+    """The content digest's model line (see `content_lines`) of each (template, model_id,
+    provider_id as UTF-8): `template_digests` and the line in one pass, strings only (a whole
+    version's worth of tuples kept alive would wake the garbage collector)."""
+    sha256 = hashlib.sha256
+    join = b"".join
+    return [
+        "\0m%s:%s"  # noqa: UP031 (%-formatting is the fastest here)
+        % (model_id, sha256(join((t.head, model_id.encode(), t.middle, pid, t.tail))).hexdigest())
+        for t, model_id, pid in items
+    ]
+
+
 def model_template(record: ModelRecord) -> ModelTemplate | None:
     """The template of `record`'s document; None in the (never seen) case that the record's
     own data holds one of the stand-ins."""
@@ -131,11 +144,34 @@ def content_digest(
 ) -> str:
     """Combine (id, row digest) pairs of every provider and model, and the extra top-level
     entries of the source file, into the catalog's digest."""
+    return lines_digest(
+        engine=engine,
+        version=version,
+        provider_lines=content_lines("p", providers),
+        model_lines=content_lines("m", models),
+        extras=extras,
+    )
+
+
+def content_lines(kind: str, pairs: Iterable[tuple[uuid.UUID | str, str]]) -> list[str]:
+    """The line the content digest hashes for each (id, row digest) of one kind ("p" or
+    "m"), in any order."""
+    return [f"\0{kind}{item_id}:{digest}" for item_id, digest in pairs]
+
+
+def lines_digest(
+    *,
+    engine: str,
+    version: str,
+    provider_lines: list[str],
+    model_lines: list[str],
+    extras: JSONObject | None,
+) -> str:
+    """The content digest from the lines of every provider and model (see `content_lines`),
+    in any order. Ids are UUID texts, all of one length, so lines sort as their ids do."""
     hasher = hashlib.sha256(f"budconnect-catalog/{WIRE_REVISION}\0{engine}\0{version}".encode())
-    for pid, digest in sorted((str(pid), digest) for pid, digest in providers):
-        hasher.update(f"\0p{pid}:{digest}".encode())
-    for mid, digest in sorted((str(mid), digest) for mid, digest in models):
-        hasher.update(f"\0m{mid}:{digest}".encode())
+    hasher.update("".join(sorted(provider_lines)).encode())
+    hasher.update("".join(sorted(model_lines)).encode())
     for key, value in sorted((extras or {}).items()):
         value_digest = hashlib.sha256(canonical_json(value)).hexdigest()
         hasher.update(b"\0x" + canonical_json([key, value_digest]))

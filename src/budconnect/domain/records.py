@@ -83,6 +83,9 @@ class ParsedCatalog:
     # take as they are when it holds the same text (see the parser's `previous`). Not part of
     # what the file says: left out of equality.
     reusable: dict[str, ModelRecord] = field(default_factory=dict, compare=False, repr=False)
+    # The member texts of the file in order (`seeders.members.Decoded.layout`), so that a
+    # later parse finds them where they were.
+    layout: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def skipped(self) -> list[EntryIssue]:

@@ -15,7 +15,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -131,8 +131,7 @@ def parse(
     changed. The result is the same as without `previous`.
     """
     directory = directory if directory is not None else bundled_directory("litellm")
-    known = {piece: record.key for piece, record in previous.reusable.items()} if previous else None
-    decoded = _decode(raw, known)
+    decoded = _decode(raw, previous)
     document = decoded.members
     duplicate_keys = decoded.repeats
     nested_duplicates = decoded.nested
@@ -149,11 +148,7 @@ def parse(
     # Every top-level entry not served as a model, kept for the engine's own format.
     extras: JSONObject = {}
     # Models whose entry is the same text as one `previous` parsed without any issue.
-    models: dict[str, ModelRecord] = (
-        {key: previous.reusable[piece] for key, piece in decoded.reused.items()}
-        if previous is not None
-        else {}
-    )
+    models: dict[str, ModelRecord] = dict(decoded.reused)
     for key, value in document.items():
         if key in duplicate_keys:
             issues.append(
@@ -247,14 +242,21 @@ def parse(
         if (model := models.get(key)) is not None and model.alias_of is None and key not in noted
     }
     # Those taken from `previous` were reusable there (so no aliases), and keep their pieces.
-    reusable.update(
-        {piece: models[key] for key, piece in decoded.reused.items() if key not in noted}
-    )
+    # Every issue is about a decoded member, so none of them is noted; were one ever, its
+    # piece would be left out here.
+    reusable.update(decoded.kept)
+    if not noted.isdisjoint(decoded.reused):
+        reusable = {piece: model for piece, model in reusable.items() if model.key not in noted}
     # A key with a lone surrogate cannot be stored even in a report: it is reported escaped.
     issues = [EntryIssue(_printable(i.key), i.action, i.reason) for i in issues]
     issues.sort(key=lambda issue: (issue.key, issue.action))
     return ParsedCatalog(
-        providers=providers, models=ordered, issues=issues, extras=extras, reusable=reusable
+        providers=providers,
+        models=ordered,
+        issues=issues,
+        extras=extras,
+        reusable=reusable,
+        layout=decoded.layout,
     )
 
 
@@ -303,13 +305,13 @@ def _kept_as_extra(key: str, value: Any, extras: JSONObject, reason: str) -> str
     return reason
 
 
-def _decode(raw: bytes, known: Mapping[str, str] | None) -> members.Decoded:
+def _decode(raw: bytes, previous: ParsedCatalog | None) -> members.Decoded[ModelRecord]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidSourceFile(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
-    if known:
-        decoded = members.decode_changes(text, known)
+    if previous is not None and previous.reusable:
+        decoded = members.decode_changes(text, previous.reusable, previous.layout)
         if decoded is not None:
             return decoded
     try:

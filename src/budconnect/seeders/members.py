@@ -11,21 +11,26 @@ top-level member, takes every piece it already knows as that member, and decodes
 pieces. A member is known by its *piece* (`piece_of`): its text without the key's opening quote,
 followed by a comma, which is what the split gives for every member but the last; so a known
 member costs one dictionary look-up of the piece as it comes out of the split, with no copy.
+The caller knows a piece by whatever it made of the member (anything with the member's `key`),
+and gets that back for every member it knew, without building anything per member. Given the
+earlier file's pieces in order (its `layout`), the split does not even search: where the piece
+that came next in the earlier file is there again, followed by a break, it is the next piece.
 It is exact whatever the layout, because it trusts nothing it has not checked: a known piece is
 a complete member and its comma (the member came out of a real decode), every other piece must
-decode on its own as complete members, and the pieces must be joined by commas inside one pair
-of braces; those are the JSON grammar's rules for an object's members, so the file decodes to
-exactly those members. Any other case (a different layout, a repeated key, a piece that does not
-decode alone) returns None, and the caller decodes the whole file.
+decode on its own as exactly one complete member, and the pieces must be joined by commas inside
+one pair of braces; those are the JSON grammar's rules for an object's members, so the file
+decodes to exactly those members, each with its exact text. Any other case (a different layout,
+a repeated key, a piece that is not one member) returns None, and the caller decodes the whole
+file.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from budconnect.domain.records import JSONObject
 
@@ -41,6 +46,16 @@ _JSON_WS = " \t\n\r"
 _MEMBER_BREAK = '\n    "'
 
 
+class Known(Protocol):
+    """What a caller made of a member it decoded before: it must know the member's key."""
+
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Known)
+
+
 class NonFinite:
     """Stands for NaN or Infinity, which Python's decoder accepts but JSON does not have."""
 
@@ -49,15 +64,20 @@ NON_FINITE = NonFinite()
 
 
 @dataclass(slots=True)
-class Decoded:
+class Decoded(Generic[K]):
     """What `decode` read: the members it decoded, and the texts of all of them."""
 
+    # The piece (see `piece_of`) of every member but the last, in file order: what a later
+    # `decode_changes` checks in place.
+    layout: list[str] = field(default_factory=list)
     # Decoded members, in file order; a repeated key keeps its last value at its first place.
     members: JSONObject = field(default_factory=dict)
     # key -> exact text of its member, for every decoded key that occurs once.
     texts: dict[str, str] = field(default_factory=dict)
-    # Members taken from known pieces, not decoded: key -> piece (`decode_changes` only).
-    reused: dict[str, str] = field(default_factory=dict)
+    # Members taken from known pieces, not decoded (`decode_changes` only): key -> what the
+    # caller knew the piece as, and piece -> the same, both in file order.
+    reused: dict[str, K] = field(default_factory=dict)
+    kept: dict[str, K] = field(default_factory=dict)
     # Keys that occur more than once at the top level -> how often.
     repeats: dict[str, int] = field(default_factory=dict)
     # Objects below the top level with a repeated field.
@@ -66,14 +86,6 @@ class Decoded:
     non_finite: bool = False
     # The text that was decoded (all of it, or the changed members joined).
     decoded_text: str = ""
-
-    def piece(self, key: str) -> str | None:
-        """The piece of `key`'s member (see `piece_of`); None for a repeated key."""
-        found = self.reused.get(key)
-        if found is not None:
-            return found
-        text = self.texts.get(key)
-        return None if text is None else piece_of(text)
 
 
 def piece_of(member: str) -> str:
@@ -89,7 +101,7 @@ def member_of(piece: str) -> str:
 class _Decoder:
     """Python's own JSON decoder (its C scanner) with hooks that record what JSON loses."""
 
-    def __init__(self, decoded: Decoded) -> None:
+    def __init__(self, decoded: Decoded[Any]) -> None:
         self.decoded = decoded
         self.scan_value = json.JSONDecoder(
             object_pairs_hook=self._object, parse_constant=self._constant
@@ -151,38 +163,79 @@ class _Decoder:
         return found
 
 
-def decode(text: str) -> Decoded:
+def decode(text: str) -> Decoded[Any]:
     """Every member of the JSON object `text` (see `_Decoder.members` for what it raises)."""
-    decoded = Decoded(decoded_text=text)
-    _collect(decoded, _Decoder(decoded).members(text))
+    decoded: Decoded[Any] = Decoded(decoded_text=text)
+    members = _Decoder(decoded).members(text)
+    _collect(decoded, members)
+    decoded.layout = [piece_of(member) for _, _, member in members[:-1]]
     return decoded
 
 
-def decode_changes(text: str, known: Mapping[str, str]) -> Decoded | None:
+def decode_changes(
+    text: str, known: Mapping[str, K], layout: Sequence[str] = ()
+) -> Decoded[K] | None:
     """The members of `text`, taking those whose piece is in `known` (which maps a member's
-    piece, see `piece_of`, to its key) without decoding them, and decoding the others.
+    piece, see `piece_of`, to what the caller made of that member, which knows its key)
+    without decoding them, and decoding the others. `layout` is the earlier file's pieces in
+    order (its `Decoded.layout`): where `text` has the same piece at the same place, it is
+    checked in place instead of searched for.
 
     None when `text` cannot be read that way (see the module's docstring), or when no member
     is known; the caller then decodes the whole text.
     """
-    head, found, rest = text.partition(_MEMBER_BREAK)
-    if not found or head.strip(_JSON_WS) != "{":
+    start = text.find(_MEMBER_BREAK)
+    if start < 0 or text[:start].strip(_JSON_WS) != "{":
         return None
-    *pieces, last = rest.split(_MEMBER_BREAK)
-    decoded = Decoded()
+    decoded: Decoded[K] = Decoded()
     reused = decoded.reused
+    kept = decoded.kept
+    order = decoded.layout
     changed: list[str] = []
     get = known.get
-    # The hot loop: one look-up per member. A known piece ends with its comma, so it is
-    # never the last member, which is always decoded.
-    for piece in pieces:
-        key = get(piece)
-        if key is None:
+    startswith = text.startswith
+    find = text.find
+    step = len(_MEMBER_BREAK)
+    pos = start + step
+    # The hot loop, once per member. The pieces are those `text.split(_MEMBER_BREAK)` gives,
+    # without searching the text for every break: the next piece the earlier file had is
+    # taken where it is followed by a break (it holds no break, and it ends with a comma,
+    # which no break overlaps, so it is exactly the piece the split gives); anything else is
+    # searched for. A known piece ends with its comma, so it is never the last member, which
+    # is always decoded.
+    expected = 0  # index in `layout` of the piece that should come next
+    where: dict[str, int] | None = None  # piece -> index in `layout`, made when needed
+    while True:
+        piece: str | None = None
+        if expected < len(layout):
+            piece = layout[expected]
+            end = pos + len(piece)
+            if not (startswith(piece, pos) and startswith(_MEMBER_BREAK, end)):
+                piece = None
+        in_place = piece is not None
+        if piece is None:
+            end = find(_MEMBER_BREAK, pos)
+            if end < 0:
+                break
+            piece = text[pos:end]
+        pos = end + step
+        order.append(piece)
+        member = get(piece)
+        if member is None:
             changed.append(piece)
-        elif key in reused:
+            expected += 1  # most changes are a member changed where it was
+            continue
+        key = member.key
+        if key in reused:
             return None  # a repeated key: the whole decode says which occurrence counts
-        else:
-            reused[key] = piece
+        reused[key] = kept[piece] = member
+        if in_place:
+            expected += 1
+        else:  # members were added or removed before this one: continue from where it was
+            if where is None:
+                where = {p: index for index, p in enumerate(layout)}
+            expected = where.get(piece, expected) + 1
+    last = text[pos:]
     if not reused:
         return None
     texts = []
@@ -200,6 +253,8 @@ def decode_changes(text: str, known: Mapping[str, str]) -> Decoded | None:
         members = _Decoder(decoded).members(decoded.decoded_text)
     except (json.JSONDecodeError, ValueError, RecursionError):
         return None  # the whole decode reports where the file is wrong
+    if len(members) != len(texts) or any(m[2] != t for m, t in zip(members, texts, strict=True)):
+        return None  # a piece that is not one member: another layout, or a break in an object
     if any(key in reused for key, _, _ in members):
         return None
     _collect(decoded, members)
@@ -208,7 +263,7 @@ def decode_changes(text: str, known: Mapping[str, str]) -> Decoded | None:
     return decoded
 
 
-def _collect(decoded: Decoded, members: list[tuple[str, Any, str]]) -> None:
+def _collect(decoded: Decoded[Any], members: list[tuple[str, Any, str]]) -> None:
     counts: dict[str, int] = {}
     for key, value, text in members:
         decoded.members[key] = value

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def _seed(
             limit=max_bytes,
         )
     parser = engine_format(engine).parse
-    source_digest = source_digest or hashlib.sha256(raw).hexdigest()
+    file_digest = _digest_of(raw, source_digest)
     parser_revision = parser_fingerprint(engine)
     provenance = provenance or Provenance()
 
@@ -205,13 +206,21 @@ def _seed(
     if not dry_run and on_applied is None:
         with db.read() as conn:
             current = repo.get_version(conn, engine_key=engine, version=version)
-            unchanged = _unchanged(conn, current, source_digest, parser_revision, provenance)
+            # Only a version seeded by this parser can be unchanged: otherwise the parse
+            # starts without waiting for the file's digest.
+            maybe_same = current is not None and current.parser_revision == parser_revision
+            unchanged = (
+                _unchanged(conn, current, file_digest.result(), parser_revision, provenance)
+                if maybe_same
+                else None
+            )
         if unchanged is not None and not unchanged.provenance_added:
             return unchanged
 
     # Pure and possibly slow: done before taking the write lock. The parse of the source this
     # process seeded last lets the parser skip every model entry that has not changed.
     parsed = parser(raw, previous=DERIVATIONS.previous(engine, parser_revision))
+    source_digest = file_digest.result()
     now = now or dt.datetime.now(dt.UTC)
     anchor: Anchor | None = None
     try:
@@ -243,6 +252,25 @@ def _seed(
     if anchor is not None:  # committed: its entry ids are the database's for good
         db.known_entries.remember(engine, anchor)
     return result
+
+
+# Hashes a source file while the seed reads and parses it: hashing a large buffer releases
+# the GIL, so on a machine with a core to spare the digest costs nothing (1 ms of 25 for a
+# 2 MB map otherwise). One thread: hashes are short, and seeds rarely overlap.
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budconnect-seed-digest")
+
+
+def _digest_of(raw: bytes, given: str | None) -> Future[str]:
+    """`given`, or the sha256 of `raw` computed in the background."""
+    if given is None:
+        return _HASHING.submit(_sha256_hex, raw)
+    done: Future[str] = Future()
+    done.set_result(given)
+    return done
+
+
+def _sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 class _DryRun(Exception):

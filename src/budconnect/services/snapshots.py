@@ -11,11 +11,12 @@ from budconnect.domain import identity
 from budconnect.domain.documents import (
     ModelTemplate,
     catalog_digest,
-    content_digest,
+    content_lines,
     document_digest,
+    lines_digest,
     model_document,
     provider_document,
-    template_digests,
+    template_lines,
 )
 from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord
 
@@ -83,24 +84,30 @@ def records_digest(
     `catalog_digest` of `documents(...)`, from each model's template (`templates[i]` is that
     of `models[i]`, or None to encode the document)."""
     pids = {p.key: identity.provider_id_text(engine, version, p.key) for p in providers}
-    provider_pairs = [
-        (pids[p.key], document_digest(provider_document(p, pids[p.key]))) for p in providers
-    ]
-    mids = identity.model_ids_text(engine, version, (record.key for record in models))
-    pid_bytes = {key: pid.encode() for key, pid in pids.items()}
-    rows = list(zip(models, templates, mids, strict=True))
-    templated = [(t, mid, pid_bytes[r.provider_key]) for r, t, mid in rows if t is not None]
-    # The order of the pairs does not matter: content_digest sorts them.
-    model_pairs = list(
-        zip([mid for _, mid, _ in templated], template_digests(templated), strict=True)
+    provider_lines = content_lines(
+        "p", ((pids[p.key], document_digest(provider_document(p, pids[p.key]))) for p in providers)
     )
-    model_pairs += [
-        (mid, document_digest(model_document(r, mid, pids[r.provider_key])))
-        for r, t, mid in rows
-        if t is None
-    ]
-    return content_digest(
-        engine=engine, version=version, providers=provider_pairs, models=model_pairs, extras=extras
+    mids = identity.model_ids_text(engine, version, [record.key for record in models])
+    pid_bytes = {key: pid.encode() for key, pid in pids.items()}
+    rows = zip(models, templates, mids, strict=True)
+    model_lines = template_lines(
+        (t, mid, pid_bytes[r.provider_key]) for r, t, mid in rows if t is not None
+    )
+    if len(model_lines) < len(models):
+        model_lines += content_lines(
+            "m",
+            (
+                (mid, document_digest(model_document(r, mid, pids[r.provider_key])))
+                for r, t, mid in zip(models, templates, mids, strict=True)
+                if t is None
+            ),
+        )
+    return lines_digest(
+        engine=engine,
+        version=version,
+        provider_lines=provider_lines,
+        model_lines=model_lines,
+        extras=extras,
     )
 
 

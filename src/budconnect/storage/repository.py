@@ -414,8 +414,8 @@ def registry_state(conn: Connection) -> tuple[int, int]:
 
 def next_revision(conn: Connection) -> int:
     """Raise the registry revision by one. Only seeds call it, under the write lock."""
-    conn.execute(update(registry).values(revision=registry.c.revision + 1))
-    revision: int = conn.execute(select(registry.c.revision)).scalar_one()
+    raised = update(registry).values(revision=registry.c.revision + 1)
+    revision: int = conn.execute(raised.returning(registry.c.revision)).scalar_one()
     return revision
 
 
