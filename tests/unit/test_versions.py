@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.version import Version
 
 from budconnect.domain.versions import (
     is_final,
@@ -90,3 +95,36 @@ def test_names_held_from_before_sort_below_every_version() -> None:
 def test_engine_keys_outside_the_alphabet_are_refused(value: str) -> None:
     with pytest.raises(InvalidIdentifier, match="invalid engine key"):
         validate_engine_key(value)
+
+
+_versions = st.builds(
+    lambda epoch, release, pre, post, dev, local: (
+        (f"{epoch}!" if epoch else "")
+        + ".".join(map(str, release))
+        + (f"{pre[0]}{pre[1]}" if pre else "")
+        + (f".post{post}" if post is not None else "")
+        + (f".dev{dev}" if dev is not None else "")
+        + (f"+{local}" if local else "")
+    ),
+    st.integers(0, 1),
+    st.lists(st.integers(0, 2), min_size=1, max_size=3),
+    st.none() | st.tuples(st.sampled_from(["a", "b", "rc"]), st.integers(0, 2)),
+    st.none() | st.integers(0, 2),
+    st.none() | st.integers(0, 2),
+    st.none() | st.sampled_from(["1", "2", "a", "b", "1.a", "a.1", "1.1", "abc.2", "10"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_versions, min_size=2, max_size=24))
+def test_versions_sort_exactly_as_pep_440_orders_them(names: list[str]) -> None:
+    """Property: the sort key orders any versions as `packaging` compares them, ties too."""
+    for a, b in itertools.product(names, repeat=2):
+        pa, pb = Version(a), Version(b)
+        ka, kb = version_key(a)[:2], version_key(b)[:2]
+        assert (ka < kb, ka == kb) == (pa < pb, pa == pb), (a, b)
+
+
+def test_local_labels_order_numbers_above_words() -> None:
+    names = ["1.0+1.a", "1.0+a", "1.0+1", "1.0+a.1", "1.0+1.1", "1.0+b", "1.0", "1.0+10"]
+    assert sort_versions(names) == sorted(names, key=Version)

@@ -70,7 +70,36 @@ def version_key(version: str) -> tuple[Any, ...]:
     parsed = _parsed(version)
     if parsed is None:
         return (0, version)
-    return (1, parsed, version)
+    return (1, _plain_key(parsed), version)
+
+
+def _plain_key(parsed: Version) -> tuple[Any, ...]:
+    """A key that orders versions as `Version` objects compare, made of ints, strings and
+    tuples only: comparing two is one C-level tuple comparison instead of a Python method
+    call, and a seed compares the new version with every version held (800 and more).
+
+    PEP 440's order, with each "none" placed by a leading rank (0 below any value, 2 above):
+    release without trailing zeros; a development release of a final release before its
+    pre-releases, then pre-releases, then the release; then post-releases; a development
+    release before the release it leads to; a local label after the same public version,
+    numeric label segments above alphanumeric ones.
+    """
+    release = parsed.release
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    if parsed.pre is not None:
+        pre: tuple[Any, ...] = (1, *parsed.pre)
+    elif parsed.post is None and parsed.dev is not None:
+        pre = (0,)
+    else:
+        pre = (2,)
+    post = (0,) if parsed.post is None else (1, parsed.post)
+    dev = (2,) if parsed.dev is None else (1, parsed.dev)
+    local: tuple[Any, ...] = (0,)
+    if parsed.local is not None:
+        segments = parsed.local.split(".")
+        local = (1, tuple((1, int(p), "") if p.isdigit() else (0, 0, p) for p in segments))
+    return (parsed.epoch, release, pre, post, dev, local)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -299,8 +299,13 @@ def _previous_count(
     if current is not None:
         return current.version, current.model_count
     key = version_key(version)
-    older = [(v, n) for v, n in repo.model_counts(conn, engine_key=engine) if version_key(v) < key]
-    return max(older, key=lambda pair: version_key(pair[0])) if older else None
+    found: tuple[str, int] | None = None
+    found_key: tuple[object, ...] = ()
+    for held, count in repo.model_counts(conn, engine_key=engine):
+        held_key = version_key(held)
+        if held_key < key and (found is None or held_key > found_key):
+            found, found_key = (held, count), held_key
+    return found
 
 
 def _unchanged(

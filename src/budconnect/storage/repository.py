@@ -186,7 +186,8 @@ def model_counts(conn: Connection, *, engine_key: str) -> list[tuple[str, int]]:
         .join(engine, engine.c.id == engine_version.c.engine_id)
         .where(engine.c.key == engine_key)
     )
-    return [(row.version, row.model_count) for row in rows]
+    # Every seed reads this for every version held: unpacked, not read by attribute.
+    return [(version, count) for version, count in rows]
 
 
 def get_membership(conn: Connection, *, version_id: int) -> Membership:
