@@ -237,8 +237,8 @@ def parse(
     # nothing to say about it (an entry with a note must be read again to say it again).
     noted = {issue.key for issue in issues}
     reusable = {
-        members.piece_of(text): model
-        for key, text in decoded.texts.items()
+        piece: model
+        for key, piece in decoded.pieces.items()
         if (model := models.get(key)) is not None and model.alias_of is None and key not in noted
     }
     # Those taken from `previous` were reusable there (so no aliases), and keep their pieces.

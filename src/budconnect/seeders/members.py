@@ -74,6 +74,8 @@ class Decoded(Generic[K]):
     members: JSONObject = field(default_factory=dict)
     # key -> exact text of its member, for every decoded key that occurs once.
     texts: dict[str, str] = field(default_factory=dict)
+    # key -> the piece of that member (see `piece_of`), for the same keys.
+    pieces: dict[str, str] = field(default_factory=dict)
     # Members taken from known pieces, not decoded (`decode_changes` only): key -> what the
     # caller knew the piece as, and piece -> the same, both in file order.
     reused: dict[str, K] = field(default_factory=dict)
@@ -168,7 +170,8 @@ def decode(text: str) -> Decoded[Any]:
     decoded: Decoded[Any] = Decoded(decoded_text=text)
     members = _Decoder(decoded).members(text)
     _collect(decoded, members)
-    decoded.layout = [piece_of(member) for _, _, member in members[:-1]]
+    pieces = decoded.pieces
+    decoded.layout = [pieces.get(key) or piece_of(member) for key, _, member in members[:-1]]
     return decoded
 
 
@@ -272,3 +275,4 @@ def _collect(decoded: Decoded[Any], members: list[tuple[str, Any, str]]) -> None
     decoded.repeats = {key: n for key, n in counts.items() if n > 1}
     for key in decoded.repeats:
         del decoded.texts[key]
+    decoded.pieces = {key: piece_of(text) for key, text in decoded.texts.items()}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ProviderRecord
@@ -326,10 +327,8 @@ def insert_model_entries(
     if not rows:
         return {}
     columns = ("digest", *entries.MODEL_FIELDS)
-    values = [
-        (digest, *(getattr(record, name) for name in entries.MODEL_FIELDS))
-        for digest, record in rows
-    ]
+    fields = entries.model_fields
+    values = [(digest, *fields(record)) for digest, record in rows]
     if conn.dialect.name == "postgresql":
         _copy(conn, "model_entry", columns, values)
     else:
@@ -360,12 +359,12 @@ def _executemany(
     # own serializer, the rest by each column's bind processor. What is stored is exactly what
     # SQLAlchemy would store, without its per-row parameter bookkeeping.
     by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    dumps = orjson.dumps  # `json_dumps`, inlined: a fresh seed converts 40,000 values
     for index, name in enumerate(columns):
-        process = (
-            json_dumps
-            if name in entries.JSON_MODEL_FIELDS
-            else model_entry.c[name].type.bind_processor(conn.dialect)
-        )
+        if name in entries.JSON_MODEL_FIELDS:
+            by_column[index] = [None if v is None else dumps(v).decode() for v in by_column[index]]
+            continue
+        process = model_entry.c[name].type.bind_processor(conn.dialect)
         if process is not None:
             by_column[index] = [None if v is None else process(v) for v in by_column[index]]
     placeholders = ", ".join("?" for _ in columns)
