@@ -541,3 +541,46 @@ def test_remembered_ids_are_not_used_on_another_database_at_the_same_address(
     seed(db, engine="litellm", version="3.0.1", raw=second)
     assert len(asked) > 3000
     assert served(db, "3.0.1") == seeded_alone(tmp_path, "3.0.1", second)
+
+
+def count_reads(db: Database) -> list[str]:
+    """Statements that read every version's model count, from now on (filled as it runs)."""
+    reads: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "engine_version.version, engine_version.model_count" in statement:
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    return reads
+
+
+def test_the_gates_take_the_counts_the_last_seed_left_while_nothing_else_was_written(
+    db: Database,
+) -> None:
+    seed(db, engine="litellm", version="3.0.0", raw=models_file(1000))
+    reads = count_reads(db)
+    assert seed(db, engine="litellm", version="3.0.1", raw=models_file(500)).created
+    assert reads == []
+    # The counts it keeps include the versions it added: 3.0.3 is compared with 3.0.2.
+    assert seed(db, engine="litellm", version="3.0.2", raw=models_file(250)).created
+    with pytest.raises(HeldBack, match=re.escape("of the 250 of 3.0.2")):
+        seed(db, engine="litellm", version="3.0.3", raw=models_file(124))
+    assert reads == []
+
+
+def test_the_gates_see_a_version_another_process_added_since(
+    db: Database, database_url: str
+) -> None:
+    """Another writer raised the registry revision: the counts this process kept are read
+    again, so a new version is compared with the one the other process added."""
+    seed(db, engine="litellm", version="3.0.0", raw=models_file(60))
+    other = Database(database_url)
+    try:
+        seed(other, engine="litellm", version="3.0.1", raw=models_file(400))
+    finally:
+        other.dispose()
+    reads = count_reads(db)
+    with pytest.raises(HeldBack, match=re.escape("of the 400 of 3.0.1")):
+        seed(db, engine="litellm", version="3.0.2", raw=models_file(100))
+    assert len(reads) == 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from budconnect.services.snapshots import records_digest
 from budconnect.storage import entries
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
-from budconnect.storage.known_entries import Anchor, still_holds
+from budconnect.storage.known_entries import Anchor, counts_if_current, still_holds
 from budconnect.storage.membership import pack, unpack
 from budconnect.storage.tables import model_entry, provider_entry
 
@@ -233,15 +234,21 @@ def _seed(
                     _record_provenance(conn, current.id, provenance)
                 result = unchanged
             else:
+                known = _known(conn, db.known_entries.get(engine))
+                counts = None
                 if not force:
-                    GATES.check(len(parsed.models), _previous_count(conn, engine, version, current))
+                    counts = known.model_counts or _by_version(
+                        repo.model_counts(conn, engine_key=engine)
+                    )
+                    GATES.check(len(parsed.models), _previous_count(version, current, counts))
                 result, anchor = _apply(
                     conn,
                     _Seed(engine, version, parsed, source_digest, parser_revision, now, history),
                     current,
                     provenance,
                     forced=force,
-                    anchor=db.known_entries.get(engine),
+                    known=known,
+                    counts=counts,
                 )
             if on_applied is not None and not dry_run:
                 on_applied(conn, result, current.content_digest if current else None)
@@ -292,20 +299,32 @@ class _Seed:
 
 
 def _previous_count(
-    conn: Connection, engine: str, version: str, current: repo.VersionRow | None
+    version: str, current: repo.VersionRow | None, counts: Sequence[tuple[str, int]]
 ) -> tuple[str, int] | None:
     """(version, model count) the gates compare a source with: the version it replaces, else
-    the newest version held that is older than it."""
+    the newest version held that is older than it (`counts`: every version held, oldest
+    first; a release newer than all is compared with the last, at once)."""
     if current is not None:
         return current.version, current.model_count
     key = version_key(version)
-    found: tuple[str, int] | None = None
-    found_key: tuple[object, ...] = ()
-    for held, count in repo.model_counts(conn, engine_key=engine):
-        held_key = version_key(held)
-        if held_key < key and (found is None or held_key > found_key):
-            found, found_key = (held, count), held_key
-    return found
+    for held, count in reversed(counts):
+        if version_key(held) < key:
+            return held, count
+    return None
+
+
+def _by_version(counts: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """(version, model count) pairs, oldest version first."""
+    return tuple(sorted(counts, key=lambda pair: version_key(pair[0])))
+
+
+def _with_count(
+    counts: Sequence[tuple[str, int]], version: str, models: int
+) -> tuple[tuple[str, int], ...]:
+    """`counts` (oldest first) with `version` holding `models` models, in its place."""
+    kept = [pair for pair in counts if pair[0] != version]
+    bisect.insort(kept, (version, models), key=lambda pair: version_key(pair[0]))
+    return tuple(kept)
 
 
 def _unchanged(
@@ -353,10 +372,12 @@ def _apply(
     provenance: Provenance,
     *,
     forced: bool,
-    anchor: Anchor | None,
+    known: _Known,
+    counts: tuple[tuple[str, int], ...] | None,
 ) -> tuple[SeedResult, Anchor | None]:
     """Write `job` over `current`; the result, and the anchor to remember once committed
-    (None when no membership was written)."""
+    (None when no membership was written). `counts`: the model count of every version before
+    this seed, if read."""
     parsed = job.parsed
     result = SeedResult(
         engine=job.engine,
@@ -369,7 +390,7 @@ def _apply(
     provider_digests = [entries.provider_digest(record) for record in parsed.providers]
     derived = DERIVATIONS.derive(job.engine, job.parser_revision, parsed)
     model_digests = [d.digest for d in derived]
-    instance, known = _known(conn, anchor)
+    instance = known.instance
     provider_ids_by_digest = _entry_ids(
         conn, provider_entry, provider_digests, parsed.providers, known.providers_by_digest
     )
@@ -447,6 +468,8 @@ def _apply(
     repo.record_state(conn, version_id=version_id, revision=revision, membership=membership)
     if revision > job.history:
         repo.prune_history(conn, floor=revision - job.history)
+    if counts is not None:
+        counts = _with_count(counts, job.version, len(parsed.models))
     written = Anchor(
         instance=instance,
         version_id=version_id,
@@ -455,24 +478,32 @@ def _apply(
         models=membership.models,
         provider_ids=provider_ids_by_digest,
         model_ids=model_ids_by_digest,
+        revision=revision,
+        model_counts=counts,
     )
     return result, written
 
 
 @dataclass(frozen=True, slots=True)
 class _Known:
+    """What a seed may take from the last one this process committed (see `Anchor`)."""
+
+    instance: str
     providers_by_digest: Mapping[str, int]
     models_by_digest: Mapping[str, int]
+    model_counts: tuple[tuple[str, int], ...] | None
 
 
-def _known(conn: Connection, anchor: Anchor | None) -> tuple[str, _Known]:
-    """The registry's instance, and the entry ids `anchor` holds if they hold in this
-    transaction's database (none otherwise)."""
-    if anchor is not None and still_holds(
-        anchor, repo.version_entries(conn, version_id=anchor.version_id)
-    ):
-        return anchor.instance, _Known(anchor.provider_ids, anchor.model_ids)
-    return repo.registry_instance(conn), _Known({}, {})
+def _known(conn: Connection, anchor: Anchor | None) -> _Known:
+    """The registry's instance, and what `anchor` holds that still holds in this
+    transaction's database: its entry ids, and its model counts if nothing was written
+    since (nothing otherwise)."""
+    if anchor is not None:
+        now = repo.version_entries(conn, version_id=anchor.version_id)
+        if still_holds(anchor, now):
+            counts = counts_if_current(anchor, now)
+            return _Known(anchor.instance, anchor.provider_ids, anchor.model_ids, counts)
+    return _Known(repo.registry_instance(conn), {}, {}, None)
 
 
 def _entry_ids(

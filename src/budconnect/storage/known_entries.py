@@ -12,6 +12,11 @@ from (the registry's random `instance`, so a database made again at the same add
 another one) and the anchor's version still holds exactly those entries (its packed
 membership and content digest, so a restored backup or another writer's change to it is
 seen). Anything else: the anchor is not used, and every digest is looked up.
+
+The anchor also keeps the model count of every version of the engine as the seed left them,
+which the gates compare a new source with: taken only while, besides, the registry revision is
+the one that seed committed (every write that adds a version or changes its models raises it),
+so that a seed does not read the counts of 800 versions again when nothing else was written.
 """
 
 from __future__ import annotations
@@ -33,16 +38,22 @@ class Anchor:
     models: bytes
     provider_ids: Mapping[str, int]
     model_ids: Mapping[str, int]
+    # The registry revision this seed committed, and (version, model count) of every version
+    # of the engine then, oldest first (None when the seed did not read them).
+    revision: int = 0
+    model_counts: tuple[tuple[str, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VersionEntries:
-    """What the database holds now for an anchor's version (see `repository.version_entries`)."""
+    """What the database holds now for an anchor's version (see `repository.version_entries`),
+    and the registry's revision."""
 
     instance: str
     content_digest: str
     providers: bytes
     models: bytes
+    revision: int
 
 
 class KnownEntries:
@@ -68,6 +79,19 @@ class KnownEntries:
 
 def still_holds(anchor: Anchor, now: VersionEntries | None) -> bool:
     """Whether the database still holds `anchor`'s version exactly as it was written."""
-    return now is not None and now == VersionEntries(
-        anchor.instance, anchor.content_digest, anchor.providers, anchor.models
+    return (
+        now is not None
+        and now.instance == anchor.instance
+        and now.content_digest == anchor.content_digest
+        and now.providers == anchor.providers
+        and now.models == anchor.models
     )
+
+
+def counts_if_current(
+    anchor: Anchor, now: VersionEntries | None
+) -> tuple[tuple[str, int], ...] | None:
+    """`anchor`'s model counts if nothing was written since its seed (else None)."""
+    if still_holds(anchor, now) and now is not None and now.revision == anchor.revision:
+        return anchor.model_counts
+    return None

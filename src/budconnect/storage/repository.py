@@ -207,13 +207,16 @@ def version_entries(conn: Connection, *, version_id: int) -> VersionEntries | No
             engine_version.c.content_digest,
             engine_version.c.providers,
             engine_version.c.models,
+            registry.c.revision,
         )
         .join(registry, registry.c.id == 1)  # the registry's one row
         .where(engine_version.c.id == version_id)
     ).one_or_none()
     if row is None:
         return None
-    return VersionEntries(row.instance, row.content_digest, bytes(row.providers), bytes(row.models))
+    return VersionEntries(
+        row.instance, row.content_digest, bytes(row.providers), bytes(row.models), row.revision
+    )
 
 
 def registry_instance(conn: Connection) -> str:
