@@ -40,8 +40,8 @@ class Anchor:
     model_ids: Mapping[str, int]
     # The registry revision this seed committed, and (version, model count) of every version
     # of the engine then, oldest first (None when the seed did not read them).
-    revision: int = 0
-    model_counts: tuple[tuple[str, int], ...] | None = None
+    revision: int
+    model_counts: tuple[tuple[str, int], ...] | None
 
 
 @dataclass(frozen=True, slots=True)
