@@ -404,12 +404,14 @@ def _apply(
     )
     provider_ids = _by_key(provider_digests, parsed.providers, provider_ids_by_digest)
     model_ids = _by_key(model_digests, parsed.models, model_ids_by_digest)
+    extras_id, issues_id = repo.put_documents(
+        conn, [parsed.extras, repo.issues_body(parsed.issues)]
+    )
     membership = repo.Membership(
         providers=pack(provider_ids.values()),
         models=pack(model_ids.values()),
-        extras_id=repo.put_document(conn, parsed.extras),
+        extras_id=extras_id,
     )
-    issues_id = repo.put_document(conn, repo.issues_body(parsed.issues))
     old = repo.get_membership(conn, version_id=current.id) if current else None
 
     result.providers = _counts(conn, provider_entry, old.providers if old else None, provider_ids)

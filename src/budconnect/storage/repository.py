@@ -252,16 +252,18 @@ def update_version(conn: Connection, *, version_id: int, **values: Any) -> None:
 # --- documents -----------------------------------------------------------------------------
 
 
-def put_document(conn: Connection, body: Any) -> int:
-    """The id of the document holding `body`, stored now if no version has it yet."""
-    digest = entries.digest_of(body)
-    found = conn.execute(select(document.c.id).where(document.c.digest == digest)).scalar()
-    if found is not None:
-        return int(found)
-    new_id: int = conn.execute(
-        insert(document).values(digest=digest, body=body).returning(document.c.id)
-    ).scalar_one()
-    return new_id
+def put_documents(conn: Connection, bodies: Sequence[Any]) -> list[int]:
+    """The id of the document holding each of `bodies`, stored now if no version has it yet
+    (one look-up for all of them: a seed stores two, and both are nearly always held)."""
+    digests = [entries.digest_of(body) for body in bodies]
+    held = select(document.c.digest, document.c.id).where(document.c.digest.in_(set(digests)))
+    found: dict[str, int] = {row[0]: row[1] for row in conn.execute(held)}
+    for digest, body in zip(digests, bodies, strict=True):
+        if digest not in found:
+            found[digest] = conn.execute(
+                insert(document).values(digest=digest, body=body).returning(document.c.id)
+            ).scalar_one()
+    return [found[digest] for digest in digests]
 
 
 def get_document(conn: Connection, *, document_id: int) -> Any:
