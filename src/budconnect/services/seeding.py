@@ -458,12 +458,15 @@ def _apply(
         extras_id=membership.extras_id,
     )
     if current is None:
-        engine_row = repo.get_engine(conn, key=job.engine) or repo.create_engine_row(
-            conn, key=job.engine, name=engine_format(job.engine).name, now=job.now
-        )
+        engine_id = known.engine_id
+        if engine_id is None:
+            engine_row = repo.get_engine(conn, key=job.engine) or repo.create_engine_row(
+                conn, key=job.engine, name=engine_format(job.engine).name, now=job.now
+            )
+            engine_id = engine_row.id
         version_id = repo.create_version(
             conn,
-            engine_id=engine_row.id,
+            engine_id=engine_id,
             version=job.version,
             created_at=job.now,
             **values,
@@ -499,6 +502,8 @@ class _Known:
     providers_by_digest: Mapping[str, int]
     models_by_digest: Mapping[str, int]
     model_counts: tuple[tuple[str, int], ...] | None
+    # The engine's row (that of the anchor's version, which is of the same engine).
+    engine_id: int | None
 
 
 def _known(conn: Connection, anchor: Anchor | None) -> _Known:
@@ -507,10 +512,12 @@ def _known(conn: Connection, anchor: Anchor | None) -> _Known:
     since (nothing otherwise)."""
     if anchor is not None:
         now = repo.version_entries(conn, version_id=anchor.version_id)
-        if still_holds(anchor, now):
+        if still_holds(anchor, now) and now is not None:
             counts = counts_if_current(anchor, now)
-            return _Known(anchor.instance, anchor.provider_ids, anchor.model_ids, counts)
-    return _Known(repo.registry_instance(conn), {}, {}, None)
+            return _Known(
+                anchor.instance, anchor.provider_ids, anchor.model_ids, counts, now.engine_id
+            )
+    return _Known(repo.registry_instance(conn), {}, {}, None, None)
 
 
 def _entry_ids(

@@ -47,13 +47,14 @@ class Anchor:
 @dataclass(frozen=True, slots=True)
 class VersionEntries:
     """What the database holds now for an anchor's version (see `repository.version_entries`),
-    and the registry's revision."""
+    the registry's revision, and the version's engine row."""
 
     instance: str
     content_digest: str
     providers: bytes
     models: bytes
     revision: int
+    engine_id: int
 
 
 class KnownEntries:

@@ -208,6 +208,7 @@ def version_entries(conn: Connection, *, version_id: int) -> VersionEntries | No
             engine_version.c.providers,
             engine_version.c.models,
             registry.c.revision,
+            engine_version.c.engine_id,
         )
         .join(registry, registry.c.id == 1)  # the registry's one row
         .where(engine_version.c.id == version_id)
@@ -215,7 +216,12 @@ def version_entries(conn: Connection, *, version_id: int) -> VersionEntries | No
     if row is None:
         return None
     return VersionEntries(
-        row.instance, row.content_digest, bytes(row.providers), bytes(row.models), row.revision
+        row.instance,
+        row.content_digest,
+        bytes(row.providers),
+        bytes(row.models),
+        row.revision,
+        row.engine_id,
     )
 
 
