@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from budconnect.domain.documents import LITELLM_MAP
+from budconnect.domain.documents import LITELLM_MAP, catalog_digest
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
@@ -109,7 +109,7 @@ def test_an_answer_about_another_version_is_refused(real: Server, tmp_path: Path
     assert config_files(state) == before
 
 
-def test_following_latest_accepts_any_version_but_not_another_engine(
+def test_following_latest_accepts_another_version_but_not_another_engine(
     real: Server, tmp_path: Path
 ) -> None:
     def other_engine(path: str) -> Reply:
@@ -126,6 +126,48 @@ def test_following_latest_accepts_any_version_but_not_another_engine(
     assert outcome.status == "failed"
     assert "vllm" in (outcome.error or "")
     assert config_files(tmp_path / "other") == {}
+
+
+@pytest.mark.parametrize("name", ["1.200.0rc1", "1.200.0+local", "../../etc/x", "1.200.0\x00"])
+def test_following_latest_refuses_a_name_latest_cannot_have(
+    real: Server, tmp_path: Path, name: str
+) -> None:
+    """The catalog verifies (its digest is recomputed for the new name), but `latest` names
+    only final releases, and the name would reach state.json, headers and the hook."""
+
+    def renamed(path: str) -> Reply:
+        if "/changes" in path:  # too old: the client fetches the catalog
+            return 410, {"content-type": "application/problem+json"}, [b"{}"]
+        status, kept, [body] = forward(real, path)
+        if status != 200:
+            return status, kept, [body]
+        catalog = json.loads(body)
+        catalog["engine_version"] = name
+        catalog["digest"] = catalog_digest(
+            engine=catalog["engine"], version=name, providers=catalog["providers"],
+            extras=catalog["extras"],
+        )  # fmt: skip
+        kept["etag"] = f'"{catalog["digest"]}"'
+        return status, kept, [json.dumps(catalog).encode()]
+
+    state = tmp_path / "state"
+    with SyncClient(real.base_url, "litellm", "latest", state) as client:
+        assert client.sync_once().status == "updated"
+    before = config_files(state)
+    with (
+        HostileServer(renamed) as hostile,
+        SyncClient(hostile.base_url, "litellm", "latest", state, on_change="true") as client,
+    ):
+        outcome = client.sync_once()
+        assert outcome.status == "failed"
+        assert "not a final release's version; nothing applied" in (outcome.error or "")
+        assert config_files(state) == before
+        # Still in working order: the next poll of the real server goes through.
+        client.server = real.base_url
+        client.origin = (
+            "http", "127.0.0.1", int(real.base_url.rsplit(":", 1)[1]),
+        )  # fmt: skip
+        assert client.sync_once().status == "unchanged"
 
 
 def test_a_redirect_to_another_origin_is_not_followed_unless_allowed(

@@ -33,6 +33,8 @@ import orjson
 from budconnect import __version__
 from budconnect.api.negotiation import digest_of_etag
 from budconnect.domain.records import JSONObject
+from budconnect.domain.versions import is_final, validate_version
+from budconnect.errors import InvalidIdentifier
 from budconnect.sync.files import LocalConfig, exclusive, verified_digest
 
 log = logging.getLogger("budconnect.sync")
@@ -293,8 +295,17 @@ class SyncClient:
         """Refuse an answer about another engine or version than the one this client follows:
         its digest proves only that it is self-consistent, not that it is what was asked."""
         engine, version = document.get("engine"), document.get("engine_version")
-        if engine == self.engine and self.engine_version in ("latest", version):
+        if engine == self.engine and version == self.engine_version:
             return
+        if engine == self.engine and self.engine_version == "latest":
+            # The name is written to state.json, sent back in headers and handed to the
+            # on-change command: only what `latest` can name, a final release, is taken.
+            if isinstance(version, str) and _final_version(version):
+                return
+            raise SyncFailed(
+                f"GET {url}: answered with {engine} {str(version)[:80]!r} for latest, which is "
+                "not a final release's version; nothing applied"
+            )
         raise SyncFailed(
             f"GET {url}: answered with {engine} {version}, not the {self.engine} "
             f"{self.engine_version} this deployment follows; nothing applied"
@@ -494,6 +505,14 @@ class _BoundedBody:
                 f"GET {self.url}: the answer is larger than {self.limit:,} bytes decoded; "
                 "refused (raise the limit with --max-body-mb)"
             )
+
+
+def _final_version(version: str) -> bool:
+    try:
+        validate_version(version)
+    except InvalidIdentifier:
+        return False
+    return is_final(version)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
