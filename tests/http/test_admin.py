@@ -115,6 +115,14 @@ def test_the_gates_can_be_forced_and_that_is_recorded(app: InProcess) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["forced"] is True
     assert audit(app)[0]["forced"] is True
+    # Never a version without models, forced or not.
+    entries = len(audit(app))
+    refused = put(app, "1.60.9", b"{}", force="true")
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:budconnect:problem:held-back"
+    assert "not even with force" in refused.json()["detail"]
+    assert len(audit(app)) == entries
+    assert app.get("/v1/engines/litellm/versions/1.60.9/catalog").json()["model_count"] == 1
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(db: Database) -> None:

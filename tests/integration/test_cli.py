@@ -286,18 +286,27 @@ def test_a_file_the_gates_hold_back_exits_2_and_writes_nothing(
 ) -> None:
     run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url)
     before = counts(database_url)
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"m": {"litellm_provider": "openai", "mode": "chat"}}))
     empty = tmp_path / "empty.json"
     empty.write_text("{}")
-    args = ["seed", "litellm", "--version", "1.70.4", "--file", str(empty)]
-    held = run_cli(*args, database_url=database_url)
-    assert held.returncode == 2
-    [line] = held.stderr.strip().splitlines()
-    assert "held back" in line
-    assert "fewer than 50" in line
+    for file, message in ((small, "1 models, fewer than 50"), (empty, "no models")):
+        args = ["seed", "litellm", "--version", "1.70.4", "--file", str(file)]
+        held = run_cli(*args, database_url=database_url)
+        assert held.returncode == 2
+        [line] = held.stderr.strip().splitlines()
+        assert "held back" in line
+        assert message in line
+        assert counts(database_url) == before
+    # --force overrides the gates, but never publishes a version without models.
+    args = ["seed", "litellm", "--version", "1.70.4", "--force", "--file"]
+    refused = run_cli(*args, str(empty), database_url=database_url)
+    assert refused.returncode == 2
+    assert "not even with force" in refused.stderr
     assert counts(database_url) == before
-    forced = run_cli(*args, "--force", database_url=database_url)
+    forced = run_cli(*args, str(small), database_url=database_url)
     assert forced.returncode == 0, forced.stderr
-    assert counts(database_url) == (before[0], before[1] - len(source_models("1.70.4")))
+    assert counts(database_url) == (before[0], before[1] - len(source_models("1.70.4")) + 1)
 
 
 def test_a_file_beyond_the_size_limit_is_refused_in_one_line(

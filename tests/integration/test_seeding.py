@@ -365,18 +365,26 @@ def test_the_gates_hold_back_a_map_too_small_or_shrunk_and_write_nothing(db: Dat
     before = dump(db)
     only_skipped = json.dumps({"sample_spec": {"mode": "chat"}, "x": "nowhere"}).encode()
     for version, raw, message in (
-        ("1.14.4", b"{}", "0 models, fewer than 50"),
-        ("2.0.0", only_skipped, "0 models, fewer than 50"),
+        ("1.14.4", b"{}", "no models"),
+        ("2.0.0", only_skipped, "no models"),
+        ("2.0.0", models_file(49), "49 models, fewer than 50"),
         ("1.14.4", models_file(held // 2 - 1), f"of the {held} of 1.14.4"),
         ("1.15.0", models_file(held // 2 - 1), f"of the {held} of 1.14.4"),  # the one before
     ):
         with pytest.raises(HeldBack, match=message):
             seed(db, engine="litellm", version=version, raw=raw)
         assert dump(db) == before
-    # An older version is not compared with a newer one, and a forced seed goes through.
+    # An older version is not compared with a newer one, and a forced seed goes through,
+    # unless it would publish a version without models.
     assert seed(db, engine="litellm", version="1.0.0", raw=models_file(60)).created
-    forced = seed(db, engine="litellm", version="1.14.4", raw=b"{}", force=True)
-    assert (forced.models.removed, forced.models.unchanged) == (held, 0)
+    before = dump(db)
+    for version, raw in (("1.14.4", b"{}"), ("2.0.0", only_skipped)):
+        with pytest.raises(HeldBack, match="not even with force"):
+            seed(db, engine="litellm", version=version, raw=raw, force=True)
+        assert dump(db) == before
+    forced = seed(db, engine="litellm", version="1.14.4", raw=models_file(1), force=True)
+    assert (forced.models.inserted, forced.models.unchanged) == (1, 0)
+    assert forced.models.removed == held
 
 
 def test_a_source_beyond_the_size_limit_is_refused_before_parsing(db: Database) -> None:

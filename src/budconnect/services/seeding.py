@@ -143,6 +143,7 @@ def seed(
     provenance: Provenance | None = None,
     dry_run: bool = False,
     on_applied: Callable[[Connection, SeedResult, str | None], None] | None = None,
+    allow_empty: bool = False,
 ) -> SeedResult:
     """Make `engine` `version` serve exactly what `raw` holds.
 
@@ -153,7 +154,9 @@ def seed(
     names the file the version came from, when `raw` is a copy rebuilt from the database.
 
     A source larger than `max_bytes` is refused before it is parsed; one the gates refuse
-    (see `Gates`) is refused before anything is written, unless `force`. `provenance` says
+    (see `Gates`) is refused before anything is written, unless `force`; one without a single
+    model is refused even then (`allow_empty` only re-reads what was admitted before the rule
+    existed): deployed clients delete whatever a sweep lacks. `provenance` says
     where the source came from (recorded for a version that lacks it). With `dry_run`, the
     whole seed runs and is rolled back: the result says what it would do. `on_applied` runs
     in the seed's own transaction, with the digest the version had before (an audit record
@@ -164,7 +167,7 @@ def seed(
     try:
         result = _seed(
             db, engine, version, raw, now, history, source_digest, force, max_bytes, provenance,
-            dry_run, on_applied,
+            dry_run, on_applied, allow_empty,
         )  # fmt: skip
         outcome = "created" if result.created else "updated" if result.changed else "unchanged"
         return result
@@ -190,6 +193,7 @@ def _seed(
     provenance: Provenance | None,
     dry_run: bool,
     on_applied: Callable[[Connection, SeedResult, str | None], None] | None,
+    allow_empty: bool,
 ) -> SeedResult:
     validate_engine_key(engine)
     validate_version(version)
@@ -226,6 +230,12 @@ def _seed(
 
     # Pure and possibly slow: done before taking the write lock.
     parsed = parser(raw, previous=previous)
+    if not parsed.models and not allow_empty:
+        raise HeldBack(
+            "held back: the file has no models; a version without models is never published, "
+            "not even with force (every deployment syncing it would delete its whole catalog)",
+            models=0,
+        )
     source_digest = file_digest.result()
     now = now or dt.datetime.now(dt.UTC)
     anchor: Anchor | None = None
@@ -645,6 +655,7 @@ def rederive_stale(
             history=history,
             source_digest=row.source_digest or None,
             force=True,  # it was admitted once; the gates judge new sources, not re-readings
+            allow_empty=True,
         )
         results.append(result)
         if on_done is not None:
