@@ -624,8 +624,17 @@ def sync_command(
         validate_engine_key(engine)
         if engine_version != "latest":
             validate_version(engine_version)
-        if not server.startswith(("http://", "https://")):
-            raise CommandFailed(f"--server must be an http:// or https:// URL, got {server!r}")
+        _check_server(server)
+        for option, value, most in (
+            ("--interval", interval, 7 * 86400.0),
+            ("--timeout", timeout, 3600.0),
+            ("--deadline", deadline, 86400.0),
+            ("--hook-timeout", hook_timeout, 86400.0),
+        ):
+            if not 0 < value <= most:  # NaN fails too
+                raise CommandFailed(f"{option} must be more than 0 and at most {most:g} s")
+        if max_body_mb > 64 * 1024:
+            raise CommandFailed("--max-body-mb must be at most 65536 (64 GiB)")
         try:
             client = SyncClient(
                 server,
@@ -647,12 +656,28 @@ def sync_command(
             outcome = client.run(interval, once=once)
         except RuntimeError as exc:
             raise CommandFailed(str(exc)) from None
+        except OSError as exc:  # the lock file, before any poll
+            raise CommandFailed(f"cannot use {state_dir}: {exc}") from None
         finally:
             client.close()
         if once and outcome.status == "failed":
             raise CommandFailed(f"sync failed: {outcome.error}")
         if once and outcome.hook_error:
             raise CommandFailed(f"configuration applied, but {outcome.hook_error}")
+
+
+def _check_server(server: str) -> None:
+    """--server names a scheme and a host, and nothing the client's paths would collide with."""
+    import httpx
+
+    try:
+        url = httpx.URL(server)
+    except httpx.InvalidURL as exc:
+        raise CommandFailed(f"--server {server!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise CommandFailed(f"--server must be an http:// or https:// URL, got {server!r}")
+    if url.query or url.fragment:
+        raise CommandFailed(f"--server takes no query or fragment, got {server!r}")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
 from budconnect.sync import SyncClient
-from budconnect.sync.files import CATALOG, STATE
+from budconnect.sync.files import CATALOG, STATE, exclusive
 from tests.conftest import Server, source_bytes
 from tests.hostile import DROP, HostileServer, Reply, gzip_bomb
 
@@ -401,3 +401,114 @@ def test_a_server_that_never_answers_fails_the_poll_after_one_more_try(
     assert paths[0::2] == paths[1::2]  # each request sent twice, not more
     assert config_files(state) == before
     assert last_error(state) == outcome.error
+
+
+# --- the local directory ----------------------------------------------------------------------
+
+
+def test_a_304_labelled_gzip_is_still_not_modified(real: Server, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    before = synced(real, state)
+
+    def not_modified(_: str) -> Reply:
+        return 304, {"content-encoding": "gzip", "etag": f'"{digest}"'}, [b""]
+
+    digest = json.loads(before[CATALOG])["digest"]
+    with (
+        HostileServer(not_modified) as hostile,
+        SyncClient(hostile.base_url, "litellm", FOLLOWED, state) as client,
+    ):
+        outcome = client.sync_once()
+    assert (outcome.status, outcome.method) == ("unchanged", "not-modified"), outcome.error
+    assert config_files(state) == before
+
+
+def test_a_process_refused_the_lock_writes_nothing(real: Server, tmp_path: Path) -> None:
+    """A map out of step with the catalog (as a crash between their writes leaves it) is
+    repaired by the process that holds the directory, never by one refused its lock."""
+    state = tmp_path / "state"
+    before = synced(real, state)
+    (state / LITELLM_MAP).write_bytes(b"{}")
+    with exclusive(state):
+        refused = sync_cli(real.base_url, state, "--once")
+        assert refused.returncode == 1
+        [line] = refused.stderr.strip().splitlines()[-1:]
+        assert "another sync process holds" in line
+        assert (state / LITELLM_MAP).read_bytes() == b"{}"
+    done = sync_cli(real.base_url, state, "--once")
+    assert done.returncode == 0, done.stderr
+    assert config_files(state) == before
+
+
+def test_files_keep_their_mode_or_get_the_umask_s(real: Server, tmp_path: Path) -> None:
+    """Temporary files are created 0600; the files they replace must not end up so, or a
+    LiteLLM process of another user could no longer read its model map."""
+    state = tmp_path / "state"
+    synced(real, state)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (CATALOG, LITELLM_MAP, STATE):
+        assert (state / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    (state / STATE).chmod(0o640)
+    with SyncClient(real.base_url, "litellm", FOLLOWED, state) as client:
+        assert client.sync_once().status == "unchanged"
+    assert (state / STATE).stat().st_mode & 0o777 == 0o640
+
+
+def test_a_local_catalog_this_client_did_not_write_is_fetched_again(
+    real: Server, tmp_path: Path
+) -> None:
+    """A catalog whose digest verifies but from which no model map can be made (a model
+    without its source entry) counts as no local copy."""
+    state = tmp_path / "state"
+    before = synced(real, state)
+    catalog = json.loads(before[CATALOG])
+    del catalog["providers"][0]["models"][0]["source_entry"]
+    catalog["digest"] = catalog_digest(
+        engine=catalog["engine"], version=catalog["engine_version"],
+        providers=catalog["providers"], extras=catalog["extras"],
+    )  # fmt: skip
+    (state / CATALOG).write_bytes(json.dumps(catalog).encode())
+    with SyncClient(real.base_url, "litellm", FOLLOWED, state) as client:
+        outcome = client.sync_once()
+    assert (outcome.status, outcome.method) == ("updated", "catalog"), outcome.error
+    assert config_files(state) == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--interval", "inf", "--interval"),
+        ("--interval", "nan", "--interval"),
+        ("--timeout", "-1", "--timeout"),
+        ("--timeout", "nan", "--timeout"),
+        ("--max-body-mb", "99999999999999999", "--max-body-mb"),
+        ("--server", "http://[::1", "--server"),
+        ("--server", "http://", "--server"),
+        ("--server", "http://127.0.0.1:9/?x=1", "--server"),
+    ],
+)
+def test_sync_options_are_checked_before_anything_starts(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "budconnect", "sync", "--engine-version", FOLLOWED]
+    command += ["--state-dir", str(state), "--once"]
+    command += [option, value] if option == "--server" else ["--server", "http://127.0.0.1:9"]
+    if option != "--server":
+        command += [option, value]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert message in done.stderr
+    assert not (state / STATE).exists()
+
+
+def test_a_lock_path_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / ".lock").mkdir(parents=True)
+    done = sync_cli("http://127.0.0.1:9", state, "--once")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert ".lock" in line

@@ -160,6 +160,8 @@ class SyncClient:
         state.json, and leaves the local configuration as it was."""
         now = _now()
         try:
+            # Under the lock `run` holds: a process refused the lock writes nothing.
+            self.local.repair()
             outcome = self._poll()
         except Exception as exc:  # any failure is a failed poll, never a crash
             # OSError: the local disk (full, read-only, permissions); MemoryError and the like:
@@ -168,7 +170,7 @@ class SyncClient:
             if isinstance(exc, SyncFailed):
                 message = str(exc)
             elif isinstance(exc, OSError):
-                message = f"local files in {self.state_dir}: {exc}"
+                message = f"local files in {self.state_dir} (syncing {self.server}): {exc}"
             else:
                 message = f"{type(exc).__name__} while polling {self.server}: {exc}"
             self.failures += 1
@@ -255,7 +257,9 @@ class SyncClient:
                 coding = response.headers.get("content-encoding", "").strip().lower()
                 if coding not in ("", "identity", "gzip", "x-gzip"):
                     raise SyncFailed(f"GET {url}: unsupported content-encoding {coding!r}")
-                body = _BoundedBody(url, self.max_body, gzipped=coding in ("gzip", "x-gzip"))
+                # A 304 or 204 has no body, whatever its headers say.
+                gzipped = coding in ("gzip", "x-gzip") and response.status_code not in (204, 304)
+                body = _BoundedBody(url, self.max_body, gzipped=gzipped)
                 for chunk in response.iter_raw():
                     if time.monotonic() > give_up:
                         raise SyncFailed(
@@ -382,6 +386,8 @@ class SyncClient:
         if not self.on_change or pending is None or pending != self.local.digest:
             return None
         error = self._run_hook()
+        if error is not None:
+            log.warning("%s; it runs again at the next poll", error)
         now = _now()
         values: dict[str, Any] = {"hook_pending": None if error is None else pending}
         if error is None:
@@ -409,7 +415,7 @@ class SyncClient:
         }
         try:
             process = subprocess.Popen(self.on_change, shell=True, env=env, start_new_session=True)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
             return f"on-change command could not start: {exc}"
         deadline = time.monotonic() + self.hook_timeout
         while True:
@@ -423,9 +429,7 @@ class SyncClient:
                         return "on-change command stopped: the sync client is shutting down"
                     return f"on-change command timed out after {self.hook_timeout:g} s"
         if code != 0:
-            message = f"on-change command exited with {code}"
-            log.warning("%s; it runs again at the next poll", message)
-            return message
+            return f"on-change command exited with {code}"
         return None
 
     # --- polling forever -------------------------------------------------------------------
@@ -477,9 +481,11 @@ class _BoundedBody:
         self.url = url
         self.limit = limit
         self.data = bytearray()
+        self.fed = False
         self.decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzipped else None
 
     def feed(self, chunk: bytes) -> None:
+        self.fed = self.fed or bool(chunk)
         if self.decoder is None:
             self._keep(chunk)
             return
@@ -492,6 +498,8 @@ class _BoundedBody:
             raise SyncFailed(f"GET {self.url}: corrupt gzip body: {exc}") from None
 
     def finish(self) -> bytes:
+        if self.decoder is not None and not self.fed:
+            return b""  # an empty body, though labelled gzip
         if self.decoder is not None:
             if not self.decoder.eof:
                 raise SyncFailed(f"GET {self.url}: gzip body cut short")

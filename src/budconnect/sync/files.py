@@ -7,7 +7,7 @@
 Every file is replaced by write-to-temporary, fsync, rename, fsync-directory: a reader sees
 the old file or the new one, never a mix, and a crash at any moment leaves the last good
 configuration. The catalog is written after the model map, so a crash between the two leaves
-a map that `LocalConfig.load` notices and rebuilds from the catalog.
+a map that `LocalConfig.repair` notices and rebuilds from the catalog.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ STATE = "state.json"
 LOCK = ".lock"
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that no reader or crash ever sees a partial file.
 
@@ -40,7 +50,14 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temporary = Path(name)
     try:
+        # mkstemp creates 0600; the file gets the mode it had, or what the umask gives a new
+        # file, so that a process of another user (LiteLLM's) can still read it.
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -87,6 +104,8 @@ class LocalConfig:
     directory: Path
     catalog: JSONObject | None = None
     state: JSONObject = field(default_factory=dict)
+    # The model map the loaded catalog implies, until `repair` has checked the file.
+    expected_map: JSONObject | None = None
 
     @property
     def digest(self) -> str | None:
@@ -94,7 +113,8 @@ class LocalConfig:
 
     @staticmethod
     def load(directory: Path) -> LocalConfig:
-        """Read DIR; an unreadable or unverifiable catalog counts as none (it is fetched again)."""
+        """Read DIR, writing nothing; an unreadable or unverifiable catalog counts as none (it
+        is fetched again)."""
         directory.mkdir(parents=True, exist_ok=True)
         config = LocalConfig(directory)
         state = _read_json(directory / STATE)
@@ -103,20 +123,22 @@ class LocalConfig:
         if catalog is not None:
             try:
                 verified_digest(catalog)
-            except ValueError:
-                catalog = None
+                config.expected_map = _map_of(catalog)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                catalog = None  # not a catalog this client wrote: start over
         config.catalog = catalog
-        if catalog is not None and _read_json(directory / LITELLM_MAP) != litellm_map(
-            catalog["providers"], catalog.get("extras") or {}
-        ):
-            atomic_write(
-                directory / LITELLM_MAP,
-                orjson.dumps(_map_of(catalog)),
-            )
         return config
+
+    def repair(self) -> None:
+        """Once, before the first poll (under the directory's lock): rewrite a model map that
+        is out of step with the catalog, as a crash between their two writes leaves it."""
+        expected, self.expected_map = self.expected_map, None
+        if expected is not None and _read_json(self.directory / LITELLM_MAP) != expected:
+            atomic_write(self.directory / LITELLM_MAP, orjson.dumps(expected))
 
     def apply(self, catalog: JSONObject) -> None:
         """Make `catalog` (already verified) the local configuration."""
+        self.expected_map = None
         atomic_write(
             self.directory / LITELLM_MAP,
             orjson.dumps(_map_of(catalog)),
