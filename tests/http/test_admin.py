@@ -93,6 +93,7 @@ def test_a_dry_run_answers_the_report_and_diff_and_writes_nothing(
         (JSON, b"", 422, "invalid-source-file"),
         (JSON, b"{}", 422, "held-back"),
         (JSON, json.dumps({"m": {"litellm_provider": "openai"}}).encode(), 422, "held-back"),
+        ({**JSON, "content-encoding": "gzip"}, b"{}", 415, "unsupported-media-type"),
     ],
 )
 def test_a_refused_write_writes_nothing(
@@ -151,7 +152,9 @@ def test_writes_beyond_the_rate_limit_get_429_and_write_nothing(db: Database) ->
         before = dump(db)
         refused = app.request("POST", "/v1/engines/litellm/versions/1.60.9/yank", headers=AUTH)
         assert refused.status_code == 429
-        assert int(refused.headers["retry-after"]) >= 1
+        wait = int(refused.headers["retry-after"])
+        assert wait >= 1
+        assert f"retry in {wait} s" in refused.json()["detail"]  # the same figure
         assert dump(db) == before
 
 
@@ -279,3 +282,39 @@ def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> No
         unbuilt = "/v1/engines/litellm/versions/1.14.4/catalog"
         for _ in range(50):
             assert app.get(unbuilt, headers={"if-none-match": f'"{digest}"'}).status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("PUT", SOURCE.format("1.65.8"), "dry-run=true", "source"),  # a typo: not a dry run
+        ("PUT", SOURCE.format("1.65.8"), "dry_run=true&dry_run=false", "source"),
+        ("PUT", SOURCE.format("1.65.8"), "force=true&force=true", "source"),
+        ("POST", "/v1/engines/litellm/versions/1.60.9/yank", "now=1", ""),
+        ("POST", "/v1/engines/litellm/versions/1.60.9/yank", "", '{"reasn": "typo"}'),
+        ("POST", "/v1/engines/litellm/versions/1.60.9/yank", "", '"just text"'),
+        ("GET", "/v1/admin/audit", "limit=2&limit=3", ""),
+        ("GET", "/v1/admin/audit", "cursor=zzz", ""),
+        ("GET", "/v1/fleet", "all=1", ""),
+    ],
+)
+def test_an_admin_request_with_a_parameter_it_does_not_take_is_refused(
+    app: InProcess, db: Database, method: str, path: str, params: str, body: str
+) -> None:
+    before = dump(db)
+    content = source_bytes("1.65.8") if body == "source" else body.encode()
+    answer = app.request(method, f"{path}?{params}", content=content, headers=JSON)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:budconnect:problem:invalid-parameters"
+    assert dump(db) == before
+
+
+def test_admin_reads_say_they_need_an_admin_token(db: Database) -> None:
+    with InProcess(db.url) as app:
+        for path in ("/v1/fleet", "/v1/admin/audit"):
+            answer = app.get(path)
+            assert answer.status_code == 403
+            assert answer.json()["detail"].startswith("the admin API is disabled")
+    with InProcess(db.url, admin_tokens=ADMINS) as app:
+        assert "the admin API needs a bearer token" in app.get("/v1/fleet").json()["detail"]

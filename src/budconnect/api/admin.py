@@ -17,6 +17,7 @@ from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog, settings
 from budconnect.api.engines import version_info
 from budconnect.api.fleet import fleet_entry, flush_fleet
+from budconnect.api.queries import only_parameters
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import JSONBytes, problem_responses
 from budconnect.config import Settings
@@ -45,6 +46,11 @@ def admin(request: Request) -> Actor:
     return Actor(name, request.client.host if request.client else "unknown")
 
 
+def admin_reader(request: Request) -> str:
+    """The admin token's name, for the admin reads (audit log, fleet), or a 401/403 problem."""
+    return require(request.app.state.admin_tokens, request, what="the admin API")
+
+
 def _write_allowance(request: Request) -> None:
     limit: RateLimit = request.app.state.write_limit
     limit.take(request.client.host if request.client else "unknown")
@@ -52,6 +58,12 @@ def _write_allowance(request: Request) -> None:
 
 async def _json_body(request: Request, limit: int, *, required: bool) -> bytes:
     """The request body, read no further than `limit` bytes, and only as JSON."""
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"the body is {coding}-encoded; send it without a content coding (the size limit "
+            "counts the bytes parsed)"
+        )
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"the body is {int(length):,} bytes, more than {limit:,}")
@@ -102,6 +114,7 @@ def seed_report(result: SeedResult) -> dict[str, Any]:
 @router.put(
     "/v1/engines/{engine}/versions/{version}/source",
     responses=problem_responses(401, 403, 404, 413, 415, 422, 429, 503),
+    dependencies=[Depends(only_parameters("dry_run", "force"))],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -171,7 +184,14 @@ async def _yank(
                 document = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise InvalidParameters.one("body", f"not JSON: {exc}", "body") from None
-            reason = document.get("reason") if isinstance(document, dict) else None
+            if not isinstance(document, dict):
+                raise InvalidParameters.one("body", 'must be an object: {"reason": "..."}', "body")
+            unknown = sorted(document.keys() - {"reason"})
+            if unknown:
+                raise InvalidParameters.one(
+                    unknown[0], "unknown field; the body takes: reason", "body"
+                )
+            reason = document.get("reason")
             if reason is not None and not isinstance(reason, str):
                 raise InvalidParameters.one("reason", "must be a string", "body")
     bounded: Blocking = request.app.state.blocking
@@ -194,6 +214,7 @@ async def _yank(
 @router.post(
     "/v1/engines/{engine}/versions/{version}/yank",
     responses=problem_responses(401, 403, 404, 415, 422, 429, 503),
+    dependencies=[Depends(only_parameters())],
 )
 async def yank(
     request: Request,
@@ -210,6 +231,7 @@ async def yank(
 @router.post(
     "/v1/engines/{engine}/versions/{version}/unyank",
     responses=problem_responses(401, 403, 404, 422, 429, 503),
+    dependencies=[Depends(only_parameters())],
 )
 async def unyank(
     request: Request,
@@ -222,11 +244,15 @@ async def unyank(
     return await _yank(request, engine, version, False, actor, service)
 
 
-@router.get("/v1/admin/audit", responses=problem_responses(401, 403, 422, 503))
+@router.get(
+    "/v1/admin/audit",
+    responses=problem_responses(401, 403, 422, 503),
+    dependencies=[Depends(only_parameters("limit", "before"))],
+)
 async def get_audit(
     limit: int = Query(100, ge=1, le=1000, description="Entries, newest first."),
     before: int | None = Query(None, ge=1, description="Only entries older than this id."),
-    _: Actor = Depends(admin),
+    _: str = Depends(admin_reader),
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
@@ -255,10 +281,14 @@ async def get_audit(
     )
 
 
-@router.get("/v1/fleet", responses=problem_responses(401, 403, 503))
+@router.get(
+    "/v1/fleet",
+    responses=problem_responses(401, 403, 422, 503),
+    dependencies=[Depends(only_parameters())],
+)
 async def get_fleet(
     request: Request,
-    _: Actor = Depends(admin),
+    _: str = Depends(admin_reader),
     service: Catalog = Depends(catalog),
     config: Settings = Depends(settings),
     bounded: Blocking = Depends(blocking),

@@ -7,11 +7,13 @@ fast path, the routes, caches and proxies keyed by URL).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
+
+from starlette.requests import Request
 
 from budconnect.errors import InvalidParameters
 
@@ -49,6 +51,26 @@ def query_text(scope: Mapping[str, Any]) -> str:
 def query_pairs(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every (name, value) of an ASGI request's query string, blanks and repeats kept."""
     return parse_qsl(query_text(scope), keep_blank_values=True)
+
+
+def only_parameters(*names: str) -> Callable[[Request], None]:
+    """A route dependency: a query parameter the route does not take, or one given twice, is
+    a 422 (a write sent with `dry-run=true` must not publish for real)."""
+
+    def check(request: Request) -> None:
+        errors, seen = [], set()
+        for name, _ in query_pairs(request.scope):
+            if name not in names:
+                known = ", ".join(names) or "none"
+                message = f"unknown parameter; this route takes: {known}"
+                errors.append({"parameter": name, "in": "query", "message": message})
+            elif name in seen:
+                errors.append({"parameter": name, "in": "query", "message": "given more than once"})
+            seen.add(name)
+        if errors:
+            raise InvalidParameters(errors)
+
+    return check
 
 
 def _params(query: str) -> dict[str, str]:

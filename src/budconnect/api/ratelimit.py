@@ -7,6 +7,7 @@ which bounds abuse all the same; a proxy in front can enforce a global one.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -38,10 +39,11 @@ class RateLimit:
             tokens = min(self.burst, tokens + (now - at) * self.rate)
             if tokens < 1:
                 self._buckets[client] = (tokens, now)
-                wait = (1 - tokens) / self.rate
+                # Whole seconds, rounded up: the detail and Retry-After say the same.
+                wait = max(1, math.ceil((1 - tokens) / self.rate))
                 raise TooManyRequests(
-                    f"too many {self.what} from this client; retry in {wait:.0f} s",
-                    retry_after=max(1, round(wait + 0.5)),
+                    f"too many {self.what} from this client; retry in {wait} s",
+                    retry_after=wait,
                 )
             self._buckets[client] = (tokens - 1, now)
             while len(self._buckets) > self.max_clients:
