@@ -572,6 +572,7 @@ def serve_command(
             server_header=False,
             timeout_keep_alive=settings.keep_alive_timeout,
             header_timeout=settings.header_timeout,
+            max_header_bytes=settings.max_header_bytes,
             max_connections=settings.max_connections,
             log_config=log_config(settings.log_format, log_level),
         )

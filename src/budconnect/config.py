@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         le=600,
         description="Seconds a client may take to send a request's head before it is dropped.",
     )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=8 * 1024,
+        le=16 * 1024 * 1024,
+        description="Largest request head (request line and headers) accepted, in bytes; "
+        "a larger one is answered 431.",
+    )
     max_connections: int = Field(
         default=1000,
         ge=16,

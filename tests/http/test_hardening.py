@@ -250,6 +250,63 @@ def test_a_request_head_that_does_not_arrive_in_time_is_dropped(seeded_url: str)
         assert httpx.get(f"{server.base_url}/healthz").status_code == 200
 
 
+def test_a_request_head_too_large_is_answered_431_and_closed(seeded_url: str) -> None:
+    """Header lines sent fast enough to beat the header timeout would otherwise be kept
+    whole by uvicorn: a few connections could take hundreds of megabytes."""
+    with (
+        Server(seeded_url, env={"BUDCONNECT_MAX_HEADER_BYTES": "16384"}) as server,
+        contextlib.ExitStack() as sockets,
+    ):
+
+        def connect() -> socket.socket:
+            sock = sockets.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+            sock.settimeout(10)
+            return sock
+
+        flood = connect()
+        flood.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        with contextlib.suppress(OSError):  # the server may close while we still send
+            for n in range(64):
+                flood.sendall(f"X-Pad-{n}: {'a' * 1024}\r\n".encode())
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := flood.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431 ")
+        assert b"content-type: application/problem+json" in head
+        assert json.loads(body)["status"] == 431
+
+        # A head under the bound is served, and so is a body of any size after one.
+        within = connect()
+        pads = "".join(f"X-Pad-{n}: {'a' * 1024}\r\n" for n in range(12))
+        body_after = b"x" * 200_000
+        within.sendall(
+            f"GET /healthz HTTP/1.1\r\nHost: x\r\n{pads}"
+            f"Content-Length: {len(body_after)}\r\n\r\n".encode()
+            + body_after
+        )
+        assert one_response(within).startswith(b"HTTP/1.1 200")
+        within.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # and it is kept alive
+        assert one_response(within).startswith(b"HTTP/1.1 200")
+
+
+def one_response(sock: socket.socket) -> bytes:
+    """One whole response (head and a Content-Length body) read from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+         if line.lower().startswith(b"content-length:")),
+        0,
+    )  # fmt: skip
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
 # --- a database outage --------------------------------------------------------------------
 
 

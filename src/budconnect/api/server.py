@@ -7,6 +7,11 @@ descriptor) indefinitely. `BoundedHttpProtocol` closes a connection whose reques
 not fully arrived within `header_timeout` seconds of the connection or of the first byte
 of the next request on it. Behind a proxy that buffers requests (nginx does by default)
 the proxy bounds this too: set its `client_header_timeout` to the same order.
+
+Nor does anything bound a request head's size (httptools parses heads of any length, and
+uvicorn keeps every header): a fast client could send hundreds of megabytes of header lines.
+A head larger than `max_header_bytes` is answered `431` and the connection closed (nginx's
+`large_client_header_buffers` bounds it at the proxy).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import resource
 import sys
 from typing import Any, ClassVar
 
+import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
@@ -32,11 +38,13 @@ class ServerConfig(uvicorn.Config):
         self,
         *args: Any,
         header_timeout: float = 10.0,
+        max_header_bytes: int = 64 * 1024,
         max_connections: int = 1000,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
+        self.max_header_bytes = max_header_bytes
         self.max_connections = max_connections
 
 
@@ -49,6 +57,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     """
 
     _head_since: float | None = None  # when the current wait for a request head began
+    _in_head = False  # the parser is inside a request head
+    _head_bytes = 0  # bytes received since that head began
     _last_active: float = 0.0
     _watchdogs: ClassVar[dict[int, _Watchdog]] = {}
 
@@ -86,10 +96,41 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._head_since is None and (self.cycle is None or self.cycle.response_complete):
             self._head_since = self._watchdogs[id(self.loop)].now
         super().data_received(data)
+        if not self._in_head:
+            return
+        # A head began and has not ended: the bytes belong to it (all but, when a pipelined
+        # request follows a body in one read, that body's tail: an over-count of one read).
+        self._head_bytes += len(data)
+        limit = getattr(self.config, "max_header_bytes", None)
+        if limit and self._head_bytes > limit and not self.transport.is_closing():
+            self._refuse_head(limit)
+
+    def _refuse_head(self, limit: int) -> None:
+        body = orjson.dumps(
+            {
+                "type": "urn:budconnect:problem:request-header-fields-too-large",
+                "title": "Request header fields too large",
+                "status": 431,
+                "detail": f"the request head is larger than {limit:,} bytes",
+            }
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/problem+json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._last_active = self._head_since or self._last_active
         self._head_since = None
+        self._in_head = False
         super().on_headers_complete()
 
 
