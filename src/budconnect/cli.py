@@ -130,7 +130,11 @@ def seed_command(
     ] = False,
     max_bytes: Annotated[
         int | None,
-        typer.Option(help="Largest source file accepted (default BUDCONNECT_MAX_SOURCE_BYTES)."),
+        typer.Option(
+            help="Largest source file accepted (default BUDCONNECT_MAX_SOURCE_BYTES).",
+            min=1,
+            max=1 << 40,
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -155,7 +159,7 @@ def seed_command(
         if all_versions and dry_run:
             raise CommandFailed("--dry-run previews one version: use it with --version")
         settings = _settings()
-        limit = max_bytes or settings.max_source_bytes
+        limit = max_bytes if max_bytes is not None else settings.max_source_bytes
         # The arguments, and the one file they name, are checked and read before the database
         # is opened: a refused argument leaves no trace, not even a new empty database file.
         # (A file that reads but does not parse is refused after the schema is in place.)
@@ -489,9 +493,12 @@ def token_hash_command(
 ) -> None:
     """Read a token on standard input; print its configuration entry (name=sha256:...)."""
     with _reported():
-        token = sys.stdin.readline().strip()
+        token = sys.stdin.buffer.readline().strip().decode("latin-1")
         if not token:
             raise CommandFailed("no token on standard input")
+        if not (token.isascii() and token.isprintable()):
+            # It travels in an Authorization header, which is ASCII.
+            raise CommandFailed("the token must be printable ASCII (as `token new` makes them)")
         typer.echo(f"{name}={token_hash(token)}")
 
 

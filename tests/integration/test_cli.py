@@ -319,7 +319,27 @@ def test_a_file_beyond_the_size_limit_is_refused_in_one_line(
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert "larger than 4,096 bytes" in line
+    for odd in ("0", "-5", "99999999999999999999"):  # refused, not the default, no traceback
+        odd_limit = run_cli(*args[:-1], odd, database_url=database_url)
+        assert odd_limit.returncode == 2
+        assert "--max-bytes" in odd_limit.stderr
+        assert "Traceback" not in odd_limit.stderr
     assert run_cli(*args[:-2], database_url=database_url).returncode == 0
+
+
+def test_token_hash_makes_an_entry_and_refuses_what_is_no_token() -> None:
+    def token_hash(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "budconnect", "token", "hash", "ci"]
+        return subprocess.run(command, input=stdin, capture_output=True, timeout=60)
+
+    made = token_hash(b"bct_abc\n")
+    assert made.returncode == 0
+    assert made.stdout.decode().strip().startswith("ci=sha256:")
+    for bad in (b"\xff\xfe\n", b"tab\there\n", b"\n"):
+        refused = token_hash(bad)
+        assert refused.returncode == 1
+        assert b"Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
