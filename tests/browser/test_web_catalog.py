@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,51 @@ def test_errors_are_helpful_pages_with_the_api_s_status(page: Any) -> None:
     answer = page.goto(f"/catalog/litellm/{VERSIONS[-1]}?min_context=lots")
     assert answer.status == 422
     assert "min_context" in page.locator("p.error").inner_text()
+    for query, parameter in (("foo=1", "foo"), ("sort=bogus", "sort"), ("page=abc", "page"),
+                             ("deprecated=maybe", "deprecated")):  # fmt: skip
+        answer = page.goto(f"/catalog/litellm/{VERSIONS[-1]}?{query}")
+        assert answer.status == 422, query  # not the table, silently unfiltered
+        assert parameter in page.locator("p.error").inner_text()
+
+
+def test_a_form_applied_again_asks_what_the_url_asked(page: Any, server: Server) -> None:
+    version = VERSIONS[-1]
+    query = "provider=openai&provider=anthropic&supports_vision=false&sort=-key"
+    api = httpx.get(f"{server.base_url}/v1/engines/litellm/versions/{version}/models?{query}",
+                    timeout=60).json()  # fmt: skip
+    page.goto(f"/catalog/litellm/{version}?{query}")
+    said = f"{api['total']} of "
+    assert page.locator("h1 + p").inner_text().startswith(said)
+    page.select_option("select[name=mode]", "chat")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    chat = httpx.get(f"{server.base_url}/v1/engines/litellm/versions/{version}/models",
+                     params=f"{query}&mode=chat", timeout=60).json()  # fmt: skip
+    assert chat["total"] not in (0, api["total"])
+    assert page.locator("h1 + p").inner_text().startswith(f"{chat['total']} of ")
+    assert "supports_vision=false" in page.url
+
+
+def test_head_of_a_page_is_its_get_without_a_body(server: Server) -> None:
+    url = httpx.URL(server.base_url)
+    path = f"/catalog/litellm/{VERSIONS[-1]}?provider=openai"
+    got = httpx.get(server.base_url + path, headers={"accept-encoding": "identity"})
+    # httpx reads no body after HEAD whatever is sent: read the socket itself.
+    with socket.create_connection((url.host, url.port)) as sock:
+        sock.sendall(
+            f"HEAD {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept-Encoding: identity\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
+    assert lines[0].startswith("HTTP/1.1 200")
+    assert body == b""
+    assert headers["content-type"] == got.headers["content-type"]
+    assert int(headers["content-length"]) == len(got.content)
 
 
 def test_pages_fit_a_phone_width_screen(browser: Any, server: Server) -> None:

@@ -26,8 +26,6 @@ def _kind(error: BudConnectError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(BudConnectError)
     async def _budconnect_error(request: Request, exc: BudConnectError) -> Response:
-        if _for_people(request):
-            return web.error_page(exc.status, exc.title, exc.public_detail or exc.detail)
         detail = exc.detail
         headers = None
         if exc.public_detail is not None:
@@ -40,6 +38,8 @@ def install(app: FastAPI) -> None:
             headers = {"retry-after": str(exc.extra.get("retry_after", 1))}
         elif exc.status == 401:
             headers = {"www-authenticate": 'Bearer realm="budconnect"'}
+        if _for_people(request):  # a page, with the same status and headers (Retry-After)
+            return web.error_page(exc.status, exc.title, detail, headers=headers)
         return problem(exc.status, exc.title, detail, kind=_kind(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -63,14 +63,19 @@ def install(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         reason = _reason(exc.status_code)
+        headers = dict(exc.headers or {})  # Allow, on a 405: RFC 9110 requires it
+        if exc.status_code == 405:
+            detail = _not_allowed(request, headers)
         if _for_people(request):
-            return web.error_page(exc.status_code, reason, f"no page here: {request.url.path}")
+            if exc.status_code == 404:
+                detail = f"no page here: {request.url.path}"
+            return web.error_page(exc.status_code, reason, detail, headers=headers)
         return problem(
             exc.status_code,
             reason,
             detail,
             kind=re.sub(r"[^a-z0-9]+", "-", reason.lower()).strip("-"),
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -85,6 +90,13 @@ def _for_people(request: Request) -> bool:
     """The web catalog's pages answer errors as pages, the API as problem details."""
     path = request.url.path
     return path == "/" or path.startswith("/catalog/")
+
+
+def _not_allowed(request: Request, headers: dict[str, str]) -> str:
+    """A 405's detail: the method is refused, the path exists, and what it answers to."""
+    allowed = next((v for k, v in headers.items() if k.lower() == "allow"), "")
+    answers = f"; it answers {allowed}" if allowed else ""
+    return f"{request.method} is not allowed on {request.url.path}{answers}"
 
 
 def _reason(status: int) -> str:

@@ -2,9 +2,11 @@
 its history, and a comparison of two versions. Server-rendered HTML, no script.
 
 A version's models are shown 100 to a page (the filters, search and sorting of the query
-API, applied on the server), so a 5,000-model version is as fast to show as a small one; a
-comparison shows 200 entries per section until asked for more. Everything printed from the
-data is escaped (Jinja2's autoescape); errors are pages with the same status as the API's.
+API, read by the API's own parser and applied on the server), so a 5,000-model version is as
+fast to show as a small one; a comparison shows 200 entries per section until asked for more.
+Everything printed from the data is escaped (Jinja2's autoescape); errors are pages with the
+same status as the API's: a parameter the page does not know, one given twice or a malformed
+value is a 422 naming it, never a table that silently ignores it. Every page answers HEAD.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,7 +27,10 @@ from starlette.responses import HTMLResponse, Response
 from budconnect import __version__
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog
-from budconnect.api.queries import query_pairs
+from budconnect.api.models import _one as one_value
+from budconnect.api.models import model_query
+from budconnect.api.queries import MAX_PAGE, query_pairs
+from budconnect.api.queries import _number as whole_number
 from budconnect.domain.versions import is_final, sort_versions
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
@@ -40,9 +46,11 @@ from budconnect.services.query import (
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
-SORTS = (
+SORTS = (  # every sort the query API knows, in the order the form offers them
     ("key", "Model key"),
+    ("-key", "Model key, Z to A"),
     ("provider", "Provider"),
+    ("-provider", "Provider, Z to A"),
     ("input_price", "Input price, lowest first"),
     ("-input_price", "Input price, highest first"),
     ("output_price", "Output price, lowest first"),
@@ -84,12 +92,23 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
 
 
-def error_page(status: int, title: str, detail: str) -> HTMLResponse:
-    """The page for an error a user can meet: its status, title and detail, never a trace."""
-    return render("error.html", status, title=title, detail=detail)
+def error_page(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """The page for an error a user can meet: its status, title and detail, never a trace;
+    `headers` are the ones the status needs (`Allow` for a 405)."""
+    page = render("error.html", status, title=title, detail=detail)
+    page.headers.update(headers or {})
+    return page
 
 
-@router.get("/", response_class=HTMLResponse)
+def page_route(path: str) -> Callable[[Any], Any]:
+    """A page at `path`, for GET and HEAD: one route for both, so that a 405 on it says
+    `Allow: GET, HEAD` (the server sends no body after HEAD)."""
+    return router.api_route(path, methods=["GET", "HEAD"], response_class=HTMLResponse)
+
+
+@page_route("/")
 async def index(
     service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -125,51 +144,105 @@ async def index(
     return render("index.html", engines=engines)
 
 
-def _form(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    known = ("q", "provider", "mode", "capability", "modality", "min_context", "max_input_price",
-             "max_output_price", "deprecated", "sort", "page")  # fmt: skip
-    form = dict.fromkeys(known, "")
-    for name, value in pairs:
-        if name in form:
-            form[name] = value.strip()
-    form["sort"] = form["sort"] or "key"
-    return form
+# A version page's parameters: the query API's filters and sort, and the form's own two:
+# `capability` (one supports_* flag that must be true, chosen from a list) and `page` (of 100
+# rows). The API's `limit`, `cursor` and `fields` mean nothing on a page of 100 rows showing
+# every column: here they are unknown, as a mistyped name is.
+VERSION_PARAMETERS = (
+    "q", "provider", "mode", "capability", "modality", "min_context", "max_input_price",
+    "max_output_price", "deprecated", "as_of", "sort", "page",
+)  # fmt: skip
+COMPARE_PARAMETERS = ("from", "to", "shown")
 
 
-def _whole(text: str, high: int) -> int | None:
-    """A page or count from a link or form: a whole number from 1 to `high`, else None (the
-    page then shows its default rather than an error: these come from our own links)."""
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high))):
-        return None
-    value = int(text)
-    return value if 1 <= value <= high else None
+def _known(pairs: list[tuple[str, str]], known: tuple[str, ...], flags: bool = False) -> None:
+    """Refuse a parameter the page does not know (whatever its value: `foo=` too)."""
+    unknown = sorted(
+        {n for n, _ in pairs if n not in known and not (flags and n.startswith("supports_"))}
+    )
+    if unknown:
+        names = ", ".join(known) + (" and supports_* flags" if flags else "")
+        raise InvalidParameters(
+            [{"parameter": n, "in": "query", "message": f"unknown; known: {names}"}
+             for n in unknown]
+        )  # fmt: skip
 
 
-def _number(name: str, text: str, whole: bool = False) -> float | None:
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidParameters.one(name, "must be a number") from None
-    if not math.isfinite(value) or value < 0 or (whole and not value.is_integer()):
-        raise InvalidParameters.one(name, "must be a number of 0 or more")
+def _filled(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The parameters with a value. An HTML form submits its empty fields too (`q=&provider=`
+    when nothing is chosen): on a page an empty value means "not given", where the API,
+    written to by programs, refuses an empty number."""
+    return [(name, value.strip()) for name, value in pairs if value.strip()]
+
+
+def _count(name: str, text: str | None, high: int, default: int) -> int:
+    """A page number or count: the poll parser's rule for `page` (decimal digits, 1 to
+    `high`), so that `page=abc` is refused here as `page=abc` is by the API."""
+    if text is None:
+        return default
+    value = whole_number(name, text, 1, high)
+    if isinstance(value, dict):
+        raise InvalidParameters([value])
     return value
 
 
-@router.get("/catalog/{engine}/compare", response_class=HTMLResponse)
+@dataclass(frozen=True, slots=True)
+class VersionFilters:
+    query: ModelQuery
+    page: int
+    capability: str  # the form's flag, "" for none
+    given: list[tuple[str, str]]  # every parameter with a value, as asked: the links keep them
+
+
+def version_filters(pairs: list[tuple[str, str]]) -> VersionFilters:
+    """What a version page is asked, read by the query API's own parser (`model_query`, and
+    its `_one`: a name given twice is refused): a filter the API applies is applied here, one
+    it refuses is refused with the same 422. Its rules are imported, not written again, so
+    that the page and the API cannot come to read one query differently."""
+    _known(pairs, VERSION_PARAMETERS, flags=True)
+    given = _filled(pairs)
+    page = _count("page", one_value(given, "page"), MAX_PAGE, default=1)
+    capability = one_value(given, "capability") or ""
+    asked = [(name, value) for name, value in given if name not in ("page", "capability")]
+    if capability:
+        if not capability.startswith("supports_"):
+            raise InvalidParameters.one("capability", "must be a supports_* flag")
+        asked.append((capability, "true"))
+    return VersionFilters(model_query(asked), page, capability, given)
+
+
+def _form(filters: VersionFilters) -> dict[str, Any]:
+    """The form's fields as the page was asked, so that submitting it again asks the same:
+    several providers, modes or modalities make their list a multiple choice."""
+    query, values = filters.query, dict(filters.given)
+    return {
+        "q": query.q or "",
+        "provider": query.providers,
+        "mode": query.modes,
+        "capability": filters.capability,
+        "modality": query.modalities,
+        "min_context": values.get("min_context", ""),
+        "max_input_price": values.get("max_input_price", ""),
+        "max_output_price": values.get("max_output_price", ""),
+        "deprecated": {True: "true", False: "false", None: ""}[query.deprecated],
+        "sort": ("-" if query.descending else "") + query.sort,
+    }
+
+
+@page_route("/catalog/{engine}/compare")
 async def compare_page(
     request: Request,
     engine: str,
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
-    params = dict(request.query_params)
-    old, new = params.get("from", ""), params.get("to", "")
+    pairs = query_pairs(request.scope)
+    _known(pairs, COMPARE_PARAMETERS)
+    given = _filled(pairs)
+    old, new = one_value(given, "from"), one_value(given, "to")
     if not old or not new:
         raise InvalidParameters.one("from" if not old else "to", "name the two versions to compare")
-    shown_text = params.get("shown", "200")
-    shown = _whole(shown_text, high=100_000) or 200
+    shown = _count("shown", one_value(given, "shown"), 100_000, default=200)
     view = await bounded.run(None, service.view)
     versions = sort_versions(row.version for row in view.engine(engine).versions)
 
@@ -191,7 +264,7 @@ async def compare_page(
     )
 
 
-@router.get("/catalog/{engine}/{version}", response_class=HTMLResponse)
+@page_route("/catalog/{engine}/{version}")
 async def version_page(
     request: Request,
     engine: str,
@@ -199,32 +272,15 @@ async def version_page(
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
-    pairs = query_pairs(request.scope)
-    form = _form(pairs)
+    filters = version_filters(query_pairs(request.scope))
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     view = await bounded.run(None, service.view)
-    sort = form["sort"] if form["sort"] in dict(SORTS) else "key"
-    page = _whole(form["page"], high=1_000_000) or 1
     facets = await bounded.run(None, index_of, snapshot)
-    min_context = _number("min_context", form["min_context"], whole=True)
-    deprecated = {"true": True, "false": False}.get(form["deprecated"])
-    query = ModelQuery(
-        providers=(form["provider"],) if form["provider"] else (),
-        modes=(form["mode"],) if form["mode"] else (),
-        flags=((form["capability"], True),) if form["capability"] else (),
-        modalities=(form["modality"],) if form["modality"] else (),
-        min_context=int(min_context) if min_context is not None else None,
-        max_input_price=_number("max_input_price", form["max_input_price"]),
-        max_output_price=_number("max_output_price", form["max_output_price"]),
-        deprecated=deprecated,
-        q=form["q"] or None,
-        sort=sort.lstrip("-"),
-        descending=sort.startswith("-"),
-        limit=len(facets.models) or 1,
-    )
+    # Every match at once (the API's `limit` is for its cursor): this page slices its own.
+    query = replace(filters.query, limit=len(facets.models) or 1)
     selected = await bounded.run(None, select_models, snapshot, query, dt.date.today())
     pages = max(1, -(-selected.total // PAGE_SIZE))
-    page = min(page, pages)
+    page = min(filters.page, pages)  # a link from a longer listing shows the last page
     shown = [
         {
             **m,
@@ -236,8 +292,8 @@ async def version_page(
     ]
 
     def url(number: int) -> str:
-        kept = {k: v for k, v in form.items() if v and k != "page"}
-        return f"/catalog/{engine}/{snapshot.version}?{urlencode({**kept, 'page': number})}"
+        kept = [(name, value) for name, value in filters.given if name != "page"]
+        return f"/catalog/{engine}/{snapshot.version}?{urlencode([*kept, ('page', number)])}"
 
     versions = [row.version for row in view.engine(engine).versions]
     at = versions.index(snapshot.version) if snapshot.version in versions else -1
@@ -250,7 +306,9 @@ async def version_page(
         total=selected.total,
         model_count=len(facets.models),
         models=shown,
-        form=form,
+        form=_form(filters),
+        # Filters the form has no field for (a flag required false, `as_of`): kept, and shown.
+        unlisted=[(n, v) for n, v in filters.given if n.startswith("supports_") or n == "as_of"],
         providers=[p["provider_type"] for p in snapshot.providers],
         modes=facets.modes,
         flags=facets.flags,
@@ -263,7 +321,7 @@ async def version_page(
     )
 
 
-@router.get("/catalog/{engine}/{version}/models/{key:path}", response_class=HTMLResponse)
+@page_route("/catalog/{engine}/{version}/models/{key:path}")
 async def model_page(
     engine: str,
     version: str,
