@@ -373,6 +373,10 @@ def track_command(
         engine_format(engine)
         if since is not None:
             validate_version(since)
+        # Checked up front: an infinite or huge interval would crash the loop after a run
+        # (Event.wait cannot wait that long). NaN fails too.
+        if not 1 <= interval <= 7 * 86400.0:
+            raise CommandFailed("--interval must be at least 1 and at most 604800 s (7 days)")
         settings = _settings()
         try:
             url = index_url or configured_index_url()

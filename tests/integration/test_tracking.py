@@ -202,3 +202,15 @@ def test_an_index_that_is_down_writes_nothing_and_is_retried_with_backoff(
     assert 2 <= len(failures) <= 6, failures
     assert "(2 in a row)" in failures[1]
     assert held(database_url) == {}
+
+
+@pytest.mark.parametrize("interval", ["inf", "1e308", "604801"])
+def test_an_interval_no_loop_can_wait_is_refused_before_anything_is_fetched(
+    database_url: str, index: PackageIndex, interval: str
+) -> None:
+    command = ["track", "litellm", "--index-url", index.url, "--interval", interval]
+    run = run_cli(*command, database_url=database_url)
+    assert run.returncode == 1, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line == "error: --interval must be at least 1 and at most 604800 s (7 days)"
+    assert index.downloads == []
