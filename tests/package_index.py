@@ -10,6 +10,7 @@ the index.
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import threading
@@ -45,7 +46,7 @@ class Published:
     version: str
     wheel: bytes
     uploaded: str
-    yanked: bool = False
+    yanked: bool | str = False  # a string is the reason given (PEP 592)
     wrong_hash: bool = False
 
     @property
@@ -114,8 +115,7 @@ class PackageIndex:
                     self._send(200, "application/vnd.pypi.simple.v1+json", body)
                     return
                 links = "".join(
-                    f'<a href="../../files/{r.filename}#sha256={r.sha256}"'
-                    f"{' data-yanked=' + chr(34) + 'broken' + chr(34) if r.yanked else ''}>"
+                    f'<a href="../../files/{r.filename}#sha256={r.sha256}"{_yanked(r)}>'
                     f"{r.filename}</a><br>\n"
                     for r in releases
                 )
@@ -154,3 +154,10 @@ class PackageIndex:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _yanked(release: Published) -> str:
+    """The HTML form's yank attribute: its value is the reason, and it may have none."""
+    if isinstance(release.yanked, str):
+        return f' data-yanked="{html.escape(release.yanked)}"'
+    return " data-yanked" if release.yanked else ""

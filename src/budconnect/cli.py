@@ -340,7 +340,10 @@ def track_command(
         bool, typer.Option("--include-yanked", help="Ingest yanked releases too.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Ingest what the gates hold back.")
+        bool,
+        typer.Option(
+            "--force", help="Ingest what the gates hold back (and held back in earlier runs)."
+        ),
     ] = False,
     retry: Annotated[
         bool, typer.Option("--retry", help="Retry releases noted as refused or held back.")
@@ -448,12 +451,20 @@ def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any
             task.append(progress.add_task(engine, total=len(releases)))
 
     def tracked(item: Tracked) -> None:
-        progress.update(task[0], advance=1, description=f"{engine} {item.version}")
-        if item.result is not None:
+        if task:  # versions yanked on the index are reported before the ingestion starts
+            progress.update(task[0], advance=1, description=f"{engine} {item.version}")
+        if item.outcome == "ingested" and item.result is not None:
             _print_result(item.result)
-        else:
+        else:  # one line: held back, refused, yanked, or only its provenance recorded
             err.print(
                 f"{item.outcome} {engine} {item.version}: {item.detail}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        if item.yanked is not None and item.outcome != "yanked":
+            err.print(
+                f"yanked {engine} {item.version}: {item.yanked}",
                 highlight=False,
                 markup=False,
                 soft_wrap=True,

@@ -13,11 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
+from budconnect.services.catalog import RegistryView
+from budconnect.services.publishing import Actor, set_yanked
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
-from tests.conftest import free_port, run_cli, source_bytes, source_models
+from tests.conftest import InProcess, free_port, run_cli, source_bytes, source_models
 from tests.package_index import PackageIndex
 
 FINAL = ["1.14.4", "1.60.9", "1.65.8", "1.70.4"]
@@ -28,6 +31,15 @@ def held(url: str) -> dict[str, repo.VersionRow]:
     try:
         with db.read() as conn:
             return {row.version: row for row in repo.list_versions(conn, engine_key="litellm")}
+    finally:
+        db.dispose()
+
+
+def latest(url: str) -> str | None:
+    db = Database(url)
+    try:
+        found = RegistryView.load(db).engine("litellm").latest
+        return found.version if found else None
     finally:
         db.dispose()
 
@@ -214,3 +226,108 @@ def test_an_interval_no_loop_can_wait_is_refused_before_anything_is_fetched(
     [line] = run.stderr.strip().splitlines()
     assert line == "error: --interval must be at least 1 and at most 604800 s (7 days)"
     assert index.downloads == []
+
+
+@pytest.mark.parametrize("json_form", [True, False], ids=["json", "html"])
+def test_a_yanked_release_ingested_on_request_is_yanked_in_the_registry(
+    database_url: str, index: PackageIndex, json_form: bool
+) -> None:
+    index.json_form = json_form
+    index.publish("1.80.17", source_bytes("1.80.17"), yanked="wrong prices for gpt-5")
+    run = track(database_url, index, "--include-yanked", "--since", "1.70.4")
+    assert run.returncode == 2, run.stderr  # the release without a map
+    versions = held(database_url)
+    assert {"1.70.4", "1.70.5", "1.80.17"} <= versions.keys()
+    newest = versions["1.80.17"]
+    assert newest.yanked_at is not None
+    assert newest.yank_reason == "yanked on the package index: wrong prices for gpt-5"
+    assert versions["1.70.5"].yanked_at is not None  # yanked without a reason given
+    assert versions["1.70.5"].yank_reason == "yanked on the package index"
+    assert versions["1.70.4"].yanked_at is None
+    assert latest(database_url) == "1.70.4"  # never the yanked ones
+    assert "yanked litellm 1.80.17: yanked on the package index: wrong prices" in run.stderr
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            audit = repo.list_audit(conn, limit=10)
+    finally:
+        db.dispose()
+    # Recorded as `POST .../yank` records a yank: by the tracker, from the index.
+    assert {(e.actor, e.action, e.version) for e in audit} == {
+        ("tracker", "yank", "1.70.5"),
+        ("tracker", "yank", "1.80.17"),
+    }
+    assert {e.client for e in audit} == {index.url}
+
+
+def test_a_release_yanked_on_the_index_later_is_yanked_unless_an_operator_unyanked_it(
+    database_url: str, index: PackageIndex
+) -> None:
+    assert track(database_url, index, "--since", "1.65.8").returncode == 2  # 1.70.6: no map
+    assert latest(database_url) == "1.70.4"
+    index.releases["1.70.4"].yanked = "broken"
+    run = track(database_url, index, "--since", "1.65.8")
+    assert run.returncode == 0, run.stderr  # a yank is no failure
+    assert "yanked litellm 1.70.4: yanked on the package index: broken" in run.stderr
+    assert held(database_url)["1.70.4"].yank_reason == "yanked on the package index: broken"
+    assert latest(database_url) == "1.65.8"
+
+    # An operator who unyanks it has the last word.
+    db = Database(database_url)
+    try:
+        set_yanked(
+            db,
+            engine="litellm",
+            version="1.70.4",
+            yanked=False,
+            reason=None,
+            actor=Actor("ops", "127.0.0.1"),
+        )
+    finally:
+        db.dispose()
+    again = track(database_url, index, "--since", "1.65.8")
+    assert again.returncode == 0, again.stderr
+    assert "yanked" not in again.stderr
+    assert held(database_url)["1.70.4"].yanked_at is None
+    assert latest(database_url) == "1.70.4"
+
+
+def test_provenance_recorded_for_a_version_held_is_served_by_a_running_server(
+    database_url: str, index: PackageIndex
+) -> None:
+    seeded = run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url)
+    assert seeded.returncode == 0, seeded.stderr
+    # fast_path off: the server's view is as fresh as it can be (read at every request).
+    with InProcess(database_url, fast_path=False) as server:
+        for path in ("/engines/litellm/versions", "/v1/engines/litellm/versions"):
+            [item] = server.get(path).json()["items"]
+            assert item["provenance"]["origin"] == "bundled"
+        run = track(database_url, index, "--since", "1.70.4")
+        assert "provenance-recorded litellm 1.70.4" in run.stderr
+        assert "1.70.4: unchanged" not in run.stdout
+        for path in ("/engines/litellm/versions", "/v1/engines/litellm/versions"):
+            [item] = server.get(path).json()["items"]
+            assert item["provenance"]["origin"] == "index", path
+            assert item["provenance"]["wheel_filename"] == index.releases["1.70.4"].filename
+            assert item["provenance"]["released_at_source"] == "index"
+
+
+def test_force_ingests_a_release_the_gates_held_back_before(
+    database_url: str, index: PackageIndex
+) -> None:
+    # A release whose map has far fewer models than the one before: held back.
+    few = dict(list(orjson.loads(source_bytes("1.80.17")).items())[:20])
+    index.publish("1.80.17", orjson.dumps(few))
+    first = track(database_url, index, "--since", "1.70.4")
+    assert first.returncode == 2
+    assert "held-back litellm 1.80.17" in first.stderr
+    assert "`budconnect track litellm --force` ingests it anyway" in first.stderr
+    assert "1.80.17" not in held(database_url)
+
+    downloads = len(index.downloads)
+    forced = track(database_url, index, "--since", "1.70.4", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "litellm 1.80.17: created" in forced.stdout
+    assert held(database_url)["1.80.17"].origin == "index"
+    # What was refused for another reason (no map) stays noted: forcing changes nothing there.
+    assert index.downloads[downloads:] == ["1.80.17"]

@@ -23,6 +23,8 @@ from packaging.version import InvalidVersion, Version
 
 JSON_API = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_API}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+# A yank reason is the index's free text: it is stored, printed and audited, so it is bounded.
+MAX_YANK_REASON = 500
 
 
 class IndexUnavailable(Exception):
@@ -37,6 +39,7 @@ class WheelFile:
     yanked: bool
     uploaded_at: dt.datetime | None
     pure: bool  # py3-none-any: the smallest download of a release
+    yanked_reason: str | None = None  # as the index gives it (PEP 592), if it gives one
 
 
 @dataclass(slots=True)
@@ -47,7 +50,14 @@ class Release:
     @property
     def yanked(self) -> bool:
         """A release is yanked when every one of its files is (PEP 592)."""
-        return all(wheel.yanked for wheel in self.wheels)
+        return bool(self.wheels) and all(wheel.yanked for wheel in self.wheels)
+
+    @property
+    def yanked_reason(self) -> str | None:
+        """Why the index says the release was yanked, if it says (None when not yanked)."""
+        if not self.yanked:
+            return None
+        return next((w.yanked_reason for w in self.wheels if w.yanked_reason), None)
 
     @property
     def is_prerelease(self) -> bool:
@@ -134,6 +144,7 @@ def _json_files(body: bytes, base: str) -> list[WheelFile]:
         document = orjson.loads(body)
         files = []
         for item in document["files"]:
+            # PEP 691: false, true, or the reason (a string, which makes it yanked).
             yanked = item.get("yanked", False)
             files.append(
                 _file(
@@ -142,6 +153,7 @@ def _json_files(body: bytes, base: str) -> list[WheelFile]:
                     (item.get("hashes") or {}).get("sha256"),
                     yanked is not False and yanked is not None,
                     item.get("upload-time"),
+                    yanked if isinstance(yanked, str) else None,
                 )
             )
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
@@ -181,13 +193,20 @@ def _html_files(page: str, base: str) -> list[WheelFile]:
         url, fragment = urldefrag(urljoin(base, href))
         name, _, value = fragment.partition("=")
         sha256 = value if name == "sha256" else None
-        # The HTML form carries no upload time (that came with the JSON form, PEP 700).
-        files.append(_file(text, url, sha256, "data-yanked" in attrs, None))
+        # The HTML form carries no upload time (that came with the JSON form, PEP 700); its
+        # data-yanked attribute is the reason, possibly empty (PEP 592).
+        yanked = "data-yanked" in attrs
+        files.append(_file(text, url, sha256, yanked, None, attrs.get("data-yanked")))
     return [f for f in files if f is not None]
 
 
 def _file(
-    filename: str, url: str, sha256: str | None, yanked: bool, uploaded: str | None
+    filename: str,
+    url: str,
+    sha256: str | None,
+    yanked: bool,
+    uploaded: str | None,
+    yanked_reason: str | None,
 ) -> WheelFile | None:
     if not filename.endswith(".whl"):
         return None
@@ -202,7 +221,17 @@ def _file(
         yanked=yanked,
         uploaded_at=_time(uploaded),
         pure=filename.endswith("-py3-none-any.whl"),
+        yanked_reason=_reason(yanked_reason) if yanked else None,
     )
+
+
+def _reason(text: str | None) -> str | None:
+    """The index's yank reason, printable and bounded (it reaches terminals and the audit
+    log); None when it gives none."""
+    if not text:
+        return None
+    printable = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return printable[:MAX_YANK_REASON] or None
 
 
 def _time(value: str | None) -> dt.datetime | None:

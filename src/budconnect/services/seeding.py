@@ -368,6 +368,9 @@ def _unchanged(
 
 def _record_provenance(conn: Connection, version_id: int, provenance: Provenance) -> None:
     repo.update_version(conn, version_id=version_id, **_provenance_values(provenance))
+    # Servers read their view of the versions (provenance included) again only when the
+    # registry revision moves; the digest and the version's own revision stay, as for a yank.
+    repo.next_revision(conn)
 
 
 def _provenance_values(provenance: Provenance) -> dict[str, object]:

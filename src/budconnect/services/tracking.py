@@ -7,7 +7,14 @@ file out of it, and seed it with its provenance through the same gates as `seed`
 leaves every version ingested before it in place, so the next run resumes; two trackers at
 once ingest each version once (seeding is idempotent under the write lock). Releases that
 cannot be ingested (no data file, a hash mismatch, held back) are noted, not fetched again
-at every run, unless asked to retry.
+at every run, unless asked to retry (or, for what the gates held back, to force).
+
+The registry follows the index's yanks: a release yanked there is ingested yanked (never
+`latest`, still served by its exact name), and a version held whose release is yanked later
+is yanked at the next run, through the same service (and audit log) as `POST .../yank`. An
+operator has the last word: a version someone unyanked is never yanked again by the tracker,
+and the tracker never unyanks (an index that stops saying a release is yanked, such as a
+mirror that drops the flag, must not bring a withdrawn version back as `latest`).
 """
 
 from __future__ import annotations
@@ -27,11 +34,18 @@ from budconnect.errors import HeldBack, InvalidSourceFile, SourceTooLarge, Unsup
 from budconnect.releases.index import Release, SimpleIndex
 from budconnect.releases.wheels import WheelRefused, download, read_member
 from budconnect.seeders import engine_format
+from budconnect.services.publishing import Actor, set_yanked
 from budconnect.services.seeding import DEFAULT_HISTORY, DEFAULT_MAX_SOURCE_BYTES, SeedResult, seed
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
-Outcome = Literal["ingested", "unchanged", "held-back", "refused"]
+Outcome = Literal["ingested", "provenance-recorded", "unchanged", "yanked", "held-back", "refused"]
+
+# The audit log's name for the tracker's own writes (yanks that follow the index).
+TRACKER = "tracker"
+# How a note of a release the gates held back starts: `--force` tries those again, not
+# those refused for another reason (forcing changes nothing for a hash mismatch).
+HELD_BACK = "held back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,9 @@ class Tracked:
     outcome: Outcome
     detail: str = ""
     result: SeedResult | None = None
+    # Why the version is yanked in the registry, when this run yanked it (or found it so)
+    # because its release is yanked on the index.
+    yanked: str | None = None
 
 
 @dataclass(slots=True)
@@ -88,26 +105,56 @@ def track(
     report = TrackReport(engine=engine, index_url=index.index_url)
     releases = index.releases(fmt.package)
     report.releases_listed = len(releases)
+    actor = Actor(TRACKER, _without_credentials(index.index_url))
+
+    def tracked(item: Tracked) -> None:
+        report.tracked.append(item)
+        if on_tracked is not None:
+            on_tracked(item)
+
+    # Withdrawn first: a version yanked on the index stops being `latest` before anything
+    # else of this run is fetched.
+    for item in follow_yanks(db, engine, releases, actor):
+        tracked(item)
     pending = pending_releases(db, engine, releases, options)
     report.pending = [r.version for r in pending]
     if on_pending is not None:
         on_pending(pending)
     for release in pending:
-        tracked = _ingest(db, engine, fmt.data_member, release, client, options)
-        report.tracked.append(tracked)
-        if on_tracked is not None:
-            on_tracked(tracked)
+        tracked(_ingest(db, engine, fmt.data_member, release, client, options, actor))
     return report
+
+
+def follow_yanks(db: Database, engine: str, releases: list[Release], actor: Actor) -> list[Tracked]:
+    """Yank every version held whose release the index yanked since it was ingested (or that
+    came from a file or the bundled data), unless someone unyanked it; oldest first."""
+    yanked = sorted((r for r in releases if r.yanked), key=lambda r: version_key(r.version))
+    if not yanked:
+        return []
+    with db.read() as conn:
+        held = {row.version: row for row in repo.list_versions(conn, engine_key=engine)}
+        unyanked = repo.unyanked_versions(conn, engine_key=engine)
+    done = []
+    for release in yanked:
+        row = held.get(release.version)
+        if row is None or row.yanked_at is not None or release.version in unyanked:
+            continue
+        reason = _yank(db, engine, release, actor)
+        done.append(Tracked(release.version, "yanked", reason, yanked=reason))
+    return done
 
 
 def pending_releases(
     db: Database, engine: str, releases: list[Release], options: TrackOptions
 ) -> list[Release]:
     """The releases a run ingests, oldest first: not held yet, or held without being known as
-    a release (seeded from a file or bundled), and not noted as refused before."""
+    a release (seeded from a file or bundled), and not noted as refused before (with
+    `force`, those the gates held back are tried again: forcing is what they wait for)."""
     with db.read() as conn:
         held = {row.version: row for row in repo.list_versions(conn, engine_key=engine)}
         noted = {} if options.retry_noted else repo.release_notes(conn, engine_key=engine)
+    if options.force:
+        noted = {v: why for v, why in noted.items() if not why.startswith(HELD_BACK)}
     floor = version_key(options.since) if options.since else None
     wanted = []
     for release in releases:
@@ -133,6 +180,7 @@ def _ingest(
     release: Release,
     client: httpx.Client,
     options: TrackOptions,
+    actor: Actor,
 ) -> Tracked:
     wheel = release.wheel()
     assert wheel is not None
@@ -163,13 +211,49 @@ def _ingest(
             now=now,
         )
     except HeldBack as exc:
-        return _noted(db, engine, release.version, wheel.filename, "held-back", exc.detail, now)
+        reason = exc.detail if exc.detail.startswith(HELD_BACK) else f"{HELD_BACK}: {exc.detail}"
+        _noted(db, engine, release.version, wheel.filename, "held-back", reason, now)
+        # The operator's next step, in the words of the command line.
+        hint = f"; `budconnect track {engine} --force` ingests it anyway"
+        return Tracked(release.version, "held-back", reason + hint)
     except (InvalidSourceFile, SourceTooLarge) as exc:
         return _noted(db, engine, release.version, wheel.filename, "refused", exc.detail, now)
     with db.write() as conn:
         repo.forget_release_note(conn, engine_key=engine, version=release.version)
-    outcome: Outcome = "ingested" if result.changed or result.provenance_added else "unchanged"
-    return Tracked(release.version, outcome, wheel.filename, result)
+    # Seeded first, then yanked, each in its own transaction (set_yanked's): a tracker
+    # stopped in between leaves it unyanked, and the next run's follow_yanks yanks it.
+    yanked = _yank_unless_unyanked(db, engine, release, actor) if release.yanked else None
+    if result.changed:
+        return Tracked(release.version, "ingested", wheel.filename, result, yanked)
+    if result.provenance_added:
+        detail = (
+            f"{wheel.filename} holds the very map already held; "
+            f"recorded as its release ({provenance.released_at_source} "
+            f"{provenance.released_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        return Tracked(release.version, "provenance-recorded", detail, result, yanked)
+    return Tracked(release.version, "unchanged", wheel.filename, result, yanked)
+
+
+def _yank_unless_unyanked(db: Database, engine: str, release: Release, actor: Actor) -> str | None:
+    """Yank a version just ingested from a yanked release, unless someone unyanked it
+    before (it was held already); the reason it is yanked for, or None."""
+    with db.read() as conn:
+        if release.version in repo.unyanked_versions(conn, engine_key=engine):
+            return None
+    return _yank(db, engine, release, actor)
+
+
+def _yank(db: Database, engine: str, release: Release, actor: Actor) -> str:
+    """Yank the version of `release` as `POST .../yank` does, saying it was yanked on the
+    index (and why, if the index says); the reason it is yanked for now (an earlier yank's,
+    if it was yanked already)."""
+    why = release.yanked_reason
+    reason = f"yanked on the package index: {why}" if why else "yanked on the package index"
+    row = set_yanked(
+        db, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor
+    )
+    return row.yank_reason or "yanked (no reason given)"
 
 
 def _noted(
@@ -186,3 +270,11 @@ def _noted(
             conn, engine_key=engine, version=version, reason=reason, wheel_filename=wheel, now=now
         )
     return Tracked(version, outcome, reason)
+
+
+def _without_credentials(url: str) -> str:
+    """The index's URL as the audit log names it: a mirror's user and password stay out."""
+    try:
+        return str(httpx.URL(url).copy_with(username=None, password=None))
+    except httpx.InvalidURL:
+        return "the package index"

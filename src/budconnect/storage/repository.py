@@ -424,7 +424,8 @@ def registry_state(conn: Connection) -> tuple[int, int]:
 
 
 def next_revision(conn: Connection) -> int:
-    """Raise the registry revision by one. Only seeds call it, under the write lock."""
+    """Raise the registry revision by one, under the write lock: every write that changes what
+    servers show of a version (its entries, a yank, its provenance) calls it."""
     raised = update(registry).values(revision=registry.c.revision + 1)
     revision: int = conn.execute(raised.returning(registry.c.revision)).scalar_one()
     return revision
@@ -548,6 +549,16 @@ def list_audit(conn: Connection, *, limit: int, before: int | None = None) -> li
         )
         for row in conn.execute(query)
     ]
+
+
+def unyanked_versions(conn: Connection, *, engine_key: str) -> set[str]:
+    """The versions of `engine_key` someone unyanked at least once (the audit log says so)."""
+    query = (
+        select(audit_log.c.version)
+        .where(audit_log.c.engine_key == engine_key, audit_log.c.action == "unyank")
+        .distinct()
+    )
+    return set(conn.execute(query).scalars())
 
 
 # --- the fleet -------------------------------------------------------------------------------
