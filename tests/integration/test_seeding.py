@@ -592,3 +592,18 @@ def test_the_gates_see_a_version_another_process_added_since(
     with pytest.raises(HeldBack, match=re.escape("of the 400 of 3.0.1")):
         seed(db, engine="litellm", version="3.0.2", raw=models_file(100))
     assert len(reads) == 1
+
+
+def test_a_version_equal_to_one_held_under_another_spelling_is_refused(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    before = dump(db)
+    for spelling in ("1.14.4.0", "1.14.4.0.0"):
+        for force in (False, True):
+            with pytest.raises(InvalidIdentifier, match=r"same version as '1\.14\.4'"):
+                seed(
+                    db, engine="litellm", version=spelling, raw=source_bytes("1.14.4"), force=force
+                )
+            assert dump(db) == before
+    # The name held is still replaced as ever, and a different version is still new.
+    assert not seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4")).changed
+    assert seed(db, engine="litellm", version="1.14.4.1", raw=source_bytes("1.14.4")).created

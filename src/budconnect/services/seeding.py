@@ -23,7 +23,13 @@ from budconnect.domain.records import (
     issues_of,
 )
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
-from budconnect.errors import HeldBack, InvalidSourceFile, SourceFileMissing, SourceTooLarge
+from budconnect.errors import (
+    HeldBack,
+    InvalidIdentifier,
+    InvalidSourceFile,
+    SourceFileMissing,
+    SourceTooLarge,
+)
 from budconnect.metrics import SEED_DURATION, SEEDS
 from budconnect.seeders import (
     FORMATS,
@@ -250,11 +256,12 @@ def _seed(
                 result = unchanged
             else:
                 known = _known(conn, db.known_entries.get(engine))
-                counts = None
+                counts = known.model_counts or _by_version(
+                    repo.model_counts(conn, engine_key=engine)
+                )
+                if current is None:
+                    _refuse_a_second_name(version, counts)
                 if not force:
-                    counts = known.model_counts or _by_version(
-                        repo.model_counts(conn, engine_key=engine)
-                    )
                     GATES.check(len(parsed.models), _previous_count(version, current, counts))
                 result, anchor = _apply(
                     conn,
@@ -326,6 +333,18 @@ def _previous_count(
         if version_key(held) < key:
             return held, count
     return None
+
+
+def _refuse_a_second_name(version: str, counts: Sequence[tuple[str, int]]) -> None:
+    """A new version must not equal one held under another spelling (`1.100.5.0` is
+    `1.100.5` to PEP 440): the two would tie for their place in every ordering."""
+    key = version_key(version)[:2]
+    held = next((v for v, _ in counts if version_key(v)[:2] == key), None)
+    if held is not None:
+        raise InvalidIdentifier(
+            f"version {version!r} is the same version as {held!r}, held already: "
+            f"publish it as {held}"
+        )
 
 
 def _by_version(counts: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
