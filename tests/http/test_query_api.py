@@ -135,6 +135,21 @@ def test_bad_query_parameters_get_a_422_naming_them(
     assert parameter in [e["parameter"] for e in answer.json()["errors"]]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        MODELS + "?provider=openai",
+        f"/v1/engines/litellm/versions/{BIG}/providers",
+        f"/v1/engines/litellm/versions/{BIG}/models/gpt-4o",
+        "/v1/engines/litellm/models/gpt-4o/history",
+    ],
+)
+def test_every_query_route_answers_head_as_it_answers_get(app: InProcess, path: str) -> None:
+    got, head = app.get(path), app.request("HEAD", path)
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
 def test_a_cursor_of_another_snapshot_is_refused(app: InProcess) -> None:
     cursor = app.get(MODELS, params={"limit": 5}).json()["next_cursor"]
     other = app.get("/v1/engines/litellm/versions/1.70.4/models", params={"cursor": cursor})

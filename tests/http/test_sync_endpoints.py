@@ -119,6 +119,8 @@ def test_fast_and_slow_paths_answer_the_same(seeded_server: Server) -> None:
         ("/v1/engines/litellm/versions/1.14.4/changes?since=999999999", 410),
         ("/v1/engines/litellm/diff?from=1.14.4", 422),
         ("/v1/engines/litellm/diff?from=1.14.4&to=0.0.1", 404),
+        ("/v1/engines/litellm/diff?from=1.14.4&to=1.14.4&from=0.0.1", 422),  # not the last wins
+        ("/v1/engines/litellm/diff?from=1.14.4&to=1.14.4&fields=all", 422),
         ("/v1/engines/vllm/versions/1.0/model_prices_and_context_window.json", 404),
     ],
 )

@@ -23,7 +23,7 @@ from budconnect.api.conditional import EncodedResponse
 from budconnect.api.deps import blocking, catalog
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.queries import query_pairs
-from budconnect.api.responses import JSONBytes, problem_responses, query_parameters
+from budconnect.api.responses import JSONBytes, query_parameters, read_route
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
 from budconnect.services.catalog import Catalog
@@ -160,9 +160,13 @@ def _listing(snapshot: Any, page: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-@router.get(
+@read_route(
+    router,
     "/engines/{engine}/versions/{version}/models",
-    responses=problem_responses(404, 409, 422, 503),
+    404,
+    409,
+    422,
+    503,
     openapi_extra=query_parameters(
         ("provider", False, "Provider keys (repeat, or separate by commas).", "openai"),
         ("mode", False, "Modes, e.g. chat, embedding (repeat, or commas).", "chat"),
@@ -207,9 +211,13 @@ async def list_models(
     return JSONBytes(_listing(snapshot, page, flags=page.flags))
 
 
-@router.get(
+@read_route(
+    router,
     "/engines/{engine}/versions/{version}/providers",
-    responses=problem_responses(404, 409, 422, 503),
+    404,
+    409,
+    422,
+    503,
     openapi_extra=query_parameters(
         ("q", False, "Text in the provider key or name.", "azure"),
         ("limit", False, f"Providers per page, 1 to {MAX_LIMIT} (default 50).", "50"),
@@ -254,9 +262,12 @@ async def list_providers(
     return JSONBytes(_listing(snapshot, page))
 
 
-@router.get(
+@read_route(
+    router,
     "/engines/{engine}/versions/{version}/models/{key:path}",
-    responses=problem_responses(404, 422, 503),
+    404,
+    422,
+    503,
 )
 async def get_model(
     engine: str,
@@ -281,9 +292,12 @@ async def get_model(
     )
 
 
-@router.get(
+@read_route(
+    router,
     "/engines/{engine}/models/{key:path}/history",
-    responses=problem_responses(404, 422, 503),
+    404,
+    422,
+    503,
     openapi_extra=query_parameters(
         (
             "at",

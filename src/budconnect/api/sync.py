@@ -13,7 +13,13 @@ from budconnect.api.conditional import EncodedResponse, answer_poll
 from budconnect.api.deps import blocking, polls
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.polls import Polls, charged
-from budconnect.api.queries import PollKind, changes_poll, query_text, snapshot_poll
+from budconnect.api.queries import (
+    PollKind,
+    changes_poll,
+    only_parameters,
+    query_text,
+    snapshot_poll,
+)
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import query_parameters, read_route
 from budconnect.domain.documents import LITELLM_MAP
@@ -64,7 +70,14 @@ async def get_changes(request: Request, engine: str, version: str) -> Response:
     return await answer_poll(request, changes_poll(engine, version, query_text(request.scope)))
 
 
-@read_route(router, "/engines/{engine}/diff", 404, 422, 503)
+@read_route(
+    router,
+    "/engines/{engine}/diff",
+    404,
+    422,
+    503,
+    dependencies=[Depends(only_parameters("from", "to"))],
+)
 async def get_diff(
     request: Request,
     engine: str,
