@@ -6,12 +6,16 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budconnect.domain.documents import catalog_digest
+from budconnect.errors import HeldBack
+from budconnect.seeders import engine_format
 from budconnect.services.catalog import Catalog
 from budconnect.services.seeding import seed
+from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from tests.conftest import same_json
 
@@ -56,6 +60,13 @@ def test_any_document_seeds_and_is_served_with_a_verifiable_digest(
 ) -> None:
     version = f"9.{next(_versions)}"
     raw = json.dumps(document).encode()
+    if not engine_format("litellm").parse(raw).models:
+        # Nothing in it is a model: refused even when forced, and nothing is written.
+        with pytest.raises(HeldBack, match="no models"):
+            seed(db, engine="litellm", version=version, raw=raw, force=True)
+        with db.read() as conn:
+            assert repo.get_version(conn, engine_key="litellm", version=version) is None
+        return
     result = seed(db, engine="litellm", version=version, raw=raw, force=True)
     snapshot = Catalog(db, check_interval=0).snapshot("litellm", version)
     assert catalog_digest(
