@@ -121,6 +121,8 @@ def test_fields_and_deprecation_as_of_a_date(app: InProcess) -> None:
         ({"limit": "\u00b2"}, "limit"),  # a digit to str.isdigit, not to int()
         ({"sort": "price"}, "sort"),
         ({"as_of": "yesterday"}, "as_of"),
+        ({"as_of": "20250101"}, "as_of"),  # fromisoformat would take these two
+        ({"as_of": "2025-W01-1"}, "as_of"),
         ({"fields": "uri,secret"}, "fields"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"q": "a", "q ": "b"}, "q "),
@@ -224,3 +226,8 @@ def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     early = app.get(f"/v1/engines/litellm/models/{key}/history", params={"at": "2000-01-01"})
     assert early.status_code == 404
     assert app.get("/v1/engines/litellm/models/no-such-model/history").status_code == 404
+    assert app.get(f"/v1/engines/litellm/models/{key}/history?at=20250101").status_code == 422
+    for query in ("", "?at=2026-12-31"):  # an unknown engine is named as such
+        nope = app.get(f"/v1/engines/nope/models/{key}/history{query}")
+        assert nope.status_code == 404
+        assert nope.json()["type"] == "urn:budconnect:problem:unknown-engine"

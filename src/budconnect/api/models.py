@@ -45,6 +45,7 @@ MODEL_PARAMETERS = (
     "deprecated", "as_of", "q", "sort", "limit", "cursor", "fields",
 )  # fmt: skip
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")  # bounded: no inf, no overflow
 
 
@@ -65,6 +66,19 @@ def _number(name: str, text: str | None) -> float | None:
     if not _NUMBER.fullmatch(text):
         raise InvalidParameters.one(name, "must be a number (digits, and a decimal point)")
     return float(text)
+
+
+def _date(name: str, text: str | None) -> dt.date | None:
+    """A calendar date written YYYY-MM-DD; `fromisoformat` also takes 20250101 and 2025-W01-1,
+    which would make two spellings of one URL."""
+    if text is None:
+        return None
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameters.one(name, "must be a date, YYYY-MM-DD") from None
 
 
 def _limit(text: str | None) -> int:
@@ -122,11 +136,7 @@ def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
         raise InvalidParameters.one(
             "sort", f"one of {', '.join(SORTS)}, with '-' before it for descending"
         )
-    as_of_text = _one(pairs, "as_of")
-    try:
-        as_of = dt.date.fromisoformat(as_of_text) if as_of_text is not None else None
-    except ValueError:
-        raise InvalidParameters.one("as_of", "must be a date, YYYY-MM-DD") from None
+    as_of = _date("as_of", _one(pairs, "as_of"))
     min_context = _number("min_context", _one(pairs, "min_context"))
     return ModelQuery(
         providers=_many(pairs, "provider"),
@@ -323,12 +333,8 @@ async def get_history(
     if unknown:
         raise InvalidParameters([{"parameter": n, "in": "query", "message": "unknown; known: at"}
                                  for n in unknown])  # fmt: skip
-    at_text = _one(pairs, "at")
-    if at_text is not None:
-        try:
-            date = dt.date.fromisoformat(at_text)
-        except ValueError:
-            raise InvalidParameters.one("at", "must be a date, YYYY-MM-DD") from None
+    date = _date("at", _one(pairs, "at"))
+    if date is not None:
         return JSONBytes(await bounded.run(None, model_history.at, service.db, engine, key, date))
     view = await bounded.run(None, service.view)
     cache: bodies.BodyCache = request.app.state.polls.cache

@@ -129,6 +129,8 @@ def history(
 def at(db: Database, engine: str, key: str, date: dt.date) -> JSONObject:
     """The model's entry in the newest release (final, not yanked) on or before `date`."""
     with db.read() as conn:
+        if repo.get_engine(conn, key=engine) is None:
+            raise UnknownEngine(f"unknown engine {engine!r}")
         rows = [
             row
             for row in repo.list_versions(conn, engine_key=engine)
