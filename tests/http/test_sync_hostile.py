@@ -8,13 +8,16 @@ failure is recorded in state.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -512,3 +515,45 @@ def test_a_lock_path_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     [line] = done.stderr.strip().splitlines()
     assert ".lock" in line
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    real: Server, tmp_path: Path
+) -> None:
+    """Each byte comes well within --timeout, so only a bound on the whole answer ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                with contextlib.suppress(OSError):
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 60:
+                        if stop.is_set():
+                            break
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    state = tmp_path / "state"
+    before = synced(real, state)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with SyncClient(url, "litellm", FOLLOWED, state, timeout=5, deadline=2) as client:
+            started = time.monotonic()
+            outcome = client.sync_once()
+            took = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert outcome.status == "failed"
+    assert "took longer than 2 s" in (outcome.error or "")
+    assert took < 4  # one deadline (the changes request ends the poll), not one per byte
+    assert config_files(state) == before
+    assert last_error(state) == outcome.error

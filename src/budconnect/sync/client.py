@@ -137,6 +137,9 @@ class SyncClient:
                 "accept": "application/json",
                 # Decoded here, within `max_body`, not by httpx (which decodes unbounded).
                 "accept-encoding": "gzip",
+                # A connection of its own per request, so that `_Deadline` knows the socket
+                # to shut down (polls are minutes apart: nothing to keep alive for).
+                "connection": "close",
             },
             follow_redirects=True,
             event_hooks={"request": [self._check_redirect]},
@@ -248,11 +251,17 @@ class SyncClient:
             raise _transport_failure(url, unanswered.error) from None
 
     def _get_once(self, url: str, give_up: float, kwargs: dict[str, Any]) -> _Answer:
+        deadline = _Deadline(give_up)
+        too_slow = SyncFailed(f"GET {url}: the answer took longer than {self.deadline:g} s")
         try:
-            with contextlib.ExitStack() as stack:
+            with deadline, contextlib.ExitStack() as stack:
                 try:
-                    response = stack.enter_context(self.http.stream("GET", url, **kwargs))
+                    response = stack.enter_context(
+                        self.http.stream("GET", url, extensions={"trace": deadline.trace}, **kwargs)
+                    )
                 except httpx.RemoteProtocolError as exc:  # closed before any answer
+                    if deadline.fired:
+                        raise too_slow from None
                     raise _Unanswered(exc) from None
                 coding = response.headers.get("content-encoding", "").strip().lower()
                 if coding not in ("", "identity", "gzip", "x-gzip"):
@@ -262,12 +271,12 @@ class SyncClient:
                 body = _BoundedBody(url, self.max_body, gzipped=gzipped)
                 for chunk in response.iter_raw():
                     if time.monotonic() > give_up:
-                        raise SyncFailed(
-                            f"GET {url}: the answer took longer than {self.deadline:g} s"
-                        )
+                        raise too_slow
                     body.feed(chunk)
                 content = body.finish()
         except httpx.HTTPError as exc:
+            if deadline.fired:
+                raise too_slow from None
             raise _transport_failure(url, exc) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise SyncFailed(
@@ -472,6 +481,47 @@ class SyncClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class _Deadline:
+    """Ends a request still under way at `give_up` (monotonic seconds).
+
+    `timeout` bounds each wait for a byte, so a server that trickles its status line and
+    headers could hold a poll for as long as it likes; httpx has no bound on a whole answer.
+    Each request opens its own connection, whose socket the trace extension hands over; at
+    the deadline a timer shuts it down, which wakes the blocked read at once."""
+
+    def __init__(self, give_up: float) -> None:
+        self.give_up = give_up
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, give_up - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
+                self._sockets.append(sock)
+                if self.fired:  # connected just as the time ran out
+                    self._shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        for sock in list(self._sockets):
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _BoundedBody:
