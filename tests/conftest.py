@@ -338,3 +338,20 @@ def run_cli(*args: str, database_url: str, **env: str) -> subprocess.CompletedPr
         text=True,
         timeout=300,
     )
+
+
+def raw_head(base_url: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """(status line, headers, body) of a HEAD of `path`, read from the socket itself: httpx
+    reads no body after HEAD whatever the server sends."""
+    url = httpx.URL(base_url)
+    with socket.create_connection((url.host, url.port)) as sock:
+        sock.sendall(
+            f"HEAD {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept-Encoding: identity\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, {k.lower(): v for k, _, v in (line.partition(": ") for line in lines)}, body

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from budconnect.domain.records import Provenance
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
-from tests.conftest import IN_CI, VERSIONS, Server, source_bytes, source_models
+from tests.conftest import IN_CI, VERSIONS, Server, raw_head, source_bytes, source_models
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("BUDCONNECT_SCREENSHOTS", "test-output/screenshots"))
@@ -229,22 +228,10 @@ def test_a_form_applied_again_asks_what_the_url_asked(page: Any, server: Server)
 
 
 def test_head_of_a_page_is_its_get_without_a_body(server: Server) -> None:
-    url = httpx.URL(server.base_url)
     path = f"/catalog/litellm/{VERSIONS[-1]}?provider=openai"
     got = httpx.get(server.base_url + path, headers={"accept-encoding": "identity"})
-    # httpx reads no body after HEAD whatever is sent: read the socket itself.
-    with socket.create_connection((url.host, url.port)) as sock:
-        sock.sendall(
-            f"HEAD {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept-Encoding: identity\r\n"
-            "Connection: close\r\n\r\n".encode()
-        )
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
-    assert lines[0].startswith("HTTP/1.1 200")
+    status, headers, body = raw_head(server.base_url, path)
+    assert status.startswith("HTTP/1.1 200")
     assert body == b""
     assert headers["content-type"] == got.headers["content-type"]
     assert int(headers["content-length"]) == len(got.content)

@@ -20,7 +20,7 @@ from budconnect.domain.documents import catalog_digest
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient
-from tests.conftest import POSTGRES_URL, Server, source_bytes
+from tests.conftest import POSTGRES_URL, Server, raw_head, source_bytes
 from tests.tcp_proxy import FreezableProxy
 
 ODD_VERSION = "0.0.1+odd"
@@ -161,26 +161,14 @@ def test_an_explicit_gzip_weight_wins_over_the_wildcard(
 
 
 def test_head_is_answered_like_get_without_a_body(seeded_server: Server) -> None:
-    url = httpx.URL(seeded_server.base_url)
     for path in (
         "/healthz",
         "/v1/engines/litellm/versions/1.14.4/catalog",
         "/model/get-compatible-models?engine=litellm",
     ):
         got = httpx.get(seeded_server.base_url + path, headers={"accept-encoding": "identity"})
-        # httpx reads no body after HEAD whatever is sent: read the socket itself.
-        with socket.create_connection((url.host, url.port)) as sock:
-            sock.sendall(
-                f"HEAD {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept-Encoding: identity\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
-            raw = b""
-            while chunk := sock.recv(65536):
-                raw += chunk
-        head, _, body = raw.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
-        assert lines[0].startswith("HTTP/1.1 200")
+        status, headers, body = raw_head(seeded_server.base_url, path)
+        assert status.startswith("HTTP/1.1 200")
         assert body == b""
         assert headers.get("etag") == got.headers.get("etag")
         assert int(headers["content-length"]) == len(got.content)
