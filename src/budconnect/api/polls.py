@@ -70,6 +70,10 @@ class SweepPins:
             while len(self._pins) > self.max_entries:
                 self._pins.popitem(last=False)
 
+    def discard(self, key: tuple[object, ...]) -> None:
+        with self._lock:
+            self._pins.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._pins)
 
@@ -93,6 +97,9 @@ class Polls:
         self.answered: Counter[tuple[str, str, int]] = Counter()
         self._count_lock = threading.Lock()
         self._not_modified: dict[tuple[str, bool], Headers] = {}
+        # The snapshots (engine, version, digest) behind each combined digest of pages
+        # without an engine that a build cut, for pinning a sweep to them.
+        self._parts: dict[str, tuple[tuple[str, str, str], ...]] = {}
 
     def answer(
         self,
@@ -174,24 +181,34 @@ class Polls:
         row: VersionRow | None,
         block: bool,
     ) -> bool:
-        """Remember the snapshot(s) page 1 was cut from (`digest`) for this client's sweep."""
-        rows = [row] if row is not None else [e.latest for e in view.engines.values() if e.latest]
+        """Remember the snapshot(s) page 1 was cut from for this client's sweep: `digest` is
+        the served body's, which is the view's unless a seed committed since the view was
+        read (the body then comes from the newer snapshot). False when a snapshot is not in
+        memory and `block` is false. When the snapshots cannot be found, the client's earlier
+        pin is dropped: pages 2.. must never come from a sweep before this page 1."""
+        if row is not None:
+            parts: tuple[tuple[str, str, str], ...] | None = (
+                (row.engine_key, row.version, digest),
+            )
+        else:
+            parts = _view_parts(view)
+            if combined_digest(parts) != digest:
+                parts = self._parts.get(digest)
         snapshots = []
-        for each in rows:
-            assert each is not None
-            found = self.catalog.cached_snapshot(each.content_digest)
+        for engine, version, part in parts or ():
+            found = self.catalog.cached_snapshot(part)
             if found is None:
                 if not block:
                     return False
-                found = self.catalog.snapshot(each.engine_key, each.version)
+                found = self.catalog.snapshot(engine, version)
+            if found.digest != part:
+                break  # a seed came in between and the snapshot is gone
             snapshots.append(found)
-        actual = (
-            snapshots[0].digest
-            if row is not None
-            else combined_digest((s.engine, s.version, s.digest) for s in snapshots)
-        )
-        if actual == digest:  # else a seed came in between: nothing consistent to pin
-            self.pins.put(sweep, _Pin(digest, tuple(snapshots), time.monotonic()))
+        else:
+            if parts:
+                self.pins.put(sweep, _Pin(digest, tuple(snapshots), time.monotonic()))
+                return True
+        self.pins.discard(sweep)
         return True
 
     def _validators(self, digest: str, gzip_ok: bool) -> Headers:
@@ -222,7 +239,11 @@ class Polls:
                 for engine in view.engines.values()
                 if engine.latest is not None
             ]
-            digest = combined_digest((s.engine, s.version, s.digest) for s in snapshots)
+            parts = tuple((s.engine, s.version, s.digest) for s in snapshots)
+            digest = combined_digest(parts)
+            if len(self._parts) > 4096:  # combinations long gone
+                self._parts.clear()
+            self._parts[digest] = parts
             content = bodies.page_content(snapshots, poll.page, poll.limit, single=False)
             return bodies.Encoded.build(content, digest, control)
         if poll.kind is PollKind.CHANGES:
@@ -236,6 +257,15 @@ class Polls:
         else:
             content = bodies.page_content([snapshot], poll.page, poll.limit, single=True)
         return bodies.Encoded.build(content, snapshot.digest, control)
+
+
+def _view_parts(view: RegistryView) -> tuple[tuple[str, str, str], ...]:
+    """(engine, version, digest) of the newest version of every engine, as served together."""
+    return tuple(
+        (e.key, e.latest.version, e.latest.content_digest)
+        for e in view.engines.values()
+        if e.latest is not None
+    )
 
 
 def charged(build: Callable[[], T], charge: Callable[[], None] | None) -> Callable[[], T]:
