@@ -118,31 +118,47 @@ def set_yanked(
     registry revision is raised."""
     validate_engine_key(engine)
     with db.write() as conn:
-        row = repo.get_version(conn, engine_key=engine, version=version)
-        if row is None:
-            raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
-        if (row.yanked_at is not None) == yanked:
-            return row  # already so: nothing to write, nothing to audit
-        now = dt.datetime.now(dt.UTC)
-        repo.update_version(
-            conn,
-            version_id=row.id,
-            yanked_at=now if yanked else None,
-            yank_reason=reason if yanked else None,
+        return yank_in(
+            conn, engine=engine, version=version, yanked=yanked, reason=reason, actor=actor
         )
-        repo.next_revision(conn)
-        _audit(
-            conn,
-            actor,
-            "yank" if yanked else "unyank",
-            engine,
-            version,
-            row.content_digest,
-            row.content_digest,
-            False,
-            {"reason": reason} if reason else {},
-        )
-        updated = repo.get_version(conn, engine_key=engine, version=version)
+
+
+def yank_in(
+    conn: Connection,
+    *,
+    engine: str,
+    version: str,
+    yanked: bool,
+    reason: str | None,
+    actor: Actor,
+) -> repo.VersionRow:
+    """`set_yanked` in a transaction the caller owns (the tracker yanks a release it ingests
+    from a yanked release in the seed's own transaction: never `latest`, not for a moment)."""
+    row = repo.get_version(conn, engine_key=engine, version=version)
+    if row is None:
+        raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
+    if (row.yanked_at is not None) == yanked:
+        return row  # already so: nothing to write, nothing to audit
+    now = dt.datetime.now(dt.UTC)
+    repo.update_version(
+        conn,
+        version_id=row.id,
+        yanked_at=now if yanked else None,
+        yank_reason=reason if yanked else None,
+    )
+    repo.next_revision(conn)
+    _audit(
+        conn,
+        actor,
+        "yank" if yanked else "unyank",
+        engine,
+        version,
+        row.content_digest,
+        row.content_digest,
+        False,
+        {"reason": reason} if reason else {},
+    )
+    updated = repo.get_version(conn, engine_key=engine, version=version)
     assert updated is not None
     return updated
 

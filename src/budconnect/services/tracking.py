@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+from sqlalchemy import Connection
 
 from budconnect.domain.records import Provenance
 from budconnect.domain.versions import validate_version, version_key
@@ -34,7 +35,7 @@ from budconnect.errors import HeldBack, InvalidSourceFile, SourceTooLarge, Unsup
 from budconnect.releases.index import Release, SimpleIndex
 from budconnect.releases.wheels import WheelRefused, download, read_member
 from budconnect.seeders import engine_format
-from budconnect.services.publishing import Actor, set_yanked
+from budconnect.services.publishing import Actor, yank_in
 from budconnect.services.seeding import DEFAULT_HISTORY, DEFAULT_MAX_SOURCE_BYTES, SeedResult, seed
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
@@ -198,6 +199,17 @@ def _ingest(
         wheel_filename=wheel.filename,
         wheel_sha256=sha256,
     )
+    yanked: list[str] = []
+
+    def in_the_seed(conn: Connection, _result: SeedResult, _before: str | None) -> None:
+        # In the seed's own transaction: the version is never served unyanked (as `latest`)
+        # before the yank of its release is applied, and its note goes with it.
+        repo.forget_release_note(conn, engine_key=engine, version=release.version)
+        if release.yanked and release.version not in repo.unyanked_versions(
+            conn, engine_key=engine
+        ):
+            yanked.append(_yank_in(conn, engine, release, actor))
+
     try:
         result = seed(
             db,
@@ -209,6 +221,7 @@ def _ingest(
             max_bytes=options.max_source_bytes,
             provenance=provenance,
             now=now,
+            on_applied=in_the_seed,
         )
     except HeldBack as exc:
         reason = exc.detail if exc.detail.startswith(HELD_BACK) else f"{HELD_BACK}: {exc.detail}"
@@ -218,40 +231,32 @@ def _ingest(
         return Tracked(release.version, "held-back", reason + hint)
     except (InvalidSourceFile, SourceTooLarge) as exc:
         return _noted(db, engine, release.version, wheel.filename, "refused", exc.detail, now)
-    with db.write() as conn:
-        repo.forget_release_note(conn, engine_key=engine, version=release.version)
-    # Seeded first, then yanked, each in its own transaction (set_yanked's): a tracker
-    # stopped in between leaves it unyanked, and the next run's follow_yanks yanks it.
-    yanked = _yank_unless_unyanked(db, engine, release, actor) if release.yanked else None
+    yank_reason = yanked[0] if yanked else None
     if result.changed:
-        return Tracked(release.version, "ingested", wheel.filename, result, yanked)
+        return Tracked(release.version, "ingested", wheel.filename, result, yank_reason)
     if result.provenance_added:
         detail = (
             f"{wheel.filename} holds the very map already held; "
             f"recorded as its release ({provenance.released_at_source} "
             f"{provenance.released_at:%Y-%m-%d %H:%M} UTC)"
         )
-        return Tracked(release.version, "provenance-recorded", detail, result, yanked)
-    return Tracked(release.version, "unchanged", wheel.filename, result, yanked)
-
-
-def _yank_unless_unyanked(db: Database, engine: str, release: Release, actor: Actor) -> str | None:
-    """Yank a version just ingested from a yanked release, unless someone unyanked it
-    before (it was held already); the reason it is yanked for, or None."""
-    with db.read() as conn:
-        if release.version in repo.unyanked_versions(conn, engine_key=engine):
-            return None
-    return _yank(db, engine, release, actor)
+        return Tracked(release.version, "provenance-recorded", detail, result, yank_reason)
+    return Tracked(release.version, "unchanged", wheel.filename, result, yank_reason)
 
 
 def _yank(db: Database, engine: str, release: Release, actor: Actor) -> str:
     """Yank the version of `release` as `POST .../yank` does, saying it was yanked on the
     index (and why, if the index says); the reason it is yanked for now (an earlier yank's,
     if it was yanked already)."""
+    with db.write() as conn:
+        return _yank_in(conn, engine, release, actor)
+
+
+def _yank_in(conn: Connection, engine: str, release: Release, actor: Actor) -> str:
     why = release.yanked_reason
     reason = f"yanked on the package index: {why}" if why else "yanked on the package index"
-    row = set_yanked(
-        db, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor
+    row = yank_in(
+        conn, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor
     )
     return row.yank_reason or "yanked (no reason given)"
 
