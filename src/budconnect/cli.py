@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -19,7 +19,7 @@ from rich.table import Table
 
 from budconnect import __version__
 from budconnect.config import Settings
-from budconnect.domain.records import Provenance
+from budconnect.domain.records import JSONObject, Provenance
 from budconnect.domain.tokens import new_token, token_hash
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile
@@ -175,6 +175,9 @@ def seed_command(
         migrations.ensure_schema(db.engine)
 
         if version is not None:
+            if dry_run:
+                _seed_dry_run(db, engine, version, source, raw, force, settings, limit)
+                return
             try:
                 result = seed(
                     db,
@@ -185,21 +188,12 @@ def seed_command(
                     force=force,
                     max_bytes=limit,
                     provenance=Provenance(origin="file" if file else "bundled"),
-                    dry_run=dry_run,
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{source}: {exc}") from None
             except HeldBack as exc:
-                err.print(
-                    f"error: {engine} {version}: {exc}",
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                raise typer.Exit(2) from None
+                _held_back(engine, version, exc)
             _print_result(result)
-            if dry_run:
-                _print_preview(db, engine, version, raw)
             return
 
         done: list[SeedResult] = []
@@ -232,12 +226,51 @@ def seed_command(
                 _print_result(result)
 
 
-def _print_preview(db: Database, engine: str, version: str, raw: bytes) -> None:
+def _seed_dry_run(
+    db: Database,
+    engine: str,
+    version: str,
+    source: Path,
+    raw: bytes,
+    force: bool,
+    settings: Settings,
+    limit: int,
+) -> None:
+    """Print what seeding would do, and the diff; for what the gates hold back, what forcing
+    would do, then why it is held back (exit 2, as the real seed)."""
     from budconnect.services.catalog import Catalog
-    from budconnect.services.publishing import preview_diff
+    from budconnect.services.publishing import preview
 
-    compared, diff = preview_diff(db, Catalog(db, check_interval=0), engine, version, raw)
+    try:
+        publication = preview(
+            db,
+            Catalog(db, check_interval=0),
+            engine=engine,
+            version=version,
+            raw=raw,
+            force=force,
+            history=settings.change_history,
+            max_bytes=limit,
+        )
+    except InvalidSourceFile as exc:
+        raise CommandFailed(f"{source}: {exc}") from None
+    except HeldBack as exc:
+        _held_back(engine, version, exc)
+    _print_result(publication.result)
     out.print("  dry run: nothing was written", highlight=False)
+    if publication.held_back is not None:
+        out.print("  (the report and diff say what --force would write)", highlight=False)
+    _print_diff(engine, publication.compared_with, publication.diff)
+    if publication.held_back is not None:
+        _held_back(engine, version, publication.held_back)
+
+
+def _held_back(engine: str, version: str, exc: HeldBack) -> NoReturn:
+    err.print(f"error: {engine} {version}: {exc}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
+def _print_diff(engine: str, compared: str | None, diff: JSONObject | None) -> None:
     if diff is None:
         out.print("  no version to compare with", highlight=False)
         return

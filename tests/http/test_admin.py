@@ -81,6 +81,30 @@ def test_a_dry_run_answers_the_report_and_diff_and_writes_nothing(
     assert app.get("/v1/engines/litellm/versions/1.65.8/catalog").status_code == 404
 
 
+def test_a_dry_run_the_gates_refuse_answers_their_refusal_and_what_forcing_would_do(
+    app: InProcess, db: Database
+) -> None:
+    before = dump(db)
+    document = source_models("1.60.9")
+    shrunk = dict(list(document.items())[: len(document) // 3])
+    answer = put(app, "1.60.9", json.dumps(shrunk).encode(), dry_run="true")
+    assert answer.status_code == 422, answer.text  # as the real request would be answered
+    problem = answer.json()
+    assert problem["type"] == "urn:budconnect:problem:held-back"
+    forced = problem["if_forced"]
+    assert forced["dry_run"] is True
+    assert forced["forced"] is True
+    assert forced["compared_with"] == "1.60.9"
+    removed = forced["diff"]["summary"]["models"]["removed"]
+    assert removed == forced["models"]["removed"] > len(document) // 2
+    # Nothing to weigh for a source without a single model: forcing cannot publish it.
+    empty = put(app, "1.60.9", b"{}", dry_run="true", force="true")
+    assert empty.status_code == 422
+    assert "if_forced" not in empty.json()
+    assert dump(db) == before
+    assert audit(app) == []
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status", "kind"),
     [

@@ -363,3 +363,25 @@ def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
     assert "changed 'gpt-4o': input_cost.input_cost_per_token" in result.stdout
     assert dump(db) == before
     db.dispose()
+
+
+def test_a_dry_run_of_what_the_gates_hold_back_shows_what_forcing_would_do(
+    database_url: str, tmp_path: Path
+) -> None:
+    assert (
+        run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url).returncode == 0
+    )
+    db = Database(database_url)
+    before = dump(db)
+    document = json.loads(source_bytes("1.70.4"))
+    shrunk = tmp_path / "shrunk.json"
+    shrunk.write_text(json.dumps(dict(list(document.items())[:300])))
+    args = ["seed", "litellm", "--version", "1.70.4", "--file", str(shrunk), "--dry-run"]
+    result = run_cli(*args, database_url=database_url)
+    assert result.returncode == 2, result.stderr
+    assert "what --force would write" in result.stdout
+    assert "0 models added" in result.stdout
+    assert "held back" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert dump(db) == before
+    db.dispose()

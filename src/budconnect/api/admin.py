@@ -160,8 +160,12 @@ async def put_source(
     if dry_run:
         report["compared_with"] = publication.compared_with
         report["diff"] = publication.diff
-    else:
-        service.refresh_soon()
+    if publication.held_back is not None:
+        # The status the real request would get (422), with what forcing it would do.
+        refused = publication.held_back
+        refused.extra["if_forced"] = report
+        raise refused
+    service.refresh_soon()
     status = 201 if publication.result.created and not dry_run else 200
     return JSONBytes(report, status_code=status)
 

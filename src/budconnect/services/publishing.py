@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from budconnect.domain.records import JSONObject, Provenance
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
-from budconnect.errors import UnknownVersion
+from budconnect.errors import HeldBack, UnknownVersion
 from budconnect.seeders import engine_format
 from budconnect.services.catalog import Catalog
 from budconnect.services.diffs import diff_snapshots
@@ -40,6 +40,8 @@ class Publication:
     # For a dry run: what would change against the version replaced (or the one before).
     compared_with: str | None = None
     diff: JSONObject | None = None
+    # For a dry run the gates refuse: why. `result` and `diff` then say what forcing would do.
+    held_back: HeldBack | None = None
 
 
 def publish(
@@ -59,18 +61,16 @@ def publish(
     validate_engine_key(engine)
     validate_version(version)
     if dry_run:
-        result = seed(
+        return preview(
             db,
+            catalog,
             engine=engine,
             version=version,
             raw=raw,
-            history=history,
             force=force,
+            history=history,
             max_bytes=max_bytes,
-            dry_run=True,
         )
-        compared, diff = preview_diff(db, catalog, engine, version, raw)
-        return Publication(result, True, compared, diff)
 
     def audit(conn: Connection, result: SeedResult, before: str | None) -> None:
         _audit(
@@ -102,6 +102,47 @@ def publish(
         on_applied=audit,
     )
     return Publication(result, False)
+
+
+def preview(
+    db: Database,
+    catalog: Catalog,
+    *,
+    engine: str,
+    version: str,
+    raw: bytes,
+    force: bool,
+    history: int,
+    max_bytes: int,
+) -> Publication:
+    """What publishing `raw` would do, written nowhere: the seed report and the diff against
+    the version it replaces (or the one before). When the gates would hold it back, the
+    publication says why, and what forcing would do: that is what an operator weighs before
+    forcing. A source without a single model is refused outright (forcing cannot publish
+    it), as one that does not parse."""
+    held_back = None
+
+    def dry(forced: bool) -> SeedResult:
+        return seed(
+            db,
+            engine=engine,
+            version=version,
+            raw=raw,
+            history=history,
+            force=forced,
+            max_bytes=max_bytes,
+            dry_run=True,
+        )
+
+    try:
+        result = dry(force)
+    except HeldBack as exc:
+        if not exc.extra.get("models"):
+            raise
+        held_back = exc
+        result = dry(True)
+    compared, diff = preview_diff(db, catalog, engine, version, raw)
+    return Publication(result, True, compared, diff, held_back)
 
 
 def set_yanked(
