@@ -348,13 +348,24 @@ def _print_rederived(result: SeedResult) -> None:
 
 
 def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
+    """Seed the bundled versions the database lacks. One the gates hold back (a data dir
+    with a truncated file) is left out and said so: the server starts with the others rather
+    than not at all, and `seed --force` is the operator's call."""
     results: list[SeedResult] = []
     for engine in sorted(FORMATS):
-        missing = missing_bundled_versions(db, engine=engine, data_dir=settings.data_dir)
-        results += seed_bundled(
-            db, engine=engine, versions=missing, data_dir=settings.data_dir,
-            history=settings.change_history,
-        )  # fmt: skip
+        for version in missing_bundled_versions(db, engine=engine, data_dir=settings.data_dir):
+            try:
+                results += seed_bundled(
+                    db, engine=engine, versions=[version], data_dir=settings.data_dir,
+                    history=settings.change_history,
+                )  # fmt: skip
+            except HeldBack as exc:
+                err.print(
+                    f"warning: bundled {engine} {version} not seeded: {exc}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
     return results
 
 

@@ -257,6 +257,22 @@ def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(database
     ]
 
 
+def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
+    database_url: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "litellm"
+    data.mkdir()
+    (data / "1.60.9.json").write_bytes(source_bytes("1.60.9"))
+    truncated = dict(list(source_models("1.70.4").items())[:20])
+    (data / "1.70.4.json").write_text(json.dumps(truncated))
+    env = {"BUDCONNECT_DATA_DIR": str(tmp_path)}
+    with Server(database_url, env=env, seed_bundled=True) as server:
+        versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
+        log = server.output()
+    assert [v["version"] for v in versions] == ["1.60.9"]
+    assert "warning: bundled litellm 1.70.4 not seeded: held back" in log
+
+
 def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(
     database_url: str, tmp_path: Path
 ) -> None:
