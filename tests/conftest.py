@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -247,9 +248,12 @@ class Server:
         port: int | None = None,
         *,
         seed_bundled: bool = False,
+        args: tuple[str, ...] = (),
     ) -> None:
         """`seed_bundled`: let `serve` add the bundled versions the database lacks, as it does
-        in production; off by default so a test's database holds exactly what the test put."""
+        in production; off by default so a test's database holds exactly what the test put.
+        `args`: more options of `serve` (`--workers 2`)."""
+        self.args = args
         self.database_url = database_url
         self.port = port or free_port()
         self._no_data = tempfile.TemporaryDirectory()
@@ -275,6 +279,7 @@ class Server:
                 str(self.port),
                 "--log-level",
                 "warning",
+                *self.args,
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -355,3 +360,16 @@ def raw_head(base_url: str, path: str) -> tuple[str, dict[str, str], bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     status, *lines = head.decode("latin-1").split("\r\n")
     return status, {k.lower(): v for k, _, v in (line.partition(": ") for line in lines)}, body
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the exposition (0 when it is absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
+        if match is None:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total

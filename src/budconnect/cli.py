@@ -396,6 +396,13 @@ def track_command(
         str | None,
         typer.Option(help="Simple-API index to read; default: the one pip is configured with."),
     ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="After every run, write the tracker's metrics here (Prometheus text format, "
+            "for node_exporter's textfile collector)."
+        ),
+    ] = None,
 ) -> None:
     """Ingest every release of an engine on a package index that the registry lacks.
 
@@ -424,6 +431,8 @@ def track_command(
         # (Event.wait cannot wait that long). NaN fails too.
         if not 1 <= interval <= 7 * 86400.0:
             raise CommandFailed("--interval must be at least 1 and at most 604800 s (7 days)")
+        if metrics_file is not None and not metrics_file.parent.is_dir():
+            raise CommandFailed(f"--metrics-file: no directory {metrics_file.parent}")
         settings = _settings()
         try:
             url = index_url or configured_index_url()
@@ -452,12 +461,14 @@ def track_command(
                 try:
                     report = _track_once(db, engine, index, client, options)
                 except IndexUnavailable as exc:
+                    _write_metrics(metrics_file, log)
                     if once:
                         raise CommandFailed(f"index {url}: {exc}") from None
                     failures += 1
                     delay = min(interval, 2.0 ** min(failures, 12)) * random.uniform(0.5, 1.0)
                     log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
                 else:
+                    _write_metrics(metrics_file, log)
                     if failures:
                         log.info("index %s answers again after %d failed runs", url, failures)
                     failures = 0
@@ -468,6 +479,18 @@ def track_command(
                     delay = interval * random.uniform(0.9, 1.1)
                 if stop.wait(delay):
                     return
+
+
+def _write_metrics(path: Path | None, log: Any) -> None:
+    """The metrics of this process, written whole (a temporary file renamed into place)."""
+    if path is None:
+        return
+    from prometheus_client import REGISTRY, write_to_textfile
+
+    try:
+        write_to_textfile(str(path), REGISTRY)
+    except OSError as exc:  # a full disk must not stop the tracking itself
+        log.warning("cannot write metrics to %s: %s", path, exc.strerror or exc)
 
 
 def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any) -> Any:

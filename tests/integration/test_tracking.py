@@ -21,6 +21,7 @@ from budconnect.services.publishing import Actor, set_yanked
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from tests.conftest import InProcess, free_port, run_cli, source_bytes, source_models
+from tests.conftest import metric as sample
 from tests.package_index import PackageIndex
 
 FINAL = ["1.14.4", "1.60.9", "1.65.8", "1.70.4"]
@@ -331,3 +332,30 @@ def test_force_ingests_a_release_the_gates_held_back_before(
     assert held(database_url)["1.80.17"].origin == "index"
     # What was refused for another reason (no map) stays noted: forcing changes nothing there.
     assert index.downloads[downloads:] == ["1.80.17"]
+
+
+def test_a_run_writes_its_metrics_for_the_textfile_collector(
+    database_url: str, index: PackageIndex, tmp_path: Path
+) -> None:
+    path = tmp_path / "budconnect-track.prom"
+    run = track(database_url, index, "--metrics-file", str(path))
+    assert run.returncode == 2, run.stderr  # the release without a map is reported
+    text = path.read_text()
+    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome="held-back") == 1
+    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome="ok") == 0
+    ingested = sample(text, "budconnect_track_releases_total", outcome="ingested")
+    assert ingested == len(FINAL)
+    assert sample(text, "budconnect_track_releases_total", outcome="refused") == 1
+    assert sample(text, "budconnect_seeds_total", engine="litellm", outcome="created") == len(FINAL)
+    assert sample(text, "budconnect_track_duration_seconds_count", engine="litellm") == 1
+    assert sample(text, "budconnect_track_last_success_timestamp_seconds") > 1.7e9
+
+    down = run_cli(
+        "track", "litellm", "--once", "--index-url", "http://127.0.0.1:9/simple/",
+        "--metrics-file", str(path), database_url=database_url,
+    )  # fmt: skip
+    assert down.returncode == 1
+    text = path.read_text()
+    outcome = "index-unavailable"
+    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome=outcome) == 1
+    assert sample(text, "budconnect_track_last_success_timestamp_seconds") == 0

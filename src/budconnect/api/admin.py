@@ -16,7 +16,7 @@ from budconnect.api.auth import require
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog, settings
 from budconnect.api.engines import version_info
-from budconnect.api.fleet import fleet_entry, flush_fleet
+from budconnect.api.fleet import fleet_entries, fleet_summary, flush_fleet
 from budconnect.api.queries import only_parameters
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import JSONBytes, problem_responses
@@ -307,28 +307,6 @@ async def get_fleet(
         return deployments(service.db), service.view()
 
     rows, view = await bounded.run(None, read)
-    items = []
-    for row in rows:
-        current = None
-        try:
-            if row.engine_key is None:
-                current = {"digest": view.everything_digest, "revision": view.revision,
-                           "seeded_at": None}  # fmt: skip
-            else:
-                found = view.resolve(row.engine_key, row.follows)
-                current = {
-                    "digest": found.content_digest,
-                    "revision": found.revision,
-                    "seeded_at": found.seeded_at.isoformat(),
-                }
-        except BudConnectError:
-            current = None  # it follows something this registry does not hold
-        items.append(fleet_entry(row, current, config.fleet_stale_seconds))
-    summary = {
-        "deployments": len(items),
-        "current": sum(1 for i in items if i["current"]),
-        "behind": sum(1 for i in items if i["behind"]),
-        "stale": sum(1 for i in items if i["stale"]),
-        "failing": sum(1 for i in items if i["last_apply_ok"] is False),
-    }
+    items = fleet_entries(rows, view, config.fleet_stale_seconds)
+    summary = fleet_summary(items)
     return JSONBytes({"summary": summary, "items": items})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,14 +22,15 @@ from budconnect.api.auth import ReadAuth
 from budconnect.api.blocking import Blocking
 from budconnect.api.bodies import BodyCache
 from budconnect.api.fastpath import PollFastPath
-from budconnect.api.fleet import FleetRecorder, flush_fleet
+from budconnect.api.fleet import FleetRecorder, fleet_entries, fleet_summary, flush_fleet
 from budconnect.api.metrics import MetricsMiddleware, exposition
 from budconnect.api.polls import Polls
 from budconnect.api.ratelimit import RateLimit
 from budconnect.config import Settings
 from budconnect.domain.versions import is_final
-from budconnect.metrics import CACHE_BYTES, CACHE_ENTRIES, VERSIONS
+from budconnect.metrics import CACHE_BYTES, CACHE_ENTRIES, FLEET, VERSIONS
 from budconnect.services.catalog import Catalog, VersionRow
+from budconnect.services.fleet import deployments
 from budconnect.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_flush_forever(fleet, database, settings))]
+        tasks = [asyncio.create_task(_flush_forever(fleet, catalog, settings))]
         if interval:
             tasks.append(asyncio.create_task(_refresh_forever(catalog, interval)))
         try:
@@ -141,13 +143,31 @@ def _state(row: VersionRow) -> str:
     return "final" if is_final(row.version) else "prerelease"
 
 
-async def _flush_forever(fleet: FleetRecorder, database: Database, settings: Settings) -> None:
+# A worker counts the fleet for /metrics (one read of every deployment) once in this many
+# flushes: every 30 s by default.
+FLEET_COUNT_FLUSHES = 6
+
+
+async def _flush_forever(fleet: FleetRecorder, catalog: Catalog, settings: Settings) -> None:
+    counted = float("-inf")
     while True:
         await asyncio.sleep(settings.fleet_flush_seconds)
         try:
-            await asyncio.to_thread(flush_fleet, fleet, database)
+            await asyncio.to_thread(flush_fleet, fleet, catalog.db)
         except Exception as exc:  # the database may be down; the reports wait in memory
             log.warning("cannot record fleet reports yet: %s", exc)
+            continue
+        if time.monotonic() - counted >= FLEET_COUNT_FLUSHES * settings.fleet_flush_seconds:
+            counted = time.monotonic()
+            with contextlib.suppress(Exception):  # the gauges keep their last values
+                await asyncio.to_thread(_count_fleet, catalog, settings.fleet_stale_seconds)
+
+
+def _count_fleet(catalog: Catalog, stale_after: float) -> None:
+    """Set the fleet gauges from what every deployment last reported."""
+    entries = fleet_entries(deployments(catalog.db), catalog.view(), stale_after)
+    for state, count in fleet_summary(entries).items():
+        FLEET.labels(state).set(count)
 
 
 async def _refresh_forever(catalog: Catalog, interval: float) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from budconnect.api.negotiation import Headers, digest_of_etag
 from budconnect.domain.records import JSONObject
+from budconnect.errors import BudConnectError
+from budconnect.services.catalog import RegistryView
 from budconnect.services.fleet import record_reports
 from budconnect.storage.database import Database
 
@@ -122,6 +124,39 @@ class FleetRecorder:
                     newer["first_seen"] = row["first_seen"]
                 else:
                     self._pending[row["name"]] = row
+
+
+def fleet_entries(rows: list[Any], view: RegistryView, stale_after: float) -> list[JSONObject]:
+    """Every deployment as `GET /v1/fleet` shows it, against the registry's `view`."""
+    items = []
+    for row in rows:
+        current = None
+        try:
+            if row.engine_key is None:
+                current = {"digest": view.everything_digest, "revision": view.revision,
+                           "seeded_at": None}  # fmt: skip
+            else:
+                found = view.resolve(row.engine_key, row.follows)
+                current = {
+                    "digest": found.content_digest,
+                    "revision": found.revision,
+                    "seeded_at": found.seeded_at.isoformat(),
+                }
+        except BudConnectError:
+            current = None  # it follows something this registry does not hold
+        items.append(fleet_entry(row, current, stale_after))
+    return items
+
+
+def fleet_summary(items: list[JSONObject]) -> dict[str, int]:
+    """How many deployments there are, and how many are current, behind, stale, failing."""
+    return {
+        "deployments": len(items),
+        "current": sum(1 for i in items if i["current"]),
+        "behind": sum(1 for i in items if i["behind"]),
+        "stale": sum(1 for i in items if i["stale"]),
+        "failing": sum(1 for i in items if i["last_apply_ok"] is False),
+    }
 
 
 def fleet_entry(row: Any, current: JSONObject | None, stale_after: float) -> JSONObject:

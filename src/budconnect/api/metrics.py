@@ -30,7 +30,19 @@ _V1_LEAVES = {
 }
 
 
-def route_of(path: str) -> str:
+def route_of(path: str, matched: object = None) -> str:
+    """The route label of a request: a short name for the poll routes (the fast path answers
+    those without the router), else the path template of the route the router matched
+    (`/v1/engines/{engine}/models/{key:path}/history`), else a coarse group."""
+    short = _short_name(path)
+    if short.endswith("other"):
+        template = getattr(matched, "path", None)
+        if isinstance(template, str):
+            return template
+    return short
+
+
+def _short_name(path: str) -> str:
     if path == "/model/get-compatible-models":
         return "compat"
     parts = path.split("/")
@@ -78,7 +90,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route = route_of(scope["path"])
+            route = route_of(scope["path"], scope.get("route"))
             count = self._children.get((route, status))
             if count is None:
                 count = self._children[route, status] = REQUESTS.labels(route, str(status)).inc

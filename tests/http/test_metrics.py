@@ -1,0 +1,63 @@
+"""`GET /metrics`: what an operator scrapes, added up over the workers of one server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from budconnect.domain.tokens import new_token, token_hash
+from budconnect.services.seeding import seed
+from budconnect.storage.database import Database
+from budconnect.sync import SyncClient
+from tests.conftest import Server, source_bytes
+from tests.conftest import metric as sample
+
+COMPAT = "/model/get-compatible-models"
+
+
+def test_metrics_count_requests_by_route_and_status_over_every_worker(
+    db: Database, tmp_path: Path
+) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    admin = new_token()
+    env = {
+        "BUDCONNECT_ADMIN_TOKENS": f"ops={token_hash(admin)}",
+        "BUDCONNECT_FLEET_FLUSH_SECONDS": "0.2",
+    }
+    with Server(db.url, env=env, args=("--workers", "2")) as server:
+        url = server.base_url
+        first = httpx.get(f"{url}{COMPAT}")
+        etag = first.headers["etag"]
+        # New connections each time: the two workers share the requests between them.
+        for _ in range(20):
+            assert httpx.get(f"{url}{COMPAT}", headers={"if-none-match": etag}).status_code == 304
+        models = f"{url}/v1/engines/litellm/versions/1.14.4/models"
+        for _ in range(3):
+            assert httpx.get(models, params={"limit": 2}).status_code == 200
+        assert httpx.get(f"{url}/v1/engines/litellm/versions/9.9.9/models").status_code == 404
+        with SyncClient(url, "litellm", "1.14.4", tmp_path / "state", deployment="eu-1") as sync:
+            sync.sync_once()
+
+        deadline = time.monotonic() + 30
+        while True:
+            text = httpx.get(f"{url}/metrics").text
+            if sample(text, "budconnect_fleet_deployments", state="current") or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.2)
+
+    assert sample(text, "budconnect_requests_total", route="compat", status="304") == 20
+    assert sample(text, "budconnect_requests_total", route="compat", status="200") >= 1
+    template = "/v1/engines/{engine}/versions/{version}/models"
+    assert sample(text, "budconnect_requests_total", route=template, status="200") == 3
+    assert sample(text, "budconnect_requests_total", route=template, status="404") == 1
+    assert not sample(text, "budconnect_requests_total", route="other")
+    assert sample(text, "budconnect_request_duration_seconds_count", route="compat") >= 21
+    assert sample(text, "budconnect_versions", engine="litellm", state="final") == 1
+    assert sample(text, "budconnect_cache_bytes", cache="snapshots") > 0
+    assert sample(text, "budconnect_fleet_deployments", state="deployments") == 1
+    assert sample(text, "budconnect_fleet_deployments", state="current") == 1
+    assert sample(text, "budconnect_fleet_deployments", state="failing") == 0
