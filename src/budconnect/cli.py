@@ -92,6 +92,27 @@ def _database(settings: Settings) -> Database:
         raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
 
 
+def _existing_database(settings: Settings) -> Database:
+    """The database of a command that only reads (`audit`): one that does not exist yet is
+    said so, not created empty (a mistyped path would leave a new file behind)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(settings.database_url)
+    except Exception as exc:
+        raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
+    path = url.database
+    a_file = url.get_backend_name() == "sqlite" and path and path != ":memory:"
+    if a_file and not Path(str(path)).is_file():
+        raise CommandFailed(f"no database at {path}: BudConnect has written nothing there")
+    db = _database(settings)
+    if migrations.current_revision(db.engine) is None:
+        db.dispose()
+        raise CommandFailed("the database holds no BudConnect schema: nothing to read")
+    migrations.ensure_schema(db.engine)  # refuses a schema at another revision
+    return db
+
+
 @app.command("migrate")
 def migrate_command(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
@@ -587,14 +608,21 @@ def token_hash_command(
 @app.command("audit")
 def audit_command(
     limit: Annotated[int, typer.Option(help="Entries, newest first.", min=1, max=1000)] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per entry, every field in full.")
+    ] = False,
 ) -> None:
     """Show the audit log: every write over HTTP, newest first."""
-    from budconnect.services.publishing import audit_entries
+    import orjson
+
+    from budconnect.services.publishing import audit_entries, audit_record
 
     with _reported():
-        settings = _settings()
-        db = _database(settings)
-        migrations.ensure_schema(db.engine)
+        db = _existing_database(_settings())
+        if as_json:
+            for entry in audit_entries(db, limit=limit):
+                typer.echo(orjson.dumps(audit_record(entry)).decode())
+            return
         table = Table(title="audit log", title_justify="left")
         for column in ("id", "at", "actor", "client", "action", "engine", "version", "before",
                        "after", "forced"):  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from budconnect import __version__
 from budconnect.services.catalog import Catalog
+from budconnect.services.publishing import Actor, set_yanked
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision
@@ -401,3 +402,29 @@ def test_a_dry_run_of_what_the_gates_hold_back_shows_what_forcing_would_do(
     assert len(result.stderr.strip().splitlines()) == 1
     assert dump(db) == before
     db.dispose()
+
+
+def test_audit_shows_every_write_and_creates_no_database(database_url: str) -> None:
+    refused = run_cli("audit", database_url=database_url)
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "no database at" in refused.stderr or "no BudConnect schema" in refused.stderr
+    if database_url.startswith("sqlite"):
+        assert not Path(database_url.removeprefix("sqlite:///")).exists()
+
+    seeded = run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url)
+    assert seeded.returncode == 0
+    db = Database(database_url)
+    set_yanked(db, engine="litellm", version="1.14.4", yanked=True, reason="bad prices",
+               actor=Actor("ops", "10.1.2.3"))  # fmt: skip
+    db.dispose()
+    shown = run_cli("audit", database_url=database_url, COLUMNS="200")
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "10.1.2.3" in line)
+    assert "ops" in row
+    assert "yank" in row
+    assert "1.14.4" in row
+    lines = run_cli("audit", "--json", database_url=database_url).stdout.splitlines()
+    entry = json.loads(lines[0])
+    assert (entry["actor"], entry["action"], entry["engine_version"]) == ("ops", "yank", "1.14.4")
+    assert entry["detail"] == {"reason": "bad prices"}

@@ -24,7 +24,13 @@ from budconnect.config import Settings
 from budconnect.errors import BudConnectError, InvalidParameters, InvalidSourceFile
 from budconnect.services.catalog import Catalog
 from budconnect.services.fleet import deployments
-from budconnect.services.publishing import Actor, audit_entries, publish, set_yanked
+from budconnect.services.publishing import (
+    Actor,
+    audit_entries,
+    audit_record,
+    publish,
+    set_yanked,
+)
 from budconnect.services.seeding import SeedResult
 
 router = APIRouter(tags=["admin"])
@@ -264,22 +270,7 @@ async def get_audit(
     entries = await bounded.run(None, audit_entries, service.db, limit=limit, before=before)
     return JSONBytes(
         {
-            "items": [
-                {
-                    "id": e.id,
-                    "at": e.at.isoformat(),
-                    "actor": e.actor,
-                    "client": e.client,
-                    "action": e.action,
-                    "engine": e.engine_key,
-                    "engine_version": e.version,
-                    "digest_before": e.digest_before,
-                    "digest_after": e.digest_after,
-                    "forced": e.forced,
-                    "detail": e.detail,
-                }
-                for e in entries
-            ],
+            "items": [audit_record(e) for e in entries],
             "next_before": entries[-1].id if len(entries) == limit else None,
         }
     )

@@ -269,3 +269,20 @@ def _audit(
 def audit_entries(db: Database, *, limit: int, before: int | None = None) -> list[repo.AuditEntry]:
     with db.read() as conn:
         return repo.list_audit(conn, limit=limit, before=before)
+
+
+def audit_record(entry: repo.AuditEntry) -> JSONObject:
+    """One audit entry as the admin API and `budconnect audit --json` show it."""
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "client": entry.client,
+        "action": entry.action,
+        "engine": entry.engine_key,
+        "engine_version": entry.version,
+        "digest_before": entry.digest_before,
+        "digest_after": entry.digest_after,
+        "forced": entry.forced,
+        "detail": entry.detail,
+    }
