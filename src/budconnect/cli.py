@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 import re
 import sys
@@ -361,14 +363,17 @@ def _print_result(result: SeedResult) -> None:
 
 
 def _print_rederived(result: SeedResult) -> None:
-    err.print(
+    err.print(_rederived(result), highlight=False, markup=False)
+
+
+def _rederived(result: SeedResult) -> str:
+    return (
         f"re-derived {result.engine} {result.version} for this version of BudConnect: "
-        f"{result.models.updated} models updated, digest {result.content_digest[:16]}",
-        highlight=False,
+        f"{result.models.updated} models updated, digest {result.content_digest[:16]}"
     )
 
 
-def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
+def _seed_missing(db: Database, settings: Settings, log: logging.Logger) -> list[SeedResult]:
     """Seed the bundled versions the database lacks. One the gates hold back (a data dir
     with a truncated file) is left out and said so: the server starts with the others rather
     than not at all, and `seed --force` is the operator's call."""
@@ -381,12 +386,7 @@ def _seed_missing(db: Database, settings: Settings) -> list[SeedResult]:
                     history=settings.change_history,
                 )  # fmt: skip
             except HeldBack as exc:
-                err.print(
-                    f"warning: bundled {engine} {version} not seeded: {exc}",
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
-                )
+                log.warning("bundled %s %s not seeded: %s", engine, version, exc)
     return results
 
 
@@ -430,7 +430,6 @@ def track_command(
     Exits 2 when a release was held back or refused (it is noted, and reported), 1 when the
     index cannot be read; without --once it keeps polling and backs off on failures.
     """
-    import logging
     import random
     import signal
     import threading
@@ -658,6 +657,14 @@ def serve_command(
 
     with _reported():
         settings = _settings()
+        # The server's log format from its first line: what it seeds before it listens too.
+        try:
+            logging.config.dictConfig(log_config(settings.log_format, log_level))
+        except ValueError:
+            raise CommandFailed(
+                f"--log-level {log_level!r}: use critical, error, warning, info, debug or trace"
+            ) from None
+        log = logging.getLogger("budconnect.serve")
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Workers are separate processes: their metrics meet in files (see api/metrics.py).
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="budconnect-metrics-")
@@ -666,15 +673,17 @@ def serve_command(
         for result in rederive_stale(
             db, data_dir=settings.data_dir, history=settings.change_history
         ):
-            _print_rederived(result)
+            log.info("%s", _rederived(result))
         # A new database gets every bundled version; an existing one gets the bundled
         # versions it lacks (a release that bundles a new LiteLLM version adds it). Versions
         # already held are left as they are: an operator may have seeded them from a file.
-        for result in _seed_missing(db, settings):
-            err.print(
-                f"seeded {result.engine} {result.version}: "
-                f"{result.providers.inserted} providers, {result.models.inserted} models",
-                highlight=False,
+        for result in _seed_missing(db, settings, log):
+            log.info(
+                "seeded %s %s: %d providers, %d models",
+                result.engine,
+                result.version,
+                result.providers.inserted,
+                result.models.inserted,
             )
         db.dispose()
     server.run(
@@ -731,7 +740,6 @@ def sync_command(
     ] = False,
 ) -> None:
     """Keep a local copy of one engine version in sync with a BudConnect server."""
-    import logging
     import signal
 
     from budconnect.sync import SyncClient

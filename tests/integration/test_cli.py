@@ -271,7 +271,7 @@ def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
         versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
         log = server.output()
     assert [v["version"] for v in versions] == ["1.60.9"]
-    assert "warning: bundled litellm 1.70.4 not seeded: held back" in log
+    assert "WARNING budconnect.serve: bundled litellm 1.70.4 not seeded: held back" in log
 
 
 def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(
