@@ -238,6 +238,35 @@ def test_a_request_head_that_does_not_arrive_in_time_is_dropped(seeded_url: str)
         assert httpx.get(f"{server.base_url}/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",  # a header line without a colon
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    ],
+    ids=["request-line", "header-line", "content-length"],
+)
+def test_a_request_that_is_not_http_gets_a_problem_400_and_is_closed(
+    seeded_server: Server, request_bytes: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", seeded_server.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after it
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"content-type: application/problem+json" in head
+    problem = json.loads(body)
+    assert problem["status"] == 400
+    assert problem["type"] == "urn:budconnect:problem:bad-request"
+    assert "not valid HTTP/1.1" in problem["detail"]
+    # The server goes on serving.
+    assert httpx.get(f"{seeded_server.base_url}/healthz").status_code == 200
+
+
 def test_a_request_head_too_large_is_answered_431_and_closed(seeded_url: str) -> None:
     """Header lines sent fast enough to beat the header timeout would otherwise be kept
     whole by uvicorn: a few connections could take hundreds of megabytes."""

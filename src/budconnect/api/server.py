@@ -20,6 +20,7 @@ import asyncio
 import logging
 import resource
 import sys
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import orjson
@@ -106,20 +107,41 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._refuse_head(limit)
 
     def _refuse_head(self, limit: int) -> None:
+        self._answer_and_close(
+            431,
+            "Request header fields too large",
+            f"the request head is larger than {limit:,} bytes",
+        )
+
+    def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - always uvicorn's generic text
+        # uvicorn answers what its parser refuses in plain text: say it as every other
+        # error is said (the parser does not tell what it refused).
+        self._answer_and_close(
+            400,
+            "Bad request",
+            "the request is not valid HTTP/1.1: its request line or a header line could not "
+            "be parsed",
+        )
+
+    def _answer_and_close(self, status: int, title: str, detail: str) -> None:
+        """A problem+json answer written before any application sees the request; the
+        connection is closed after it (what follows on it cannot be trusted)."""
+        kind = title.lower().replace(" ", "-")
         body = orjson.dumps(
             {
-                "type": "urn:budconnect:problem:request-header-fields-too-large",
-                "title": "Request header fields too large",
-                "status": 431,
-                "detail": f"the request head is larger than {limit:,} bytes",
+                "type": f"urn:budconnect:problem:{kind}",
+                "title": title,
+                "status": status,
+                "detail": detail,
             }
         )
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/problem+json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + body
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+            "content-type: application/problem+json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
         )
+        self.transport.write(head.encode() + body)
         self.transport.close()
 
     def on_message_begin(self) -> None:
