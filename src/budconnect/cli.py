@@ -8,6 +8,8 @@ import os
 import re
 import sys
 import tempfile
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ from budconnect.config import Settings
 from budconnect.domain.records import JSONObject, Provenance
 from budconnect.domain.tokens import new_token, token_hash
 from budconnect.domain.versions import validate_engine_key, validate_version
-from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile
+from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile, SourceTooLarge
 from budconnect.logs import log_config
 from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
 from budconnect.services.seeding import (
@@ -374,9 +376,10 @@ def _rederived(result: SeedResult) -> str:
 
 
 def _seed_missing(db: Database, settings: Settings, log: logging.Logger) -> list[SeedResult]:
-    """Seed the bundled versions the database lacks. One the gates hold back (a data dir
-    with a truncated file) is left out and said so: the server starts with the others rather
-    than not at all, and `seed --force` is the operator's call."""
+    """Seed the bundled versions the database lacks. One the gates hold back, or that does
+    not parse (a truncated file in a data dir), is left out and said so: the server starts
+    with the others rather than not at all, and the file is the operator's to fix (or to
+    `seed --force`)."""
     results: list[SeedResult] = []
     for engine in sorted(FORMATS):
         for version in missing_bundled_versions(db, engine=engine, data_dir=settings.data_dir):
@@ -385,7 +388,7 @@ def _seed_missing(db: Database, settings: Settings, log: logging.Logger) -> list
                     db, engine=engine, versions=[version], data_dir=settings.data_dir,
                     history=settings.change_history,
                 )  # fmt: skip
-            except HeldBack as exc:
+            except (HeldBack, InvalidSourceFile, SourceTooLarge) as exc:
                 log.warning("bundled %s %s not seeded: %s", engine, version, exc)
     return results
 
@@ -438,6 +441,7 @@ def track_command(
 
     from budconnect.releases.index import IndexUnavailable, SimpleIndex, configured_index_url
     from budconnect.services.tracking import TrackOptions
+    from budconnect.track_metrics import TrackRun
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("httpx", "alembic"):
@@ -478,37 +482,42 @@ def track_command(
         ) as client:
             index = SimpleIndex(url, client)
             while True:
+                started, outcome, releases = time.time(), "failed", Counter[str]()
                 try:
-                    report = _track_once(db, engine, index, client, options)
-                except IndexUnavailable as exc:
-                    _write_metrics(metrics_file, log)
-                    if once:
-                        raise CommandFailed(f"index {url}: {exc}") from None
-                    failures += 1
-                    delay = min(interval, 2.0 ** min(failures, 12)) * random.uniform(0.5, 1.0)
-                    log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
-                else:
-                    _write_metrics(metrics_file, log)
-                    if failures:
-                        log.info("index %s answers again after %d failed runs", url, failures)
-                    failures = 0
-                    if once:
-                        if report.not_ingested:
-                            raise typer.Exit(2)
-                        return
-                    delay = interval * random.uniform(0.9, 1.1)
+                    try:
+                        report = _track_once(db, engine, index, client, options)
+                    except IndexUnavailable as exc:
+                        outcome = "index-unavailable"
+                        if once:
+                            raise CommandFailed(f"index {url}: {exc}") from None
+                        failures += 1
+                        delay = min(interval, 2.0 ** min(failures, 12)) * random.uniform(0.5, 1)
+                        log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
+                    else:
+                        releases.update(item.outcome for item in report.tracked)
+                        outcome = "held-back" if report.not_ingested else "ok"
+                        if failures:
+                            log.info("index %s answers again after %d failed runs", url, failures)
+                        failures = 0
+                        if once:
+                            if report.not_ingested:
+                                raise typer.Exit(2)
+                            return
+                        delay = interval * random.uniform(0.9, 1.1)
+                finally:  # whatever ended the run: a failed one is said too
+                    run = TrackRun(engine, outcome, started, time.time() - started, releases)
+                    _write_metrics(metrics_file, run, log)
                 if stop.wait(delay):
                     return
 
 
-def _write_metrics(path: Path | None, log: Any) -> None:
-    """The metrics of this process, written whole (a temporary file renamed into place)."""
+def _write_metrics(path: Path | None, run: Any, log: logging.Logger) -> None:
     if path is None:
         return
-    from prometheus_client import REGISTRY, write_to_textfile
+    from budconnect.track_metrics import write_track_file
 
     try:
-        write_to_textfile(str(path), REGISTRY)
+        write_track_file(path, run)
     except OSError as exc:  # a full disk must not stop the tracking itself
         log.warning("cannot write metrics to %s: %s", path, exc.strerror or exc)
 
@@ -653,39 +662,30 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the API; first migrate an empty database and seed bundled versions it lacks."""
+    from uvicorn.config import LOG_LEVELS
+    from uvicorn.logging import TRACE_LOG_LEVEL
+
     from budconnect.api import server
 
     with _reported():
         settings = _settings()
+        level = log_level.lower()
+        if level not in LOG_LEVELS:
+            raise CommandFailed(f"--log-level {log_level!r}: use one of {', '.join(LOG_LEVELS)}")
         # The server's log format from its first line: what it seeds before it listens too.
-        try:
-            logging.config.dictConfig(log_config(settings.log_format, log_level))
-        except ValueError:
-            raise CommandFailed(
-                f"--log-level {log_level!r}: use critical, error, warning, info, debug or trace"
-            ) from None
+        logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+        logging.config.dictConfig(log_config(settings.log_format, level))
         log = logging.getLogger("budconnect.serve")
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Workers are separate processes: their metrics meet in files (see api/metrics.py).
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="budconnect-metrics-")
-        db = _database(settings)
-        migrations.ensure_schema(db.engine)
-        for result in rederive_stale(
-            db, data_dir=settings.data_dir, history=settings.change_history
-        ):
-            log.info("%s", _rederived(result))
-        # A new database gets every bundled version; an existing one gets the bundled
-        # versions it lacks (a release that bundles a new LiteLLM version adds it). Versions
-        # already held are left as they are: an operator may have seeded them from a file.
-        for result in _seed_missing(db, settings, log):
-            log.info(
-                "seeded %s %s: %d providers, %d models",
-                result.engine,
-                result.version,
-                result.providers.inserted,
-                result.models.inserted,
-            )
-        db.dispose()
+        try:
+            _prepare_database(settings, log)
+        except (BudConnectError, CommandFailed) as exc:
+            if settings.log_format != "json":
+                raise
+            log.error("%s", exc)
+            raise typer.Exit(1) from None
     server.run(
         server.ServerConfig(
             "budconnect.api.app:create_app",
@@ -693,7 +693,7 @@ def serve_command(
             host=host,
             port=port,
             workers=workers,
-            log_level=log_level,
+            log_level=level,
             access_log=access_log,
             server_header=False,
             timeout_keep_alive=settings.keep_alive_timeout,
@@ -703,6 +703,27 @@ def serve_command(
             log_config=log_config(settings.log_format, log_level),
         )
     )
+
+
+def _prepare_database(settings: Settings, log: logging.Logger) -> None:
+    """Migrate an empty database, re-derive what older code seeded, seed the bundled
+    versions it lacks: what `serve` does before it listens."""
+    db = _database(settings)
+    migrations.ensure_schema(db.engine)
+    for result in rederive_stale(db, data_dir=settings.data_dir, history=settings.change_history):
+        log.info("%s", _rederived(result))
+    # A new database gets every bundled version; an existing one gets the bundled versions it
+    # lacks (a release that bundles a new LiteLLM version adds it). Versions already held are
+    # left as they are: an operator may have seeded them from a file.
+    for result in _seed_missing(db, settings, log):
+        log.info(
+            "seeded %s %s: %d providers, %d models",
+            result.engine,
+            result.version,
+            result.providers.inserted,
+            result.models.inserted,
+        )
+    db.dispose()
 
 
 @app.command("sync")

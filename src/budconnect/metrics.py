@@ -70,28 +70,3 @@ SEED_DURATION = Histogram(
     ["engine"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-
-# The tracker runs as its own process (a cron job): `track --metrics-file` writes these, with
-# the seed metrics above, in the text format for node_exporter's textfile collector.
-TRACK_RUNS = Counter(
-    "budconnect_track_runs_total",
-    "Tracker runs, by engine and outcome (ok, held-back, index-unavailable, failed).",
-    ["engine", "outcome"],
-)
-TRACK_DURATION = Histogram(
-    "budconnect_track_duration_seconds",
-    "Time of one tracker run.",
-    ["engine"],
-    buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
-)
-TRACKED = Counter(
-    "budconnect_track_releases_total",
-    "Releases a tracker handled, by engine and outcome (ingested, held-back, refused, ...).",
-    ["engine", "outcome"],
-)
-TRACK_LAST_SUCCESS = Gauge(
-    "budconnect_track_last_success_timestamp_seconds",
-    "When a tracker run of the engine last completed (Unix time).",
-    ["engine"],
-    multiprocess_mode="max",
-)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server, source_bytes, source_models
+from tests.conftest import Server, run_cli, source_bytes, source_models
 
 
 def test_json_logs_are_one_object_per_line_with_the_request_id(
@@ -36,3 +36,14 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(
     assert held[0].startswith("bundled litellm 1.70.4 not seeded: held back")
     requests = {line.get("request_id") for line in lines if "/engines" in line["message"]}
     assert {"trace-42", fresh} <= requests
+
+
+def test_a_server_that_cannot_start_says_why_in_json(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-directory' / 'budconnect.db'}"
+    failed = run_cli("serve", "--port", "0", database_url=url, BUDCONNECT_LOG_FORMAT="json")
+    assert failed.returncode == 1
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1, failed.stderr
+    entry = json.loads(lines[0])
+    assert entry["level"] == "error"
+    assert "unable to open database file" in entry["message"]

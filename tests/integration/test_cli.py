@@ -266,12 +266,27 @@ def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
     (data / "1.60.9.json").write_bytes(source_bytes("1.60.9"))
     truncated = dict(list(source_models("1.70.4").items())[:20])
     (data / "1.70.4.json").write_text(json.dumps(truncated))
+    (data / "1.80.17.json").write_bytes(source_bytes("1.80.17")[:5000])  # cut mid-JSON
     env = {"BUDCONNECT_DATA_DIR": str(tmp_path)}
     with Server(database_url, env=env, seed_bundled=True) as server:
         versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
         log = server.output()
     assert [v["version"] for v in versions] == ["1.60.9"]
     assert "WARNING budconnect.serve: bundled litellm 1.70.4 not seeded: held back" in log
+    assert "WARNING budconnect.serve: bundled litellm 1.80.17 not seeded: " in log
+    assert "not valid JSON" in log
+
+
+def test_serve_refuses_an_unknown_log_level_in_one_line_and_takes_trace(
+    database_url: str,
+) -> None:
+    refused = run_cli("serve", "--log-level", "warn", database_url=database_url)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: --log-level 'warn': use one of critical, error, warning, info, debug, trace"
+    )
+    with Server(database_url, args=("--log-level", "trace")) as server:
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
 
 
 def test_serve_adds_missing_bundled_versions_and_leaves_held_ones_alone(

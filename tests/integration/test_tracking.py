@@ -337,18 +337,31 @@ def test_force_ingests_a_release_the_gates_held_back_before(
 def test_a_run_writes_its_metrics_for_the_textfile_collector(
     database_url: str, index: PackageIndex, tmp_path: Path
 ) -> None:
+    """A cron job's process lives for one run: the file says what the last run did, and
+    when a run last completed, carried over runs that fail."""
     path = tmp_path / "budconnect-track.prom"
     run = track(database_url, index, "--metrics-file", str(path))
     assert run.returncode == 2, run.stderr  # the release without a map is reported
     text = path.read_text()
-    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome="held-back") == 1
-    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome="ok") == 0
-    ingested = sample(text, "budconnect_track_releases_total", outcome="ingested")
-    assert ingested == len(FINAL)
-    assert sample(text, "budconnect_track_releases_total", outcome="refused") == 1
-    assert sample(text, "budconnect_seeds_total", engine="litellm", outcome="created") == len(FINAL)
-    assert sample(text, "budconnect_track_duration_seconds_count", engine="litellm") == 1
-    assert sample(text, "budconnect_track_last_success_timestamp_seconds") > 1.7e9
+    outcome = "budconnect_track_last_run_outcome"
+    assert sample(text, outcome, engine="litellm", outcome="held-back") == 1
+    assert sample(text, outcome, engine="litellm", outcome="ok") == 0
+    releases = "budconnect_track_last_run_releases"
+    assert sample(text, releases, engine="litellm", outcome="ingested") == len(FINAL)
+    assert sample(text, releases, engine="litellm", outcome="refused") == 1
+    completed = sample(text, "budconnect_track_last_success_timestamp_seconds", engine="litellm")
+    assert completed == sample(text, "budconnect_track_last_run_timestamp_seconds")
+    assert abs(completed - time.time()) < 120
+    # Only the tracker's own figures: no process or runtime metrics of a process long gone.
+    assert "process_" not in text
+    assert "python_" not in text
+
+    again = track(database_url, index, "--metrics-file", str(path))
+    assert again.returncode == 0, again.stderr  # the refused release is noted, not retried
+    text = path.read_text()
+    assert sample(text, outcome, engine="litellm", outcome="ok") == 1
+    assert sample(text, releases, engine="litellm", outcome="ingested") == 0
+    completed = sample(text, "budconnect_track_last_success_timestamp_seconds")
 
     down = run_cli(
         "track", "litellm", "--once", "--index-url", "http://127.0.0.1:9/simple/",
@@ -356,6 +369,8 @@ def test_a_run_writes_its_metrics_for_the_textfile_collector(
     )  # fmt: skip
     assert down.returncode == 1
     text = path.read_text()
-    outcome = "index-unavailable"
-    assert sample(text, "budconnect_track_runs_total", engine="litellm", outcome=outcome) == 1
-    assert sample(text, "budconnect_track_last_success_timestamp_seconds") == 0
+    assert sample(text, outcome, engine="litellm", outcome="index-unavailable") == 1
+    assert sample(text, outcome, engine="litellm", outcome="ok") == 0
+    # The last completed run is still known, and older than the last run.
+    assert sample(text, "budconnect_track_last_success_timestamp_seconds") == completed
+    assert sample(text, "budconnect_track_last_run_timestamp_seconds") > completed

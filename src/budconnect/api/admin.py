@@ -171,7 +171,8 @@ async def put_source(
         refused = publication.held_back
         refused.extra["if_forced"] = report
         raise refused
-    service.refresh_soon()
+    if not dry_run:
+        service.refresh_soon()
     status = 201 if publication.result.created and not dry_run else 200
     return JSONBytes(report, status_code=status)
 

@@ -114,13 +114,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         )
 
     def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - always uvicorn's generic text
-        # uvicorn answers what its parser refuses in plain text: say it as every other
-        # error is said (the parser does not tell what it refused).
+        # uvicorn answers what its parser refuses (a request line, a header, a chunked
+        # body) in plain text: say it as every other error is said. The parser does not
+        # tell what it refused.
         self._answer_and_close(
             400,
             "Bad request",
-            "the request is not valid HTTP/1.1: its request line or a header line could not "
-            "be parsed",
+            "the request is not valid HTTP/1.1 and could not be parsed",
         )
 
     def _answer_and_close(self, status: int, title: str, detail: str) -> None:

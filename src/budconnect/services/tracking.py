@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,9 @@ from sqlalchemy import Connection
 from budconnect.domain.records import Provenance
 from budconnect.domain.versions import validate_version, version_key
 from budconnect.errors import HeldBack, InvalidSourceFile, SourceTooLarge, UnsupportedEngine
-from budconnect.metrics import TRACK_DURATION, TRACK_LAST_SUCCESS, TRACK_RUNS, TRACKED
-from budconnect.releases.index import IndexUnavailable, Release, SimpleIndex
+from budconnect.releases.index import Release, SimpleIndex
 from budconnect.releases.wheels import WheelRefused, download, read_member
-from budconnect.seeders import FORMATS, engine_format
+from budconnect.seeders import engine_format
 from budconnect.services.publishing import Actor, yank_in
 from budconnect.services.seeding import DEFAULT_HISTORY, DEFAULT_MAX_SOURCE_BYTES, SeedResult, seed
 from budconnect.storage import repository as repo
@@ -100,31 +98,6 @@ def track(
 ) -> TrackReport:
     """One run of the tracker. Raises IndexUnavailable when the index cannot be read (or a
     wheel cannot be fetched): what was ingested before stays, nothing half-written."""
-    started = time.perf_counter()
-    outcome = "failed"
-    try:
-        report = _track(db, engine, index, client, options, on_pending, on_tracked)
-        outcome = "held-back" if report.not_ingested else "ok"
-        TRACK_LAST_SUCCESS.labels(engine).set_to_current_time()
-        return report
-    except IndexUnavailable:
-        outcome = "index-unavailable"
-        raise
-    finally:
-        if engine in FORMATS:  # labels only for engines that exist: a bounded set
-            TRACK_RUNS.labels(engine, outcome).inc()
-            TRACK_DURATION.labels(engine).observe(time.perf_counter() - started)
-
-
-def _track(
-    db: Database,
-    engine: str,
-    index: SimpleIndex,
-    client: httpx.Client,
-    options: TrackOptions,
-    on_pending: Callable[[list[Release]], None] | None,
-    on_tracked: Callable[[Tracked], None] | None,
-) -> TrackReport:
     fmt = engine_format(engine)
     if fmt.package is None or fmt.data_member is None:
         raise UnsupportedEngine(f"engine {engine!r} publishes no releases on a package index")
@@ -137,7 +110,6 @@ def _track(
 
     def tracked(item: Tracked) -> None:
         report.tracked.append(item)
-        TRACKED.labels(engine, item.outcome).inc()
         if on_tracked is not None:
             on_tracked(item)
 
