@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from budconnect.domain.documents import catalog_digest
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient
-from tests.conftest import POSTGRES_URL, Server, raw_head, source_bytes
+from tests.conftest import POSTGRES_URL, Server, raw_head, source_bytes, source_models
 from tests.tcp_proxy import FreezableProxy
 
 ODD_VERSION = "0.0.1+odd"
@@ -483,6 +484,29 @@ def test_expensive_requests_dropped_by_their_clients_are_not_built(db: Database)
     assert answer.status_code == 200
     dropped = _metric(metrics, "budconnect_requests_dropped_total")
     assert dropped >= len(pairs) - 4, metrics  # at most the first few were under way
+    assert waited < 10
+
+
+def test_histories_and_comparisons_dropped_by_their_clients_are_not_built(db: Database) -> None:
+    for version in ("1.60.9", "1.70.4", "1.100.5"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    keys = [k for k, v in source_models("1.100.5").items() if isinstance(v, dict)][:40]
+    paths = [f"/v1/engines/litellm/models/{key}/history" for key in keys] + [
+        f"/catalog/litellm/compare?from={old}&to={new}&shown={shown}"
+        for old, new in (("1.60.9", "1.100.5"), ("1.70.4", "1.100.5"))
+        for shown in range(10, 20)
+    ]
+    with Server(db.url, env={"BUDCONNECT_MAX_CONCURRENT_BUILDS": "1"}) as server:
+        for path in paths:  # each sent and dropped at once
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(f"GET {quote(path, safe='/?=&')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        started = time.monotonic()
+        history = f"{server.base_url}/v1/engines/litellm/models/gpt-4o/history"
+        answer = httpx.get(history, timeout=60)
+        waited = time.monotonic() - started
+        metrics = httpx.get(f"{server.base_url}/metrics").text
+    assert answer.status_code == 200
+    assert _metric(metrics, "budconnect_requests_dropped_total") >= len(paths) - 4, metrics
     assert waited < 10
 
 

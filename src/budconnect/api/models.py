@@ -216,7 +216,7 @@ async def list_models(
     Models without the value sorted on (no price, no context window) come last. A cursor is
     valid for the snapshot it came from: when the version changes, 409 (start again)."""
     query = model_query(query_pairs(request.scope))
-    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    snapshot = await bounded.run(request, service.snapshot, engine, version)
     page = select_models(snapshot, query, dt.date.today())
     return JSONBytes(_listing(snapshot, page, flags=page.flags))
 
@@ -261,7 +261,7 @@ async def list_providers(
                 for n in unknown
             ]
         )
-    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    snapshot = await bounded.run(request, service.snapshot, engine, version)
     page = select_providers(
         snapshot,
         _one(pairs, "q") or None,
@@ -335,7 +335,8 @@ async def get_history(
                                  for n in unknown])  # fmt: skip
     date = _date("at", _one(pairs, "at"))
     if date is not None:
-        return JSONBytes(await bounded.run(None, model_history.at, service.db, engine, key, date))
+        entry = await bounded.run(request, model_history.at, service.db, engine, key, date)
+        return JSONBytes(entry)
     view = await bounded.run(None, service.view)
     cache: bodies.BodyCache = request.app.state.polls.cache
     # A history changes only with the registry revision: that names it (and is its ETag).
@@ -350,6 +351,6 @@ async def get_history(
         document = model_history.history(service.db, engine, key)
         return bodies.Encoded.build(document, digest, control)
 
-    encoded = await bounded.run(None, cache.get_or_build, bodies.HistoryKey(digest), build)
+    encoded = await bounded.run(request, cache.get_or_build, bodies.HistoryKey(digest), build)
     body, headers = encoded.choose(gzip_ok)
     return EncodedResponse(200, headers, body)

@@ -249,7 +249,7 @@ async def compare_page(
     def build() -> dict[str, Any]:
         return diff_snapshots(service.snapshot(engine, old), service.snapshot(engine, new))
 
-    diff = await bounded.run(None, build)
+    diff = await bounded.run(request, build)
     return render(
         "compare.html",
         engine=engine,
