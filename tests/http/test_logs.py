@@ -9,18 +9,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server, run_cli, source_bytes, source_models
+from tests.conftest import Server, data_dir_with_bad_files, run_cli
 
 
 def test_json_logs_are_one_object_per_line_with_the_request_id(
     database_url: str, tmp_path: Path
 ) -> None:
-    data = tmp_path / "litellm"
-    data.mkdir()
-    (data / "1.60.9.json").write_bytes(source_bytes("1.60.9"))
-    truncated = dict(list(source_models("1.70.4").items())[:20])
-    (data / "1.70.4.json").write_text(json.dumps(truncated))
-    env = {"BUDCONNECT_LOG_FORMAT": "json", "BUDCONNECT_DATA_DIR": str(tmp_path)}
+    data = data_dir_with_bad_files(tmp_path)
+    env = {"BUDCONNECT_LOG_FORMAT": "json", "BUDCONNECT_DATA_DIR": str(data)}
     args = ("--log-level", "info", "--access-log")
     with Server(database_url, env=env, seed_bundled=True, args=args) as server:
         answer = httpx.get(f"{server.base_url}/engines", headers={"x-request-id": "trace-42"})

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,15 @@ from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision
 from budconnect.storage.tables import engine_version, model_entry
-from tests.conftest import VERSIONS, Server, dump, run_cli, source_bytes, source_models
+from tests.conftest import (
+    VERSIONS,
+    Server,
+    data_dir_with_bad_files,
+    dump,
+    run_cli,
+    source_bytes,
+    source_models,
+)
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -261,13 +270,7 @@ def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(database
 def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
     database_url: str, tmp_path: Path
 ) -> None:
-    data = tmp_path / "litellm"
-    data.mkdir()
-    (data / "1.60.9.json").write_bytes(source_bytes("1.60.9"))
-    truncated = dict(list(source_models("1.70.4").items())[:20])
-    (data / "1.70.4.json").write_text(json.dumps(truncated))
-    (data / "1.80.17.json").write_bytes(source_bytes("1.80.17")[:5000])  # cut mid-JSON
-    env = {"BUDCONNECT_DATA_DIR": str(tmp_path)}
+    env = {"BUDCONNECT_DATA_DIR": str(data_dir_with_bad_files(tmp_path))}
     with Server(database_url, env=env, seed_bundled=True) as server:
         versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
         log = server.output()
@@ -374,14 +377,19 @@ def test_token_hash_makes_an_entry_and_refuses_what_is_no_token() -> None:
         assert len(refused.stderr.strip().splitlines()) == 1
 
 
-def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
-    database_url: str, tmp_path: Path
-) -> None:
+def _seeded_1_70_4(database_url: str) -> tuple[Database, dict[str, list[tuple[Any, ...]]]]:
+    """1.70.4 seeded by the command line; the database, and every row it holds."""
     assert (
         run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url).returncode == 0
     )
     db = Database(database_url)
-    before = dump(db)
+    return db, dump(db)
+
+
+def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    db, before = _seeded_1_70_4(database_url)
     document = json.loads(source_bytes("1.70.4"))
     document["gpt-4o"]["input_cost_per_token"] = 1.0
     del document["gpt-4"]
@@ -400,11 +408,7 @@ def test_a_dry_run_prints_the_report_and_diff_and_writes_nothing(
 def test_a_dry_run_of_what_the_gates_hold_back_shows_what_forcing_would_do(
     database_url: str, tmp_path: Path
 ) -> None:
-    assert (
-        run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url).returncode == 0
-    )
-    db = Database(database_url)
-    before = dump(db)
+    db, before = _seeded_1_70_4(database_url)
     document = json.loads(source_bytes("1.70.4"))
     shrunk = tmp_path / "shrunk.json"
     shrunk.write_text(json.dumps(dict(list(document.items())[:300])))
