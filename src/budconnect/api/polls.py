@@ -191,9 +191,9 @@ class Polls:
                 (row.engine_key, row.version, digest),
             )
         else:
-            parts = _view_parts(view)
-            if combined_digest(parts) != digest:
-                parts = self._parts.get(digest)
+            # The view already names its combined digest: no hash per page 1.
+            parts = _view_parts(view) if digest == view.everything_digest else None
+            parts = parts or self._parts.get(digest)
         snapshots = []
         for engine, version, part in parts or ():
             found = self.catalog.cached_snapshot(part)
