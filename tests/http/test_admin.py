@@ -250,6 +250,8 @@ def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
         assert now["eu-1"]["last_apply_ok"] is True
         assert now["eu-1"]["stale"] is False
         assert now["us-2"]["follows"] == "latest"
+        # us-2 polled once, before it held anything: it claims no apply, good or bad.
+        assert (now["us-2"]["digest"], now["us-2"]["last_apply_ok"]) == (None, None)
         assert now["budserve:127.0.0.1:Python/3.11 aiohttp/3.9.5"]["polls"] == 1  # one sweep
 
         # A report is anyone's to write: a revision that is no number to int() (a latin-1

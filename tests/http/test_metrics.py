@@ -40,14 +40,20 @@ def test_metrics_count_requests_by_route_and_status_over_every_worker(
         with SyncClient(url, "litellm", "1.14.4", tmp_path / "state", deployment="eu-1") as sync:
             sync.sync_once()
 
+        # Two deployments: eu-1, and the sweeper above counted by address and User-Agent
+        # (page 1 of compatible-models). Each worker flushes what it heard on its own
+        # schedule, so wait until both have reached the database and been counted. eu-1
+        # reported holding nothing when it polled (it applied after): only the sweeper is
+        # current.
         deadline = time.monotonic() + 30
         while True:
             text = httpx.get(f"{url}/metrics").text
-            if sample(text, "budconnect_fleet_deployments", state="current") or (
+            if sample(text, "budconnect_fleet_deployments", state="deployments") == 2 or (
                 time.monotonic() > deadline
             ):
                 break
             time.sleep(0.2)
+        kinds = httpx.get(f"{url}/v1/fleet", headers={"authorization": f"Bearer {admin}"})
 
     assert sample(text, "budconnect_requests_total", route="compat", status="304") == 20
     assert sample(text, "budconnect_requests_total", route="compat", status="200") >= 1
@@ -58,6 +64,7 @@ def test_metrics_count_requests_by_route_and_status_over_every_worker(
     assert sample(text, "budconnect_request_duration_seconds_count", route="compat") >= 21
     assert sample(text, "budconnect_versions", engine="litellm", state="final") == 1
     assert sample(text, "budconnect_cache_bytes", cache="snapshots") > 0
-    assert sample(text, "budconnect_fleet_deployments", state="deployments") == 1
+    assert sample(text, "budconnect_fleet_deployments", state="deployments") == 2
     assert sample(text, "budconnect_fleet_deployments", state="current") == 1
+    assert sorted(d["kind"] for d in kinds.json()["items"]) == ["budserve", "sync"]
     assert sample(text, "budconnect_fleet_deployments", state="failing") == 0

@@ -295,8 +295,9 @@ class SyncClient:
         report = {
             "x-budconnect-deployment": self.deployment,
             "x-budconnect-follows": self.engine_version,
-            "x-budconnect-applied": "failed" if failed else "ok",
         }
+        if failed or held is not None:  # before its first apply, it claims neither
+            report["x-budconnect-applied"] = "failed" if failed else "ok"
         if held is not None:
             report["x-budconnect-engine-version"] = str(held.get("engine_version", ""))[:64]
             report["x-budconnect-digest"] = str(held.get("digest", ""))[:64]
