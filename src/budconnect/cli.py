@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import logging.config
 import os
@@ -631,22 +632,21 @@ def audit_command(
             for entry in audit_entries(db, limit=limit):
                 typer.echo(orjson.dumps(audit_record(entry)).decode())
             return
-        table = Table(title="audit log", title_justify="left")
-        for column in ("id", "at", "actor", "client", "action", "engine", "version", "before",
-                       "after", "forced"):  # fmt: skip
-            table.add_column(column)
+        # Fits 80 columns: engine and version in one column, digests cut to 8 characters
+        # (--json has every field in full), and long values wrap instead of being cut.
+        table = Table(title="audit log (UTC)", title_justify="left", box=None, pad_edge=False)
+        for column in ("id", "at", "actor", "client", "action", "version", "digest"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("at", "digest"))
         for entry in audit_entries(db, limit=limit):
+            at = entry.at.astimezone(dt.UTC) if entry.at.tzinfo else entry.at
             table.add_row(
                 str(entry.id),
-                entry.at.isoformat(timespec="seconds"),
+                at.strftime("%Y-%m-%d %H:%M"),
                 entry.actor,
                 entry.client,
-                entry.action,
-                entry.engine_key,
-                entry.version,
-                (entry.digest_before or "-")[:12],
-                (entry.digest_after or "-")[:12],
-                "yes" if entry.forced else "no",
+                entry.action + (" (forced)" if entry.forced else ""),
+                f"{entry.engine_key} {entry.version}",
+                f"{(entry.digest_before or '-')[:8]}>{(entry.digest_after or '-')[:8]}",
             )
         out.print(table)
 

@@ -442,7 +442,12 @@ def test_audit_shows_every_write_and_creates_no_database(database_url: str) -> N
     row = next(line for line in shown.stdout.splitlines() if "10.1.2.3" in line)
     assert "ops" in row
     assert "yank" in row
-    assert "1.14.4" in row
+    assert "litellm 1.14.4" in row
+    # In a terminal of 80 columns, values wrap; none is cut short.
+    narrow = run_cli("audit", database_url=database_url, COLUMNS="80").stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "…" not in narrow
+    assert {"10.1.2.3", "ops", "yank", "1.14.4"} <= set(narrow.split())
     lines = run_cli("audit", "--json", database_url=database_url).stdout.splitlines()
     entry = json.loads(lines[0])
     assert (entry["actor"], entry["action"], entry["engine_version"]) == ("ops", "yank", "1.14.4")
