@@ -49,6 +49,15 @@ class ServerConfig(uvicorn.Config):
         self.max_connections = max_connections
 
 
+# How long a connection refused before its request was read (400, 431) stays open to drain
+# what the client still sends, so that the client reads the answer instead of a reset.
+LINGER_SECONDS = 2.0
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request head over the limit."""
+
+
 class BoundedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing connections whose request head is too slow.
 
@@ -60,6 +69,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     _head_since: float | None = None  # when the current wait for a request head began
     _in_head = False  # the parser is inside a request head
     _head_bytes = 0  # bytes received since that head began
+    _head_parsed = 0  # bytes of the request line and header lines parsed in that head
+    _head_too_large = False
+    _answered = False  # refused before any application saw the request; closing
     _last_active: float = 0.0
     _watchdogs: ClassVar[dict[int, _Watchdog]] = {}
 
@@ -93,17 +105,20 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         victim.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._answered:
+            return  # what a refused client still sends is read and dropped until the close
         # The first bytes of a next request on a kept-alive connection start its clock.
         if self._head_since is None and (self.cycle is None or self.cycle.response_complete):
             self._head_since = self._watchdogs[id(self.loop)].now
         super().data_received(data)
-        if not self._in_head:
+        if not self._in_head or self._answered:
             return
         # A head began and has not ended: the bytes belong to it (all but, when a pipelined
         # request follows a body in one read, that body's tail: an over-count of one read).
+        # A head that ends within the read is measured exactly by on_url and on_header.
         self._head_bytes += len(data)
         limit = getattr(self.config, "max_header_bytes", None)
-        if limit and self._head_bytes > limit and not self.transport.is_closing():
+        if limit and self._head_bytes > limit:
             self._refuse_head(limit)
 
     def _refuse_head(self, limit: int) -> None:
@@ -113,7 +128,29 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             f"the request head is larger than {limit:,} bytes",
         )
 
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """Measure the head as the parser takes it apart: a head that arrives whole in one
+        read, however large, is refused before any application sees it."""
+        self._head_parsed += size
+        limit = getattr(self.config, "max_header_bytes", None)
+        if limit and self._head_parsed > limit:
+            self._head_too_large = True
+            raise _HeadTooLarge  # stops the parser; uvicorn calls send_400_response
+
     def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - always uvicorn's generic text
+        if self._answered:
+            return
+        if self._head_too_large:
+            self._refuse_head(getattr(self.config, "max_header_bytes", 0))
+            return
         # uvicorn answers what its parser refuses (a request line, a header, a chunked
         # body) in plain text: say it as every other error is said. The parser does not
         # tell what it refused.
@@ -125,7 +162,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _answer_and_close(self, status: int, title: str, detail: str) -> None:
         """A problem+json answer written before any application sees the request; the
-        connection is closed after it (what follows on it cannot be trusted)."""
+        connection is closed after it (what follows on it cannot be trusted).
+
+        The close lingers: closing a socket with unread data makes the kernel send a reset,
+        which can destroy the answer before the client reads it (a client still sending a
+        large head would see "connection reset", not the 431). So the write side is shut
+        first, what the client still sends is dropped, and the socket is closed when the
+        client closes its side or after LINGER_SECONDS."""
         kind = title.lower().replace(" ", "-")
         body = orjson.dumps(
             {
@@ -141,12 +184,22 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
         )
+        self._answered = True
+        self._head_since = None  # the watchdog need not close it: the linger timer does
         self.transport.write(head.encode() + body)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+    def eof_received(self) -> None:
+        if self._answered:
+            self.transport.close()  # the client read the answer and closed: done lingering
 
     def on_message_begin(self) -> None:
         self._in_head = True
-        self._head_bytes = 0
+        self._head_bytes = self._head_parsed = 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
