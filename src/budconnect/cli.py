@@ -120,14 +120,25 @@ def _existing_database(settings: Settings) -> Database:
 
 @app.command("migrate")
 def migrate_command(
-    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    revision: Annotated[
+        str,
+        typer.Option(
+            help="Target revision: head, base (no schema), or a revision id; an older one "
+            "than the database's moves it back."
+        ),
+    ] = "head",
 ) -> None:
-    """Create or upgrade the database schema."""
+    """Create the database schema, or move it forward (or back) to a revision."""
     with _reported():
         settings = _settings()
         db = _database(settings)
-        migrations.upgrade(db.engine, revision)
-        out.print(f"schema at revision {migrations.current_revision(db.engine)}")
+        before = migrations.current_revision(db.engine)
+        step = migrations.migrate_to(db.engine, revision)
+        after = migrations.current_revision(db.engine)
+        moved = {"upgrade": f"upgraded from {before}", "downgrade": f"downgraded from {before}"}
+        note = f" ({moved[step]})" if step in moved and before else ""
+        where = f"schema at revision {after}" if after else "no schema (base)"
+        out.print(f"{where}{note}")
         if revision == "head":
             for result in rederive_stale(
                 db, data_dir=settings.data_dir, history=settings.change_history

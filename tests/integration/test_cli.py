@@ -253,6 +253,35 @@ def test_migrate_builds_the_schema_and_seed_and_serve_refuse_an_outdated_one(
     db.dispose()
 
 
+def test_migrate_moves_the_schema_back_and_forward_and_refuses_an_unknown_revision(
+    database_url: str,
+) -> None:
+    assert (
+        run_cli("seed", "litellm", "--version", "1.14.4", database_url=database_url).returncode == 0
+    )
+    db = Database(database_url)
+    previous = "20261202_05"
+    back = run_cli("migrate", "--revision", previous, database_url=database_url)
+    assert back.returncode == 0, back.stderr
+    assert f"schema at revision {previous} (downgraded from {head_revision()})" in back.stdout
+    assert current_revision(db.engine) == previous
+
+    unknown = run_cli("migrate", "--revision", "bogus", database_url=database_url)
+    assert unknown.returncode == 1
+    assert len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr  # no traceback
+    assert "unknown revision 'bogus'" in unknown.stderr
+    assert previous in unknown.stderr
+    assert head_revision() in unknown.stderr
+    assert current_revision(db.engine) == previous
+
+    forward = run_cli("migrate", database_url=database_url)
+    assert forward.returncode == 0, forward.stderr
+    assert f"upgraded from {previous}" in forward.stdout
+    assert current_revision(db.engine) == head_revision()
+    assert counts(database_url) == (1, len(source_models("1.14.4")))
+    db.dispose()
+
+
 def test_serve_on_an_empty_database_migrates_and_seeds_the_bundled_data(database_url: str) -> None:
     url = database_url
     with Server(url, seed_bundled=True) as server:

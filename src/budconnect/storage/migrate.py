@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
-from budconnect.errors import SchemaOutOfDate
+from budconnect.errors import InvalidInput, SchemaOutOfDate
 from budconnect.storage.database import unavailable_as_error
 
 _SCRIPTS = Path(__file__).parent / "migrations"
@@ -37,6 +40,49 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; a no-op when it is already there."""
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` (`base`: no schema at all)."""
+    _run(engine, command.downgrade, revision)
+
+
+def migrate_to(engine: Engine, revision: str) -> str:
+    """Move the schema forward or back to `revision` (`head`, `base`, or a revision id);
+    returns "upgrade", "downgrade" or "unchanged".
+
+    Raises InvalidInput for a revision the migrations do not know."""
+    script = ScriptDirectory.from_config(_config())
+    wanted: str | None  # None: base, no schema
+    if revision == "head":
+        wanted = head_revision()
+    elif revision == "base":
+        wanted = None
+    else:
+        try:
+            found = script.get_revision(revision)
+        except (CommandError, ResolutionError):
+            found = None
+        if found is None:
+            known = ", ".join(r.revision for r in reversed(list(script.walk_revisions())))
+            raise InvalidInput(f"unknown revision {revision!r}: use head, base or one of {known}")
+        wanted = found.revision
+    current = current_revision(engine)
+    if wanted == current:
+        return "unchanged"
+    # Back when the target is base or an ancestor of the current revision, else forward.
+    if current is not None and (
+        wanted is None
+        or any(r.revision == wanted for r in script.iterate_revisions(current, "base"))
+    ):
+        downgrade(engine, wanted or "base")
+        return "downgrade"
+    upgrade(engine, wanted or "head")
+    return "upgrade"
+
+
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = _config()
     # A migration writes, so it takes the write lock up front (SQLite: BEGIN IMMEDIATE), and
     # PostgreSQL migrators queue on an advisory lock: two processes starting on an empty
@@ -47,16 +93,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    config = _config()
-    with unavailable_as_error(), engine.connect() as conn:
-        conn = conn.execution_options(budconnect_write=True)
-        with conn.begin():
-            config.attributes["connection"] = conn
-            command.downgrade(config, revision)
+            step(config, revision)
 
 
 def ensure_schema(engine: Engine) -> bool:
