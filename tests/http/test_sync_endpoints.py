@@ -12,8 +12,12 @@ import pytest
 
 from budconnect.api.negotiation import digest_of_etag
 from budconnect.domain.documents import catalog_digest
+from budconnect.errors import Gone
+from budconnect.services.catalog import Catalog
+from budconnect.services.publishing import Actor, set_yanked
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
+from budconnect.sync import SyncClient
 from tests.conftest import VERSIONS, Server, same_json, source_bytes, source_models
 
 CATALOG = "/v1/engines/litellm/versions/{}/catalog"
@@ -230,3 +234,53 @@ def test_a_seed_shows_within_the_check_interval(live_server: Any) -> None:
     assert digest_of_etag(after) == body["digest"]
     served = {m["uri"]: m["source_entry"] for p in body["providers"] for m in p["models"]}
     assert served["gpt-4"]["input_cost_per_token"] == 1.0
+
+
+def test_the_change_feed_of_latest_gives_no_delta_from_before_latest_moved(
+    live_server: Any, tmp_path: Any
+) -> None:
+    """A delta of `latest` is a delta of one version: a client at a revision from before
+    `latest` named its version (a newer release, or a yank of the newest) holds another
+    version, and an empty or partial delta would leave it holding that one. 410: fetch the
+    catalog."""
+    db, server = live_server  # 1.14.4
+    changes = "/v1/engines/litellm/versions/latest/changes"
+    answer = get(server, CATALOG.format("latest"))
+    first = answer.json()
+    assert first["engine_version"] == "1.14.4"
+    with SyncClient(server.base_url, "litellm", "latest", tmp_path / "state") as client:
+        assert client.sync_once().status != "failed"
+
+        newer = seed(db, engine="litellm", version="1.70.4", raw=source_bytes("1.70.4"))
+        wait_for_etag(server, CATALOG.format("latest"), answer.headers["etag"])
+        moved = get(server, changes, params={"since": first["revision"]})
+        assert moved.status_code == 410, moved.text
+        assert moved.headers["content-type"] == "application/problem+json"
+        assert "latest of litellm names 1.70.4" in moved.json()["detail"]
+        assert client.sync_once().status != "failed"
+        assert _held(tmp_path) == ("1.70.4", newer.content_digest)
+        # From the revision latest moved on, its deltas are those of 1.70.4.
+        same = get(server, changes, params={"since": newer.revision})
+        assert same.status_code == 200
+        assert same.json()["engine_version"] == "1.70.4"
+
+        # Yanking the newest: latest names 1.14.4 again. A client at 1.70.4's revision gets
+        # 410, not an empty delta of 1.14.4 (it would go on holding 1.70.4).
+        set_yanked(db, engine="litellm", version="1.70.4", yanked=True, reason=None,
+                   actor=Actor("ops", "127.0.0.1"))  # fmt: skip
+        # The database's own answer first, whatever a server's view still says...
+        with pytest.raises(Gone, match=r"names 1\.14\.4"):
+            Catalog(db).changes("litellm", "latest", newer.revision)
+        # ...then the server's, once its view has caught up.
+        deadline = time.monotonic() + 10
+        while (answer := get(server, changes, params={"since": newer.revision})).status_code != 410:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.05)
+        assert "latest of litellm names 1.14.4" in answer.json()["detail"]
+        assert client.sync_once().status != "failed"
+        assert _held(tmp_path) == ("1.14.4", first["digest"])
+
+
+def _held(state: Any) -> tuple[str, str]:
+    held = json.loads((state / "state" / "catalog.json").read_bytes())
+    return held["engine_version"], held["digest"]

@@ -131,6 +131,7 @@ class Polls:
             digest = row.content_digest
             if poll.kind is PollKind.CHANGES:
                 view.check_since(poll.since)
+                view.check_latest_since(poll.engine, poll.version, poll.since)
         sweep = pin = None
         if poll.kind is PollKind.COMPAT and client is not None:
             sweep = (*client, poll.engine, poll.version, poll.limit)

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from sqlalchemy import Connection, Table
 
@@ -44,6 +45,7 @@ class EngineView:
     name: str
     versions: tuple[repo.VersionRow, ...]  # oldest first
     by_version: dict[str, repo.VersionRow] = field(default_factory=dict)
+    latest_since: int = 0  # the registry revision at which `latest` came to name its version
 
     @functools.cached_property
     def latest(self) -> repo.VersionRow | None:
@@ -89,7 +91,9 @@ class RegistryView:
         views = {}
         for e in sorted(engines, key=lambda e: e.key):
             rows = tuple(sorted(by_engine.get(e.id, []), key=lambda r: version_key(r.version)))
-            views[e.key] = EngineView(e.key, e.name, rows, {r.version: r for r in rows})
+            views[e.key] = EngineView(
+                e.key, e.name, rows, {r.version: r for r in rows}, e.latest_since
+            )
         return RegistryView(
             engines=views,
             everything_digest=_everything_digest(views),
@@ -107,6 +111,17 @@ class RegistryView:
                 oldest_revision=self.history_floor,
                 current_revision=self.revision,
             )
+
+    def check_latest_since(self, engine: str, version: str | None, since: int) -> None:
+        """Raise Gone when a delta of `latest` from revision `since` would be a delta of
+        another version: `latest` came to name its version (a newer release, a yank, an
+        unyank) after `since`, so a client at `since` holds some other version."""
+        if version not in (None, LATEST):
+            return
+        found = self.engine(engine)
+        if since < found.latest_since:
+            _latest_moved(found.key, found.latest.version if found.latest else None,
+                          found.latest_since, since, self)  # fmt: skip
 
     def engine(self, key: str) -> EngineView:
         found = self.engines.get(key)
@@ -324,11 +339,20 @@ class Catalog:
         """
         resolved = self.resolve(engine, version)
         with self.db.read() as conn:
-            row = repo.get_version(conn, engine_key=resolved.engine_key, version=resolved.version)
-            if row is None:
-                raise UnknownVersion(f"version {resolved.version!r} was removed")
             current, floor = repo.registry_state(conn)
-            RegistryView({}, "", current, floor).check_since(since)
+            registry_now = RegistryView({}, "", current, floor)
+            registry_now.check_since(since)
+            name = resolved.version
+            if version in (None, LATEST):  # what the database says `latest` is, not the view
+                engine_row = repo.get_engine(conn, key=resolved.engine_key)
+                if engine_row is not None and engine_row.latest_version is not None:
+                    name = engine_row.latest_version
+                    if since < engine_row.latest_since:
+                        _latest_moved(engine_row.key, name, engine_row.latest_since, since,
+                                      registry_now)  # fmt: skip
+            row = repo.get_version(conn, engine_key=resolved.engine_key, version=name)
+            if row is None:
+                raise UnknownVersion(f"version {name!r} was removed")
             now = repo.get_membership(conn, version_id=row.id)
             then = None
             if since < row.revision:
@@ -374,6 +398,17 @@ class Catalog:
             ],
             extras=extras,
         )
+
+
+def _latest_moved(
+    engine: str, latest: str | None, moved_at: int, since: int, view: RegistryView
+) -> NoReturn:
+    raise Gone(
+        f"latest of {engine} names {latest} since revision {moved_at}: a client at revision "
+        f"{since} holds another version, so no delta from it applies; fetch the catalog",
+        oldest_revision=max(view.history_floor, moved_at),
+        current_revision=view.revision,
+    )
 
 
 def _difference(

@@ -187,7 +187,8 @@ def yank_in(
         yanked_at=now if yanked else None,
         yank_reason=reason if yanked else None,
     )
-    repo.next_revision(conn)
+    revision = repo.next_revision(conn)
+    repo.note_latest(conn, engine_key=engine, revision=revision)
     _audit(
         conn,
         actor,

@@ -508,6 +508,8 @@ def _apply(
         version_id = current.id
         repo.update_version(conn, version_id=version_id, **values)
     repo.record_state(conn, version_id=version_id, revision=revision, membership=membership)
+    if current is None:  # a new version may be the new `latest`
+        repo.note_latest(conn, engine_key=job.engine, revision=revision)
     if revision > job.history:
         repo.prune_history(conn, floor=revision - job.history)
     if counts is not None:

@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ProviderRecord
+from budconnect.domain.versions import newest
 from budconnect.storage import entries
 from budconnect.storage.database import json_dumps
 from budconnect.storage.known_entries import VersionEntries
@@ -36,6 +37,8 @@ class EngineRow:
     id: int
     key: str
     name: str
+    latest_version: str | None = None
+    latest_since: int = 0  # the registry revision at which `latest` came to name it
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +145,18 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 # --- engines -----------------------------------------------------------------------------
 
 
+_ENGINE_COLUMNS = (
+    engine.c.id,
+    engine.c.key,
+    engine.c.name,
+    engine.c.latest_version,
+    engine.c.latest_since,
+)
+
+
 def get_engine(conn: Connection, *, key: str) -> EngineRow | None:
-    row = conn.execute(
-        select(engine.c.id, engine.c.key, engine.c.name).where(engine.c.key == key)
-    ).one_or_none()
-    return EngineRow(row.id, row.key, row.name) if row else None
+    row = conn.execute(select(*_ENGINE_COLUMNS).where(engine.c.key == key)).one_or_none()
+    return EngineRow(*row) if row else None
 
 
 def create_engine_row(conn: Connection, *, key: str, name: str, now: dt.datetime) -> EngineRow:
@@ -157,8 +167,27 @@ def create_engine_row(conn: Connection, *, key: str, name: str, now: dt.datetime
 
 
 def list_engines(conn: Connection) -> list[EngineRow]:
-    rows = conn.execute(select(engine.c.id, engine.c.key, engine.c.name))
-    return [EngineRow(row.id, row.key, row.name) for row in rows]
+    return [EngineRow(*row) for row in conn.execute(select(*_ENGINE_COLUMNS))]
+
+
+def note_latest(conn: Connection, *, engine_key: str, revision: int) -> None:
+    """After a write at registry `revision` that may move the engine's `latest` (a new
+    version, a yank, an unyank): record when `latest` came to name another version."""
+    row = conn.execute(
+        select(engine.c.id, engine.c.latest_version).where(engine.c.key == engine_key)
+    ).one()
+    names = conn.execute(
+        select(engine_version.c.version).where(
+            engine_version.c.engine_id == row.id, engine_version.c.yanked_at.is_(None)
+        )
+    ).scalars()
+    latest = newest(names)
+    if latest != row.latest_version:
+        conn.execute(
+            update(engine)
+            .where(engine.c.id == row.id)
+            .values(latest_version=latest, latest_since=revision)
+        )
 
 
 # --- engine versions ---------------------------------------------------------------------

@@ -39,6 +39,11 @@ engine = Table(
     Column("key", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The version `latest` names, and the registry revision at which it came to name it (a
+    # publish of a newer release, a yank or an unyank): the change feed of `latest` cannot
+    # answer a delta from before then, which would be a delta of another version.
+    Column("latest_version", String(64), nullable=True),
+    Column("latest_since", BigInteger, nullable=False, server_default="0"),
 )
 
 # Row ids that count up on every backend (SQLite's INTEGER PRIMARY KEY is its rowid).
