@@ -158,9 +158,18 @@ def test_compatible_model_pages_carry_the_snapshot_etag(seeded_server: Server) -
     path = "/model/get-compatible-models?engine=litellm&engine_version=1.80.17&page=2"
     first = get(seeded_server, path)
     etag = first.headers["etag"]
-    assert etag == get(seeded_server, CATALOG.format("1.80.17")).headers["etag"]
+    catalog = CATALOG.format("1.80.17")
+    assert etag == get(seeded_server, catalog).headers["etag"]
+    # The catalog's 304 first: pages share its digest, not its caching rules.
+    catalog_304 = get(seeded_server, catalog, headers={"if-none-match": etag})
+    assert catalog_304.status_code == 304
+    assert catalog_304.headers["cache-control"].startswith("public, max-age=")
     for _ in range(3):
-        assert get(seeded_server, path, headers={"if-none-match": etag}).status_code == 304
+        again = get(seeded_server, path, headers={"if-none-match": etag})
+        assert again.status_code == 304
+        # A sweep is pinned per client: no shared cache (CDN) may keep a page.
+        assert again.headers["cache-control"] == "private, no-cache"
+    assert first.headers["cache-control"] == "private, no-cache"
     other_page = get(seeded_server, path.replace("page=2", "page=3"))
     assert other_page.json()["items"] != first.json()["items"]
 

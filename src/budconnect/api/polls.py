@@ -27,6 +27,11 @@ from budconnect.services.snapshots import Snapshot
 
 Answer = tuple[int, Headers, bytes]
 T = TypeVar("T")
+
+# Compatible-models pages are for one client's sweep, pinned to the snapshot its page 1 came
+# from (SweepPins): a shared cache must not keep them (it would mix snapshots across one
+# sweep, and serve every client's pages as one's). A client may keep them and revalidate.
+PAGE_CACHE_CONTROL = "private, no-cache"
 # Who is sweeping compatible-models pages: the client's address and its User-Agent (deployed
 # BudServe clients send no other identity).
 Client = tuple[str, str]
@@ -96,7 +101,7 @@ class Polls:
         # Answers by poll kind and status, per path: what tests and metrics read.
         self.answered: Counter[tuple[str, str, int]] = Counter()
         self._count_lock = threading.Lock()
-        self._not_modified: dict[tuple[str, bool], Headers] = {}
+        self._not_modified: dict[tuple[str, bool, str], Headers] = {}
         # The snapshots (engine, version, digest) behind each combined digest of pages
         # without an engine that a build cut, for pinning a sweep to them.
         self._parts: dict[str, tuple[tuple[str, str, str], ...]] = {}
@@ -142,7 +147,8 @@ class Polls:
                 else:
                     pin = None
         if if_none_match and etag_matches(if_none_match, digest):
-            return self._count(poll, block, 304, self._validators(digest, gzip_ok), b"")
+            validators_304 = self._validators(digest, gzip_ok, self._control(poll))
+            return self._count(poll, block, 304, validators_304, b"")
         key = _key(poll, digest, row)
         encoded = self.cache.get(key)
         if encoded is None:
@@ -170,7 +176,7 @@ class Polls:
             content = bodies.page_content(
                 list(pin.snapshots), poll.page, poll.limit, single=poll.engine is not None
             )
-            return bodies.Encoded.build(content, pin.digest, self.cache_control)
+            return bodies.Encoded.build(content, pin.digest, PAGE_CACHE_CONTROL)
 
         return from_pin
 
@@ -212,13 +218,16 @@ class Polls:
         self.pins.discard(sweep)
         return True
 
-    def _validators(self, digest: str, gzip_ok: bool) -> Headers:
-        found = self._not_modified.get((digest, gzip_ok))
+    def _control(self, poll: Poll) -> str:
+        return PAGE_CACHE_CONTROL if poll.kind is PollKind.COMPAT else self.cache_control
+
+    def _validators(self, digest: str, gzip_ok: bool, control: str) -> Headers:
+        found = self._not_modified.get((digest, gzip_ok, control))
         if found is None:
             if len(self._not_modified) > 4096:  # digests of versions long gone
                 self._not_modified.clear()
-            found = self._not_modified[digest, gzip_ok] = validators(
-                digest, self.cache_control, gzip_ok
+            found = self._not_modified[digest, gzip_ok, control] = validators(
+                digest, control, gzip_ok
             )
         return found
 
@@ -233,7 +242,7 @@ class Polls:
         Its digest is that of the snapshot read, which a seed since the view may have moved
         on; the cache then serves it once but does not keep it under the older key.
         """
-        catalog, control = self.catalog, self.cache_control
+        catalog, control = self.catalog, self._control(poll)
         if row is None:  # compatible models without engine: the newest of every engine
             snapshots = [
                 catalog.snapshot(engine.key, engine.latest.version)
