@@ -377,9 +377,11 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 def data_dir_with_bad_files(root: Path) -> Path:
     """A BUDCONNECT_DATA_DIR with one good LiteLLM file (1.60.9), one the gates hold back
-    (1.70.4: 20 models) and one cut mid-JSON (1.80.17); returns `root`."""
+    (1.70.4: 20 models), one cut mid-JSON (1.80.17) and one whose name is no version
+    (notes.json); returns `root`."""
     data = root / "litellm"
     data.mkdir()
+    (data / "notes.json").write_text("{}")
     (data / "1.60.9.json").write_bytes(source_bytes("1.60.9"))
     truncated = dict(list(source_models("1.70.4").items())[:20])
     (data / "1.70.4.json").write_text(json.dumps(truncated))

@@ -29,7 +29,13 @@ from budconnect.domain.tokens import new_token, token_hash
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile, SourceTooLarge
 from budconnect.logs import log_config
-from budconnect.seeders import FORMATS, bundled_file, bundled_versions, engine_format
+from budconnect.seeders import (
+    FORMATS,
+    bundled_file,
+    bundled_provenance,
+    bundled_versions,
+    engine_format,
+)
 from budconnect.services.seeding import (
     SeedResult,
     missing_bundled_versions,
@@ -224,7 +230,9 @@ def seed_command(
                     history=settings.change_history,
                     force=force,
                     max_bytes=limit,
-                    provenance=Provenance(origin="file" if file else "bundled"),
+                    provenance=Provenance(origin="file")
+                    if file
+                    else bundled_provenance(engine, version, settings.data_dir),
                 )
             except InvalidSourceFile as exc:
                 raise CommandFailed(f"{source}: {exc}") from None
@@ -345,6 +353,8 @@ def _read_bounded(path: Path, limit: int) -> bytes:
 
 def _print_result(result: SeedResult) -> None:
     state = "created" if result.created else ("updated" if result.changed else "unchanged")
+    if result.provenance_added:
+        state += ", release date recorded"
     table = Table(title=f"{result.engine} {result.version}: {state}", title_justify="left")
     table.add_column("")
     for name in ("inserted", "updated", "removed", "unchanged"):

@@ -150,6 +150,11 @@ def test_engines_and_versions_are_listed(seeded_server: Server) -> None:
     assert [(e["key"], e["latest_version"], e["version_count"]) for e in engines] == [
         ("litellm", "1.100.5", len(VERSIONS))
     ]
+    assert httpx.get(f"{seeded_server.base_url}/v1/engines").json()["items"] == engines
+    assert httpx.get(f"{seeded_server.base_url}/v1/engines/litellm").json() == engines[0]
+    unknown = httpx.get(f"{seeded_server.base_url}/v1/engines/nope")
+    assert unknown.status_code == 404
+    assert unknown.json()["known_engines"] == ["litellm"]
     versions = httpx.get(f"{seeded_server.base_url}/engines/litellm/versions").json()["items"]
     assert [v["version"] for v in versions] == list(reversed(VERSIONS))
     assert [v["latest"] for v in versions] == [True] + [False] * (len(VERSIONS) - 1)

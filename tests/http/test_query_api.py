@@ -84,6 +84,16 @@ def test_filters_select_what_the_source_file_says(app: InProcess) -> None:
     assert {m["uri"] for m in got} == expected
 
 
+@pytest.mark.parametrize(("written", "plain"), [(".5", "0.5"), ("1e-1", "0.1"), ("2.", "2")])
+def test_prices_take_every_way_a_number_input_writes_a_number(
+    app: InProcess, written: str, plain: str
+) -> None:
+    def uris(price: str) -> set[str]:
+        return {m["uri"] for m in every_page(app, max_input_price=price, limit=500)}
+
+    assert uris(written) == uris(plain)
+
+
 def test_search_sort_and_cursor_walk_every_match_once(app: InProcess) -> None:
     got = every_page(app, q="claude", sort="-context", limit=7)
     keys = [m["uri"] for m in got]
@@ -120,6 +130,9 @@ def test_fields_and_deprecation_as_of_a_date(app: InProcess) -> None:
         ({"min_context": "1" + "0" * 400}, "min_context"),  # a float of inf
         ({"limit": "\u00b2"}, "limit"),  # a digit to str.isdigit, not to int()
         ({"sort": "price"}, "sort"),
+        ({"sort": "--key"}, "sort"),
+        ({"max_input_price": "1e999"}, "max_input_price"),
+        ({"max_input_price": "."}, "max_input_price"),
         ({"as_of": "yesterday"}, "as_of"),
         ({"as_of": "20250101"}, "as_of"),  # fromisoformat would take these two
         ({"as_of": "2025-W01-1"}, "as_of"),
@@ -152,10 +165,38 @@ def test_every_query_route_answers_head_as_it_answers_get(app: InProcess, path: 
     assert head.headers["content-type"] == got.headers["content-type"]
 
 
-def test_a_cursor_of_another_snapshot_is_refused(app: InProcess) -> None:
-    cursor = app.get(MODELS, params={"limit": 5}).json()["next_cursor"]
-    other = app.get("/v1/engines/litellm/versions/1.70.4/models", params={"cursor": cursor})
-    assert other.status_code == 409
+def test_a_cursor_pages_through_one_version_and_one_question(app: InProcess) -> None:
+    asked = {"limit": 5, "provider": "openai", "sort": "-context"}
+    cursor = app.get(MODELS, params=asked).json()["next_cursor"]
+    assert app.get(MODELS, params={**asked, "cursor": cursor, "limit": 7}).status_code == 200
+    refusals = [
+        # Another version: not "changed", another one.
+        (app.get("/v1/engines/litellm/versions/1.70.4/models", params={**asked, "cursor": cursor}),
+         "pages through version 1.100.5, not 1.70.4"),
+        # Another question would skip into another list without a word.
+        (app.get(MODELS, params={**asked, "cursor": cursor, "q": "gpt"}), "another question"),
+        (app.get(MODELS, params={**asked, "cursor": cursor, "sort": "context"}),
+         "another question"),
+        (app.get(f"/v1/engines/litellm/versions/{BIG}/providers", params={"cursor": cursor}),
+         "another question"),
+    ]  # fmt: skip
+    for answer, detail in refusals:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["parameter"] == "cursor"
+        assert detail in answer.json()["errors"][0]["message"]
+
+
+def test_a_cursor_of_a_version_seeded_again_since_is_outdated(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    models = "/v1/engines/litellm/versions/1.14.4/models"
+    with InProcess(db.url, fast_path=False) as app:
+        cursor = app.get(models, params={"limit": 5}).json()["next_cursor"]
+        document = json.loads(source_bytes("1.14.4"))
+        document["gpt-4"]["input_cost_per_token"] = 1.0
+        seed(db, engine="litellm", version="1.14.4", raw=json.dumps(document).encode())
+        answer = app.get(models, params={"limit": 5, "cursor": cursor})
+    assert answer.status_code == 409, answer.text
+    assert "changed since this cursor was given" in answer.json()["detail"]
 
 
 def test_providers_are_listed_with_their_model_counts(app: InProcess) -> None:
@@ -183,6 +224,20 @@ def test_every_odd_key_of_the_bundled_data_is_addressable(app: InProcess) -> Non
     missing = app.get(f"/v1/engines/litellm/versions/{BIG}/models/gpt-4o-mini-typo")
     assert missing.status_code == 404
     assert "gpt-4o-mini" in missing.json()["similar"]
+    # Keys are case-sensitive; one that differs only in case is the first suggestion.
+    cased = app.get(f"/v1/engines/litellm/versions/{BIG}/models/GPT-4o")
+    assert cased.status_code == 404
+    assert cased.json()["similar"][0] == "gpt-4o"
+
+
+def test_one_model_takes_fields_as_the_list_does_and_nothing_else(app: InProcess) -> None:
+    one = f"/v1/engines/litellm/versions/{BIG}/models/gpt-4o"
+    chosen = app.get(one, params={"fields": "uri,input_cost"}).json()["model"]
+    assert chosen == {"uri": "gpt-4o", "input_cost": app.get(one).json()["model"]["input_cost"]}
+    for params in ({"field": "uri"}, {"fields": "uri,secret"}):
+        refused = app.get(one, params=params)
+        assert refused.status_code == 422, params
+        assert refused.headers["content-type"] == "application/problem+json"
 
 
 def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InProcess) -> None:
@@ -225,9 +280,17 @@ def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     )
     early = app.get(f"/v1/engines/litellm/models/{key}/history", params={"at": "2000-01-01"})
     assert early.status_code == 404
+    # Not "unknown model": no release yet, and the first one held is named.
+    assert early.json()["type"] == "urn:budconnect:problem:no-release-by-date"
+    first = RELEASED[VERSIONS[0]].date().isoformat()
+    assert early.json()["first_release"] == first
+    assert (
+        f"the first this registry holds is {VERSIONS[0]}, index {first}" in early.json()["detail"]
+    )
     assert app.get("/v1/engines/litellm/models/no-such-model/history").status_code == 404
     assert app.get(f"/v1/engines/litellm/models/{key}/history?at=20250101").status_code == 422
     for query in ("", "?at=2026-12-31"):  # an unknown engine is named as such
         nope = app.get(f"/v1/engines/nope/models/{key}/history{query}")
         assert nope.status_code == 404
         assert nope.json()["type"] == "urn:budconnect:problem:unknown-engine"
+        assert nope.json()["known_engines"] == ["litellm"]

@@ -307,6 +307,7 @@ def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
     assert "WARNING budconnect.serve: bundled litellm 1.70.4 not seeded: held back" in log
     assert "WARNING budconnect.serve: bundled litellm 1.80.17 not seeded: " in log
     assert "not valid JSON" in log
+    assert "notes.json: its name is not an engine version" in log
 
 
 def test_serve_refuses_an_unknown_log_level_in_one_line_and_takes_trace(

@@ -53,25 +53,39 @@ def _versions(found: EngineView) -> dict[str, Any]:
     }
 
 
+def _engine(engine: EngineView) -> dict[str, Any]:
+    return {
+        "key": engine.key,
+        "name": engine.name,
+        "latest_version": engine.latest.version if engine.latest else None,
+        "version_count": len(engine.versions),
+    }
+
+
 @read_route(router, "/engines", 503)
 async def list_engines(
     service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
     """Every engine with at least one seeded version, and its newest final release."""
     view = await bounded.run(None, service.view)
-    return JSONBytes(
-        {
-            "items": [
-                {
-                    "key": engine.key,
-                    "name": engine.name,
-                    "latest_version": engine.latest.version if engine.latest else None,
-                    "version_count": len(engine.versions),
-                }
-                for engine in view.engines.values()
-            ]
-        }
-    )
+    return JSONBytes({"items": [_engine(engine) for engine in view.engines.values()]})
+
+
+@read_route(router, "/v1/engines", 503)
+async def list_engines_v1(
+    service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
+    """Every engine with at least one seeded version, and its newest final release."""
+    view = await bounded.run(None, service.view)
+    return JSONBytes({"items": [_engine(engine) for engine in view.engines.values()]})
+
+
+@read_route(router, "/v1/engines/{engine}", 404, 422, 503)
+async def get_engine(
+    engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
+    """One engine: its name, newest final release and how many versions it holds."""
+    return JSONBytes(_engine(await bounded.run(None, service.engine, engine)))
 
 
 @read_route(router, "/engines/{engine}/versions", 404, 422, 503)

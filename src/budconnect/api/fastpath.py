@@ -69,7 +69,7 @@ def poll_of(path: str, query: str, max_limit: int) -> Poll | None:
         return changes_poll(parts[3], parts[5], query)
     if kind is PollKind.LITELLM_MAP and parts[3] != "litellm":
         return None
-    return snapshot_poll(kind, parts[3], parts[5])
+    return snapshot_poll(kind, parts[3], parts[5], query)
 
 
 class PollFastPath:

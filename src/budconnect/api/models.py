@@ -46,7 +46,16 @@ MODEL_PARAMETERS = (
 )  # fmt: skip
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NUMBER = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")  # bounded: no inf, no overflow
+# What an HTML number input sends (`2`, `0.5`, `.5`, `1e-3`), bounded: no inf, no overflow.
+_NUMBER = re.compile(r"([0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18})([eE][-+]?[0-9]{1,2})?")
+
+
+def _only(pairs: list[tuple[str, str]], *known: str) -> None:
+    unknown = sorted({name for name, _ in pairs if name not in known})
+    if unknown:
+        message = f"unknown; known: {', '.join(known)}"
+        raise InvalidParameters([{"parameter": n, "in": "query", "message": message}
+                                 for n in unknown])  # fmt: skip
 
 
 def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
@@ -64,7 +73,7 @@ def _number(name: str, text: str | None) -> float | None:
     if text is None:
         return None
     if not _NUMBER.fullmatch(text):
-        raise InvalidParameters.one(name, "must be a number (digits, and a decimal point)")
+        raise InvalidParameters.one(name, "must be a number, such as 2, 0.5 or 1e-3")
     return float(text)
 
 
@@ -104,7 +113,7 @@ def _bool(name: str, text: str | None) -> bool | None:
     if text is None:
         return None
     if text.lower() not in _BOOL:
-        raise InvalidParameters.one(name, "must be true or false")
+        raise InvalidParameters.one(name, "must be true or false (or 1 or 0)")
     return _BOOL[text.lower()]
 
 
@@ -132,7 +141,8 @@ def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
         flags.append((name, value))
     sort = _one(pairs, "sort") or "key"
     descending = sort.startswith("-")
-    if sort.lstrip("-") not in SORTS:
+    sort = sort.removeprefix("-")
+    if sort not in SORTS:
         raise InvalidParameters.one(
             "sort", f"one of {', '.join(SORTS)}, with '-' before it for descending"
         )
@@ -149,7 +159,7 @@ def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
         deprecated=_bool("deprecated", _one(pairs, "deprecated")),
         as_of=as_of,
         q=_one(pairs, "q") or None,
-        sort=sort.lstrip("-"),
+        sort=sort,
         descending=descending,
         limit=_limit(_one(pairs, "limit")),
         cursor=_one(pairs, "cursor"),
@@ -249,18 +259,7 @@ async def list_providers(
 ) -> Response:
     """The providers of a version, by key, with how many models each has."""
     pairs = query_pairs(request.scope)
-    unknown = sorted({k for k, _ in pairs if k not in ("q", "limit", "cursor", "fields")})
-    if unknown:
-        raise InvalidParameters(
-            [
-                {
-                    "parameter": n,
-                    "in": "query",
-                    "message": "unknown; known: q, limit, cursor, fields",
-                }
-                for n in unknown
-            ]
-        )
+    _only(pairs, "q", "limit", "cursor", "fields")
     snapshot = await bounded.run(request, service.snapshot, engine, version)
     page = select_providers(
         snapshot,
@@ -280,6 +279,7 @@ async def list_providers(
     503,
 )
 async def get_model(
+    request: Request,
     engine: str,
     version: str,
     key: str,
@@ -287,14 +287,26 @@ async def get_model(
     bounded: Blocking = Depends(blocking),
 ) -> Response:
     """One model of a version, with its provider's key (see the module text for how keys
-    with `/`, `:`, `@` and `*` are addressed)."""
+    with `/`, `:`, `@` and `*` are addressed); `fields=` chooses fields as for the list."""
+    pairs = query_pairs(request.scope)
+    _only(pairs, "fields")
+    fields = _fields(_one(pairs, "fields"), MODEL_FIELDS)
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     index = await bounded.run(None, index_of, snapshot)
     model = index.by_key.get(key)
     if model is not None:
+        if fields is not None:
+            model = {name: model[name] for name in fields}
         return JSONBytes({"engine": snapshot.engine, "engine_version": snapshot.version,
                           "model": model})  # fmt: skip
-    close = difflib.get_close_matches(key, index.by_key, n=5, cutoff=0.6)
+    # Keys are case-sensitive (as LiteLLM's are): one that differs only in case comes first.
+    same_but_case = [k for k in index.by_key if k.lower() == key.lower()]
+    close = same_but_case + [
+        k
+        for k in difflib.get_close_matches(key, index.by_key, n=5, cutoff=0.6)
+        if k not in same_but_case
+    ]
+    close = close[:5]
     raise model_history.UnknownModel(
         f"{engine} {snapshot.version} has no model {key!r}"
         + (f"; similar keys: {', '.join(close)}" if close else ""),
@@ -329,10 +341,7 @@ async def get_history(
     between spans: prices, limits, flags, provider, mode, deprecation. With `at`, the entry
     in the newest release on or before that date."""
     pairs = query_pairs(request.scope)
-    unknown = sorted({k for k, _ in pairs if k != "at"})
-    if unknown:
-        raise InvalidParameters([{"parameter": n, "in": "query", "message": "unknown; known: at"}
-                                 for n in unknown])  # fmt: skip
+    _only(pairs, "at")
     date = _date("at", _one(pairs, "at"))
     if date is not None:
         entry = await bounded.run(request, model_history.at, service.db, engine, key, date)

@@ -58,27 +58,24 @@ def only_parameters(*names: str) -> Callable[[Request], None]:
     a 422 (a write sent with `dry-run=true` must not publish for real)."""
 
     def check(request: Request) -> None:
-        errors, seen = [], set()
-        for name, _ in query_pairs(request.scope):
-            if name not in names:
-                known = ", ".join(names) or "none"
-                message = f"unknown parameter; this route takes: {known}"
-                errors.append({"parameter": name, "in": "query", "message": message})
-            elif name in seen:
-                errors.append({"parameter": name, "in": "query", "message": "given more than once"})
-            seen.add(name)
-        if errors:
-            raise InvalidParameters(errors)
+        _params(query_text(request.scope), names)
 
     return check
 
 
-def _params(query: str) -> dict[str, str]:
-    pairs = parse_qsl(query, keep_blank_values=True)
+def _params(query: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The parameters of `query`; one the route does not take (a misspelt `engine_versoin`
+    would otherwise answer for another version) or one given twice is an error."""
+    if not query:
+        return {}
     params: dict[str, str] = {}
     errors = []
-    for name, value in pairs:
-        if name in params:
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in allowed:
+            known = ", ".join(allowed) or "none"
+            message = f"unknown parameter; this route takes: {known}"
+            errors.append({"parameter": name, "in": "query", "message": message})
+        elif name in params:
             errors.append({"parameter": name, "in": "query", "message": "given more than once"})
         params[name] = value
     if errors:
@@ -98,7 +95,7 @@ def _number(name: str, text: str, low: int, high: int) -> int | dict[str, str]:
 
 def compat_poll(query: str, max_limit: int) -> Poll:
     """`GET /model/get-compatible-models?engine&engine_version&page&limit`."""
-    params = _params(query)
+    params = _params(query, ("engine", "engine_version", "page", "limit"))
     errors: list[dict[str, str]] = []
     for name in ("engine", "engine_version", "page", "limit"):
         if params.get(name) == "":
@@ -125,7 +122,7 @@ def compat_poll(query: str, max_limit: int) -> Poll:
 
 def changes_poll(engine: str, version: str, query: str) -> Poll:
     """`GET /v1/engines/{engine}/versions/{version}/changes?since=REV`."""
-    text = _params(query).get("since")
+    text = _params(query, ("since",)).get("since")
     if text is None:
         raise InvalidParameters.one("since", "required: the revision the client holds")
     since = _number("since", text, 0, MAX_SINCE)
@@ -134,8 +131,9 @@ def changes_poll(engine: str, version: str, query: str) -> Poll:
     return Poll(PollKind.CHANGES, engine, _version(version), since=since)
 
 
-def snapshot_poll(kind: PollKind, engine: str, version: str) -> Poll:
-    """The catalog or LiteLLM map of one version: no parameters to read."""
+def snapshot_poll(kind: PollKind, engine: str, version: str, query: str) -> Poll:
+    """The catalog or LiteLLM map of one version: it takes no parameters."""
+    _params(query, ())
     return Poll(kind, engine, _version(version))
 
 

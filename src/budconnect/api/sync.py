@@ -37,7 +37,9 @@ async def get_catalog(request: Request, engine: str, version: str) -> Response:
     the ETag is that digest (identity) or the digest with `-gzip` (gzip), and
     `If-None-Match` with either answers 304.
     """
-    return await answer_poll(request, snapshot_poll(PollKind.CATALOG, engine, version))
+    return await answer_poll(
+        request, snapshot_poll(PollKind.CATALOG, engine, version, query_text(request.scope))
+    )
 
 
 @read_route(router, f"/engines/{{engine}}/versions/{{version}}/{LITELLM_MAP}", 404, 422, 503)
@@ -46,7 +48,9 @@ async def get_litellm_map(request: Request, engine: str, version: str) -> Respon
     the document the release shipped, every top-level entry included."""
     if engine != "litellm":
         raise NotFound(f"the LiteLLM model map exists only for engine litellm, not {engine!r}")
-    return await answer_poll(request, snapshot_poll(PollKind.LITELLM_MAP, engine, version))
+    return await answer_poll(
+        request, snapshot_poll(PollKind.LITELLM_MAP, engine, version, query_text(request.scope))
+    )
 
 
 @read_route(

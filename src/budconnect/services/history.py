@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from budconnect.domain import identity
 from budconnect.domain.documents import model_document
 from budconnect.domain.records import JSONObject, ModelRecord
@@ -24,6 +26,10 @@ from budconnect.storage.membership import unpack
 
 class UnknownModel(NotFound):
     title = "Unknown model"
+
+
+class NoReleaseByDate(NotFound):
+    title = "No release by that date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,7 @@ def appearances(db: Database, engine: str, key: str) -> list[Appearance]:
     """Every version of `engine` holding `key`, oldest first."""
     with db.read() as conn:
         if repo.get_engine(conn, key=engine) is None:
-            raise UnknownEngine(f"unknown engine {engine!r}")
+            raise _unknown_engine(conn, engine)
         records = repo.model_entries_by_key(conn, key=key)
         if not records:
             raise UnknownModel(f"no version of {engine} holds a model {key!r}")
@@ -130,14 +136,25 @@ def at(db: Database, engine: str, key: str, date: dt.date) -> JSONObject:
     """The model's entry in the newest release (final, not yanked) on or before `date`."""
     with db.read() as conn:
         if repo.get_engine(conn, key=engine) is None:
-            raise UnknownEngine(f"unknown engine {engine!r}")
-        rows = [
+            raise _unknown_engine(conn, engine)
+        releases = [
             row
             for row in repo.list_versions(conn, engine_key=engine)
-            if is_final(row.version) and row.yanked_at is None and released(row)[0].date() <= date
+            if is_final(row.version) and row.yanked_at is None
         ]
+    rows = [row for row in releases if released(row)[0].date() <= date]
     if not rows:
-        raise UnknownModel(f"no release of {engine} on or before {date.isoformat()}")
+        first = min(releases, key=lambda r: released(r)[0], default=None)
+        since = (
+            f"; the first this registry holds is {first.version}, "
+            f"{released(first)[1]} {released(first)[0].date().isoformat()}"
+            if first is not None
+            else ""
+        )
+        raise NoReleaseByDate(
+            f"no release of {engine} on or before {date.isoformat()}{since}",
+            first_release=released(first)[0].date().isoformat() if first else None,
+        )
     newest = max(rows, key=lambda r: (released(r)[0], version_key(r.version)))
     for appearance in appearances(db, engine, key):
         if appearance.row.version == newest.version:
@@ -150,4 +167,12 @@ def at(db: Database, engine: str, key: str, date: dt.date) -> JSONObject:
     raise UnknownModel(
         f"{key!r} was not in {engine} {newest.version}, the newest release on or before "
         f"{date.isoformat()}"
+    )
+
+
+def _unknown_engine(conn: Connection, engine: str) -> UnknownEngine:
+    known = sorted(e.key for e in repo.list_engines(conn))
+    return UnknownEngine(
+        f"unknown engine {engine!r}; known engines: {', '.join(known) or 'none'}",
+        known_engines=known,
     )

@@ -7,7 +7,9 @@ largest version is a pass over a few thousand documents, answered in millisecond
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -206,10 +208,11 @@ def select_models(snapshot: Snapshot, query: ModelQuery, today: dt.date) -> Page
             continue
         selected.append(model)
     selected = _order(selected, query.sort, query.descending)
-    offset = _offset(query.cursor, snapshot.digest)
+    asked = _fingerprint(dataclasses.replace(query, limit=0, cursor=None, fields=None))
+    offset = _offset(query.cursor, snapshot, asked)
     items = selected[offset : offset + query.limit]
     following = offset + query.limit
-    next_cursor = _cursor(snapshot.digest, following) if following < len(selected) else None
+    next_cursor = _cursor(snapshot, following, asked) if following < len(selected) else None
     if query.fields is not None:
         items = [{name: m[name] for name in query.fields} for m in items]
     return Page(len(selected), items, next_cursor, known_flags)
@@ -232,10 +235,11 @@ def select_providers(
             p for p in providers
             if needle in p["provider_type"].lower() or needle in p["name"].lower()
         ]  # fmt: skip
-    offset = _offset(cursor, snapshot.digest)
+    asked = _fingerprint(("providers", q))
+    offset = _offset(cursor, snapshot, asked)
     items = providers[offset : offset + limit]
     following = offset + limit
-    next_cursor = _cursor(snapshot.digest, following) if following < len(providers) else None
+    next_cursor = _cursor(snapshot, following, asked) if following < len(providers) else None
     if fields is not None:
         items = [{name: p[name] for name in fields} for p in items]
     return Page(len(providers), items, next_cursor)
@@ -245,22 +249,40 @@ def _at_most(value: float | None, limit: float) -> bool:
     return value is not None and value <= limit + 1e-12
 
 
-def _cursor(digest: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([digest[:16], offset])).decode().rstrip("=")
+# A cursor names the snapshot, the version and the question (filters, search, sort) it
+# pages through: used with another version or another question it would skip into a
+# different list without a word.
+def _fingerprint(question: object) -> str:
+    return hashlib.sha256(repr(question).encode()).hexdigest()[:12]
 
 
-def _offset(cursor: str | None, digest: str) -> int:
-    """The offset a cursor stands for; it must come from this very snapshot."""
+def _cursor(snapshot: Snapshot, offset: int, asked: str) -> str:
+    token = orjson.dumps([snapshot.digest[:16], offset, asked, snapshot.version])
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _offset(cursor: str | None, snapshot: Snapshot, asked: str) -> int:
+    """The offset a cursor stands for; it must come from this very snapshot and question."""
     if cursor is None:
         return 0
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        prefix, offset = orjson.loads(base64.urlsafe_b64decode(padded))
+        prefix, offset, question, version = orjson.loads(base64.urlsafe_b64decode(padded))
         if not isinstance(offset, int) or offset < 0 or not isinstance(prefix, str):
             raise ValueError("not a cursor")
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidParameters.one("cursor", "not a cursor this server gave") from None
-    if prefix != digest[:16]:
+    if version != snapshot.version:
+        raise InvalidParameters.one(
+            "cursor", f"this cursor pages through version {version}, not {snapshot.version}"
+        )
+    if question != asked:
+        raise InvalidParameters.one(
+            "cursor",
+            "this cursor pages through another question (other filters, search or sort); "
+            "ask the same one, or start again without it",
+        )
+    if prefix != snapshot.digest[:16]:
         raise CursorOutdated(
             "the version changed since this cursor was given; start again without it"
         )

@@ -34,6 +34,7 @@ from budconnect.metrics import SEED_DURATION, SEEDS
 from budconnect.seeders import (
     FORMATS,
     bundled_file,
+    bundled_provenance,
     bundled_versions,
     engine_format,
     parser_fingerprint,
@@ -381,7 +382,14 @@ def _unchanged(
         issues=repo.get_version_issues(conn, version_id=row.id),
         content_digest=row.content_digest,
         revision=row.revision,
-        provenance_added=provenance.origin == "index" and row.origin != "index",
+        # A release's provenance for a version held from elsewhere, or the release date of
+        # a bundled version seeded before the package shipped its dates.
+        provenance_added=(provenance.origin == "index" and row.origin != "index")
+        or (
+            provenance.origin == row.origin
+            and row.released_at is None
+            and provenance.released_at is not None
+        ),
     )
 
 
@@ -625,7 +633,7 @@ def seed_bundled(
                 version=version,
                 raw=path.read_bytes(),
                 history=history,
-                provenance=Provenance(origin="bundled"),
+                provenance=bundled_provenance(engine, version, data_dir),
             )
         except InvalidSourceFile as exc:
             raise InvalidSourceFile(f"{engine} {version} ({path}): {exc.detail}") from None
