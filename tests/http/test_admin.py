@@ -214,6 +214,12 @@ def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> Non
         assert app.get(catalog, headers={"authorization": f"Bearer {reader}"}).status_code == 200
         assert app.get(catalog, headers=AUTH).status_code == 200  # admin may read
         assert app.get("/healthz").status_code == 200
+        # A read token is known, and may not write: 403, not 401 (asking again will not help).
+        as_reader = {"authorization": f"Bearer {reader}"}
+        for method, path in (("GET", "/v1/admin/audit"), ("POST", f"{catalog[:-8]}/yank")):
+            refused = app.request(method, path, headers=as_reader)
+            assert refused.status_code == 403, (path, refused.text)
+            assert "needs an admin token" in refused.json()["detail"]
 
 
 def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(

@@ -122,6 +122,12 @@ def test_fast_and_slow_paths_answer_the_same(seeded_server: Server) -> None:
         ("/v1/engines/litellm/versions/1.14.4/changes", 422),
         ("/v1/engines/litellm/versions/1.14.4/changes?since=999999999", 410),
         ("/v1/engines/litellm/diff?from=1.14.4", 422),
+        # A parameter a route does not take is named, never ignored: a misspelt one would
+        # answer another question than the one asked.
+        (CATALOG.format("1.14.4") + "?x=1", 422),
+        ("/v1/engines/litellm/versions/1.14.4/changes?since=1&sinse=3", 422),
+        ("/v1/engines/litellm/versions/1.14.4/model_prices_and_context_window.json?v=2", 422),
+        ("/model/get-compatible-models?engine=litellm&engine_versoin=1.14.4", 422),
         ("/v1/engines/litellm/diff?from=1.14.4&to=0.0.1", 404),
         ("/v1/engines/litellm/diff?from=1.14.4&to=1.14.4&from=0.0.1", 422),  # not the last wins
         ("/v1/engines/litellm/diff?from=1.14.4&to=1.14.4&fields=all", 422),
@@ -135,6 +141,21 @@ def test_bad_sync_requests_get_problem_details(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/v1/engines/litellm/diff?from=1.14.4", "to: required"),
+        ("/model/get-compatible-models?engine=litellm&engine_versoin=1.14.4",
+         "engine_versoin: unknown parameter; this route takes: engine, engine_version, page, "
+         "limit"),
+    ],
+)  # fmt: skip
+def test_parameter_errors_say_what_is_wrong_in_plain_words(
+    seeded_server: Server, path: str, detail: str
+) -> None:
+    assert get(seeded_server, path).json()["detail"] == detail
 
 
 # --- LiteLLM's own format -------------------------------------------------------------------

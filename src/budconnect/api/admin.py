@@ -48,13 +48,15 @@ class UnsupportedMediaType(BudConnectError):
 
 def admin(request: Request) -> Actor:
     """The admin token's name and the client, or a 401/403 problem."""
-    name = require(request.app.state.admin_tokens, request, what="writing")
+    name = require(request.app.state.admin_tokens, request, what="writing",
+                   readers=request.app.state.read_tokens)  # fmt: skip
     return Actor(name, request.client.host if request.client else "unknown")
 
 
 def admin_reader(request: Request) -> str:
     """The admin token's name, for the admin reads (audit log, fleet), or a 401/403 problem."""
-    return require(request.app.state.admin_tokens, request, what="the admin API")
+    return require(request.app.state.admin_tokens, request, what="the admin API",
+                   readers=request.app.state.read_tokens)  # fmt: skip
 
 
 def _write_allowance(request: Request) -> None:

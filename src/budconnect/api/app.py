@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         max_concurrent=settings.max_concurrent_builds, wait=settings.database_wait
     )
     app.state.admin_tokens = settings.admin()
+    app.state.read_tokens = settings.readers()
     app.state.write_limit = RateLimit(settings.write_rate, 10, what="writes")
     app.state.read_limit = RateLimit(
         settings.expensive_read_rate, max(10.0, settings.expensive_read_rate / 6), what="reads"
@@ -131,9 +132,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         served = PollFastPath(
             app, polls, fleet, max_age=2 * interval, max_limit=settings.max_page_limit
         )
-    readers = settings.readers()
-    if readers:
-        served = ReadAuth(served, readers, app.state.admin_tokens)
+    if app.state.read_tokens:
+        served = ReadAuth(served, app.state.read_tokens, app.state.admin_tokens)
     return MetricsMiddleware(served)
 
 

@@ -31,8 +31,9 @@ def bearer(authorization: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require(tokens: Tokens, request: Request, *, what: str) -> str:
-    """The name of the token the request bears, or a 401/403 problem (nothing is echoed)."""
+def require(tokens: Tokens, request: Request, *, what: str, readers: Tokens | None = None) -> str:
+    """The name of the token the request bears, or a 401/403 problem (nothing is echoed): 401
+    for no token or an unknown one, 403 for a read token, which is known but may only read."""
     if not tokens:
         raise Forbidden(f"{what} is disabled: no token for it is configured on this server")
     token = bearer(request.headers.get("authorization"))
@@ -40,6 +41,8 @@ def require(tokens: Tokens, request: Request, *, what: str) -> str:
         raise Unauthorized(f"{what} needs a bearer token (Authorization: Bearer ...)")
     name = tokens.who(token)
     if name is None:
+        if readers and readers.who(token) is not None:
+            raise Forbidden(f"a read token may not be used for {what}: it needs an admin token")
         raise Unauthorized("the bearer token is not valid here")
     return name
 

@@ -18,6 +18,16 @@ from budconnect.errors import BudConnectError, Busy, DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 
+# Pydantic's words for the mistakes people make in query strings, said as the rest of the API
+# says them (its other messages are clear enough as they are).
+_MESSAGES = {
+    "missing": "required",
+    "int_parsing": "must be a whole number, in decimal digits",
+    "int_from_float": "must be a whole number, in decimal digits",
+    "bool_parsing": "must be true or false",
+}
+
+
 def _kind(error: BudConnectError) -> str:
     # UnknownEngine -> unknown-engine: a stable, greppable problem type per exception class.
     return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
@@ -48,7 +58,7 @@ def install(app: FastAPI) -> None:
             {
                 "parameter": ".".join(str(part) for part in error["loc"][1:]) or "body",
                 "in": str(error["loc"][0]) if error["loc"] else "request",
-                "message": error["msg"],
+                "message": _MESSAGES.get(error["type"], error["msg"]),
             }
             for error in exc.errors()
         ]
