@@ -104,7 +104,12 @@ def _for_people(request: Request) -> bool:
 
 def _not_allowed(request: Request, headers: dict[str, str]) -> str:
     """A 405's detail: the method is refused, the path exists, and what it answers to."""
-    allowed = next((v for k, v in headers.items() if k.lower() == "allow"), "")
+    name, allowed = next(((k, v) for k, v in headers.items() if k.lower() == "allow"), ("", ""))
+    methods = [m.strip() for m in allowed.split(",") if m.strip()]
+    # Each read route is a GET and a HEAD route: the router names only the first it matched.
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+        headers[name] = allowed = ", ".join(methods)
     answers = f"; it answers {allowed}" if allowed else ""
     return f"{request.method} is not allowed on {request.url.path}{answers}"
 
