@@ -202,6 +202,13 @@ def test_a_yanked_version_is_never_latest_but_is_served_by_name(app: InProcess) 
     ]
     actions = [(e["action"], e["detail"]) for e in audit(app)[:2]]
     assert actions == [("unyank", {}), ("yank", {"reason": "prices wrong"})]
+    # `latest` names another version once yanked: a yank names its version exactly.
+    written = len(audit(app))
+    for action in ("yank", "unyank"):
+        vague = app.request("POST", f"/v1/engines/litellm/versions/latest/{action}", headers=AUTH)
+        assert vague.status_code == 422, vague.text
+        assert vague.json()["type"] == "urn:budconnect:problem:invalid-identifier"
+    assert len(audit(app)) == written
 
 
 def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> None:

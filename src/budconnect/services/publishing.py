@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from budconnect.domain.records import JSONObject, Provenance
 from budconnect.domain.versions import validate_engine_key, validate_version, version_key
-from budconnect.errors import HeldBack, UnknownVersion
+from budconnect.errors import HeldBack, InvalidIdentifier, UnknownVersion
 from budconnect.seeders import engine_format
 from budconnect.services.catalog import Catalog
 from budconnect.services.diffs import diff_snapshots
@@ -158,6 +158,8 @@ def set_yanked(
     served by its exact name) or bring it back. Pollers see it at their next poll: the
     registry revision is raised."""
     validate_engine_key(engine)
+    if version.lower() == "latest":  # it names another version after the yank: say which
+        raise InvalidIdentifier("'latest' is not a version: name the one to yank or unyank exactly")
     with db.write() as conn:
         return yank_in(
             conn, engine=engine, version=version, yanked=yanked, reason=reason, actor=actor
