@@ -147,6 +147,15 @@ def test_bad_seed_arguments_fail_with_one_line_and_no_writes(
     assert counts(database_url) == before
 
 
+def test_a_data_dir_that_does_not_exist_is_named(database_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    result = run_cli("seed", "litellm", "--version", "1.70.4", database_url=database_url,
+                     BUDCONNECT_DATA_DIR=str(missing))  # fmt: skip
+    assert result.returncode == 1
+    assert f"the data directory {missing} does not exist (BUDCONNECT_DATA_DIR)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"{oops", "not valid JSON"), (b"[]", "not a JSON object"), (b"\xff", "not UTF-8")],

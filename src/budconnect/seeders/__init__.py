@@ -114,6 +114,11 @@ def bundled_file(engine: str, version: str, data_dir: Path | None = None) -> Pat
     root = (data_dir or bundled_data_dir()).resolve()
     path = (root / validate_engine_key(engine) / f"{validate_version(version)}.json").resolve()
     if root not in path.parents or not path.is_file():
+        if not root.is_dir():
+            raise SourceFileMissing(
+                f"no bundled file for {engine} {version}: the data directory {root} does not "
+                "exist (BUDCONNECT_DATA_DIR)"
+            )
         available = ", ".join(bundled_versions(engine, data_dir)) or "none"
         raise SourceFileMissing(
             f"no bundled file for {engine} {version}; bundled versions: {available}"
