@@ -340,6 +340,21 @@ def test_the_sync_command_polls_once_and_reports_failure_in_one_line(
     assert "--server must be an http" in bad.stderr
 
 
+def test_failures_add_up_across_runs_of_one_server_and_start_over_for_another(
+    live: tuple[Database, Server], tmp_path: Path
+) -> None:
+    """`--once` from cron is a new process each time: the count (and the backoff it sets)
+    must survive it, yet failures against a server no longer followed say nothing."""
+    _, server = live
+    dead = "http://127.0.0.1:9"
+    for expected in (1, 2, 3):
+        assert client(dead, tmp_path).sync_once().status == "failed"
+        assert json.loads((tmp_path / STATE).read_bytes())["consecutive_failures"] == expected
+    moved = client(server.base_url, tmp_path)
+    assert moved.failures == 0  # not "4 in a row" against a server it never asked
+    assert moved.sync_once().status == "updated"
+
+
 def test_a_garbled_state_file_is_not_fatal(live: tuple[Database, Server], tmp_path: Path) -> None:
     _, server = live
     for garbage in (b"[1]", b'{"consecutive_failures": null}', b"{not json"):

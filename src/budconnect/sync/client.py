@@ -145,8 +145,13 @@ class SyncClient:
             event_hooks={"request": [self._check_redirect]},
         )
         self.local = LocalConfig.load(self.state_dir)
-        failures = self.local.state.get("consecutive_failures")
+        state = self.local.state
+        failures = state.get("consecutive_failures")
         self.failures = failures if type(failures) is int and failures >= 0 else 0
+        # Failures against another server or another version say nothing of this one.
+        followed = (state.get("server"), state.get("engine"), state.get("engine_version"))
+        if followed != (self.server, self.engine, self.engine_version):
+            self.failures = 0
 
     def _check_redirect(self, request: httpx.Request) -> None:
         if self.allow_cross_origin_redirects or _origin(request.url) == self.origin:
@@ -180,6 +185,9 @@ class SyncClient:
             log.warning("sync failed (%d in a row): %s", self.failures, message)
             try:
                 self.local.save_state(
+                    server=self.server,
+                    engine=self.engine,
+                    engine_version=self.engine_version,
                     last_attempt=now,
                     last_error={"at": now, "message": message},
                     consecutive_failures=self.failures,
