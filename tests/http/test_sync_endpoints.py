@@ -307,8 +307,23 @@ def test_the_change_feed_of_latest_gives_no_delta_from_before_latest_moved(
             assert time.monotonic() < deadline, answer.text
             time.sleep(0.05)
         assert "latest of litellm names 1.14.4" in answer.json()["detail"]
+        # A client that holds what latest names now needs nothing, whatever it asks since.
+        current = {"if-none-match": f'"{first["digest"]}"'}
+        assert get(server, changes, params={"since": 1}, headers=current).status_code == 304
         assert client.sync_once().status != "failed"
         assert _held(tmp_path) == ("1.14.4", first["digest"])
+        # The catalog of latest names the revision latest moved at, not 1.14.4's own older
+        # one: asking for changes since it is answered, not refused at every poll.
+        catalog = get(server, CATALOG.format("latest")).json()
+        assert catalog["revision"] > first["revision"]
+        assert catalog == {**get(server, CATALOG.format("1.14.4")).json(),
+                           "revision": catalog["revision"]}  # fmt: skip
+        since_move = get(server, changes, params={"since": catalog["revision"]})
+        assert since_move.status_code == 200, since_move.text
+        assert since_move.json()["revision"] == catalog["revision"]
+        assert since_move.json()["models"] == {"removed": [], "upserted": []}
+        again = client.sync_once()
+        assert (again.status, again.method) == ("unchanged", "not-modified")
 
 
 def _held(state: Any) -> tuple[str, str]:

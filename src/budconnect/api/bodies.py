@@ -30,6 +30,7 @@ from budconnect.services.snapshots import Snapshot
 @dataclass(frozen=True, slots=True)
 class CatalogKey:
     digest: str
+    revision: int  # named in the body: `latest` may name a later one (served_revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +174,14 @@ def diff_digest(old: str, new: str) -> str:
 # --- what each body holds ---------------------------------------------------------------------
 
 
-def catalog_content(snapshot: Snapshot) -> JSONObject:
+def catalog_content(snapshot: Snapshot, revision: int | None = None) -> JSONObject:
     return {
         "object": "catalog",
         "engine": snapshot.engine,
         "engine_name": snapshot.engine_name,
         "engine_version": snapshot.version,
         "digest": snapshot.digest,
-        "revision": snapshot.revision,
+        "revision": snapshot.revision if revision is None else max(revision, snapshot.revision),
         "provider_count": len(snapshot.providers),
         "model_count": snapshot.model_count,
         "providers": snapshot.providers,

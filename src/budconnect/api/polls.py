@@ -136,7 +136,6 @@ class Polls:
             digest = row.content_digest
             if poll.kind is PollKind.CHANGES:
                 view.check_since(poll.since)
-                view.check_latest_since(poll.engine, poll.version, poll.since)
         sweep = pin = None
         if poll.kind is PollKind.COMPAT and client is not None:
             sweep = (*client, poll.engine, poll.version, poll.limit)
@@ -149,7 +148,11 @@ class Polls:
         if if_none_match and etag_matches(if_none_match, digest):
             validators_304 = self._validators(digest, gzip_ok, self._control(poll))
             return self._count(poll, block, 304, validators_304, b"")
-        key = _key(poll, digest, row)
+        if poll.kind is PollKind.CHANGES and poll.engine is not None:
+            # After the 304: a client holding what `latest` now is needs nothing, whichever
+            # version it had asked about; without it, no delta from before the move applies.
+            view.check_latest_since(poll.engine, poll.version, poll.since)
+        key = _key(poll, digest, row, view)
         encoded = self.cache.get(key)
         if encoded is None:
             if not block:
@@ -257,11 +260,12 @@ class Polls:
             content = bodies.page_content(snapshots, poll.page, poll.limit, single=False)
             return bodies.Encoded.build(content, digest, control)
         if poll.kind is PollKind.CHANGES:
-            changes = catalog.changes(row.engine_key, row.version, poll.since)
+            # Asked as it was (`latest`, or a version): a delta of `latest` has rules of its own.
+            changes = catalog.changes(row.engine_key, poll.version, poll.since)
             return bodies.Encoded.build(bodies.changes_content(changes), changes.digest, control)
         snapshot: Snapshot = catalog.snapshot(row.engine_key, row.version)
         if poll.kind is PollKind.CATALOG:
-            content = bodies.catalog_content(snapshot)
+            content = bodies.catalog_content(snapshot, view.served_revision(row, poll.version))
         elif poll.kind is PollKind.LITELLM_MAP:
             content = bodies.litellm_map_content(snapshot)
         else:
@@ -290,14 +294,15 @@ def charged(build: Callable[[], T], charge: Callable[[], None] | None) -> Callab
     return build_charged
 
 
-def _key(poll: Poll, digest: str, row: VersionRow | None) -> bodies.BodyKey:
+def _key(poll: Poll, digest: str, row: VersionRow | None, view: RegistryView) -> bodies.BodyKey:
     if poll.kind is PollKind.CATALOG:
-        return bodies.CatalogKey(digest)
+        assert row is not None
+        return bodies.CatalogKey(digest, view.served_revision(row, poll.version))
     if poll.kind is PollKind.LITELLM_MAP:
         return bodies.LiteLLMMapKey(digest)
     if poll.kind is PollKind.CHANGES:
         assert row is not None
-        return bodies.ChangesKey(digest, row.revision, poll.since)
+        return bodies.ChangesKey(digest, view.served_revision(row, poll.version), poll.since)
     return bodies.PageKey(digest, poll.page, poll.limit)
 
 

@@ -112,6 +112,16 @@ class RegistryView:
                 current_revision=self.revision,
             )
 
+    def served_revision(self, row: VersionRow, version: str | None) -> int:
+        """The revision a catalog or change feed of `row` names, asked for as `version`.
+
+        For `latest`, the later of the version's own and the one at which `latest` came to
+        name it: a client that fetched `latest` after a yank holds what `latest` is as of
+        that move, and asking for changes since it must not be refused forever."""
+        if version not in (None, LATEST):
+            return row.revision
+        return max(row.revision, self.engine(row.engine_key).latest_since)
+
     def check_latest_since(self, engine: str, version: str | None, since: int) -> None:
         """Raise Gone when a delta of `latest` from revision `since` would be a delta of
         another version: `latest` came to name its version (a newer release, a yank, an
@@ -343,6 +353,7 @@ class Catalog:
             registry_now = RegistryView({}, "", current, floor)
             registry_now.check_since(since)
             name = resolved.version
+            engine_row = None
             if version in (None, LATEST):  # what the database says `latest` is, not the view
                 engine_row = repo.get_engine(conn, key=resolved.engine_key)
                 if engine_row is not None and engine_row.latest_version is not None:
@@ -369,6 +380,9 @@ class Catalog:
             provider_records = repo.load_provider_entries(conn, providers)
             model_records = repo.load_model_entries(conn, models)
         engine_key, version_name = row.engine_key, row.version
+        revision = row.revision
+        if version in (None, LATEST) and engine_row is not None:
+            revision = max(revision, engine_row.latest_since)  # see RegistryView.served_revision
 
         def pid(key: str) -> uuid.UUID:
             return identity.provider_id(engine_key, version_name, key)
@@ -377,7 +391,7 @@ class Catalog:
             engine=engine_key,
             version=version_name,
             since=since,
-            revision=row.revision,
+            revision=revision,
             digest=row.content_digest,
             providers_upserted=[
                 provider_document(p, pid(p.key))

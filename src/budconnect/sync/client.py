@@ -343,7 +343,9 @@ class SyncClient:
         if response.status_code == 304:
             return SyncOutcome("unchanged", "not-modified", local["digest"])
         if response.status_code == 410:
-            log.info("revision %d is too old for the change feed; fetching the catalog", revision)
+            # Too old for the kept history, or `latest` moved to another version since.
+            log.info("no changes since revision %d (%s); fetching the catalog", revision,
+                     _detail(response))  # fmt: skip
             return None
         if response.status_code != 200:
             raise SyncFailed(
