@@ -517,7 +517,9 @@ def track_command(
                         log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
                     else:
                         releases.update(item.outcome for item in report.tracked)
-                        outcome = "held-back" if report.not_ingested else "ok"
+                        missed = {item.outcome for item in report.not_ingested}
+                        # Held back first: `--force` is what that needs; refused: see the log.
+                        outcome = next((o for o in ("held-back", "refused") if o in missed), "ok")
                         if failures:
                             log.info("index %s answers again after %d failed runs", url, failures)
                         failures = 0

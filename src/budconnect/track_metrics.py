@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-RUN_OUTCOMES = ("ok", "held-back", "index-unavailable", "failed")
+RUN_OUTCOMES = ("ok", "held-back", "refused", "index-unavailable", "failed")
 # The outcomes of `services.tracking.Tracked`.
 RELEASE_OUTCOMES = (
     "ingested",
@@ -27,6 +27,7 @@ RELEASE_OUTCOMES = (
     "yanked",
     "held-back",
     "refused",
+    "kept",
 )
 LAST_SUCCESS = "budconnect_track_last_success_timestamp_seconds"
 
@@ -42,7 +43,7 @@ class TrackRun:
     @property
     def completed(self) -> bool:
         """The index was read and every release handled (some perhaps held back)."""
-        return self.outcome in ("ok", "held-back")
+        return self.outcome in ("ok", "held-back", "refused")
 
 
 class _Families:
@@ -66,7 +67,8 @@ def write_track_file(path: Path, run: TrackRun) -> None:
 
     outcome = GaugeMetricFamily(
         "budconnect_track_last_run_outcome",
-        "1 for the outcome of the tracker's last run (ok, held-back, index-unavailable, failed).",
+        "1 for the outcome of the tracker's last run (ok, held-back, refused, index-unavailable, "
+        "failed).",
         labels=["engine", "outcome"],
     )
     for name in RUN_OUTCOMES:

@@ -172,3 +172,36 @@ def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database)
     with InProcess(db.url) as app:
         delta = app.get(f"/v1/engines/litellm/versions/1.60.9/changes?since={revision}").json()
     assert [m["uri"] for m in delta["models"]["removed"]] == ["gpt-4"]
+
+
+def test_the_latest_move_is_dated_by_the_release_unless_a_yank_may_have_moved_it(
+    db: Database,
+) -> None:
+    """Migration 07 dates when `latest` came to name its version: by that version's own
+    revision where only new releases could have moved it (every served byte stays), by the
+    registry's revision where a yank or unyank may have (410 once, then the catalog)."""
+    from budconnect.services.publishing import Actor, set_yanked
+
+    for version in ("1.14.4", "1.60.9"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    downgrade(db.engine, "20261202_06")
+    upgrade(db.engine)
+    with db.read() as conn:
+        found = repo.get_engine(conn, key="litellm")
+        newest = repo.get_version(conn, engine_key="litellm", version="1.60.9")
+    assert found is not None
+    assert newest is not None
+    assert (found.latest_version, found.latest_since) == ("1.60.9", newest.revision)
+
+    set_yanked(db, engine="litellm", version="1.60.9", yanked=True, reason=None,
+               actor=Actor("ops", "127.0.0.1"))  # fmt: skip
+    set_yanked(db, engine="litellm", version="1.60.9", yanked=False, reason=None,
+               actor=Actor("ops", "127.0.0.1"))  # fmt: skip
+    downgrade(db.engine, "20261202_06")
+    upgrade(db.engine)
+    with db.read() as conn:
+        found = repo.get_engine(conn, key="litellm")
+        registry_revision, _ = repo.registry_state(conn)
+    assert found is not None
+    assert (found.latest_version, found.latest_since) == ("1.60.9", registry_revision)
+    assert registry_revision > newest.revision

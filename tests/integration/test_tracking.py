@@ -139,6 +139,57 @@ def test_a_version_seeded_from_a_file_gets_its_provenance_without_a_rewrite(
     assert (after.revision, after.content_digest) == (before.revision, before.content_digest)
 
 
+def test_an_operators_version_with_another_map_is_kept_not_replaced(
+    database_url: str, index: PackageIndex, tmp_path: Path
+) -> None:
+    """A version an operator seeded from a file (or published) is theirs: the release of the
+    same name is not ingested over it, and later runs do not fetch it again."""
+    other = tmp_path / "1.65.8-patched.json"
+    document = orjson.loads(source_bytes("1.65.8"))
+    document["gpt-4"]["input_cost_per_token"] = 1.0
+    other.write_bytes(orjson.dumps(document))
+    seeded = run_cli("seed", "litellm", "--version", "1.65.8", "--file", str(other),
+                     database_url=database_url)  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    before = held(database_url)["1.65.8"]
+    first = track(database_url, index, "--since", "1.65.8")
+    # Exit 2 for 1.70.6 (no map in it) alone: keeping an operator's version is no failure.
+    assert first.returncode == 2, first.stderr
+    assert "kept litellm 1.65.8: litellm 1.65.8 was seeded from a file" in first.stderr
+    after = held(database_url)["1.65.8"]
+    assert (after.content_digest, after.origin, after.wheel_filename) == (
+        before.content_digest, "file", None)  # fmt: skip
+    again = track(database_url, index, "--since", "1.65.8")
+    assert "1.65.8" not in again.stderr.split("to ingest")[1]  # noted: not fetched again
+
+
+def test_a_bundled_version_with_another_map_is_replaced_by_the_release_and_audited(
+    database_url: str, index: PackageIndex, tmp_path: Path
+) -> None:
+    data = tmp_path / "litellm"
+    data.mkdir()
+    document = orjson.loads(source_bytes("1.65.8"))
+    document["gpt-4"]["input_cost_per_token"] = 1.0
+    (data / "1.65.8.json").write_bytes(orjson.dumps(document))
+    bundled = run_cli("seed", "litellm", "--version", "1.65.8", database_url=database_url,
+                      BUDCONNECT_DATA_DIR=str(tmp_path))  # fmt: skip
+    assert bundled.returncode == 0, bundled.stderr
+    before = held(database_url)["1.65.8"]
+    assert before.origin == "bundled"
+    run = track(database_url, index, "--since", "1.65.8")
+    after = held(database_url)["1.65.8"]
+    assert after.content_digest != before.content_digest, run.stderr
+    assert (after.origin, after.wheel_filename) == ("index", index.releases["1.65.8"].filename)
+    assert after.source_digest == hashlib.sha256(source_bytes("1.65.8")).hexdigest()
+    audit = run_cli("audit", "--json", database_url=database_url).stdout.splitlines()
+    entry = orjson.loads(audit[0])
+    assert (entry["actor"], entry["action"], entry["engine_version"]) == (
+        "tracker", "publish", "1.65.8")  # fmt: skip
+    assert entry["detail"] == {"replaced": "bundled", "wheel": index.releases["1.65.8"].filename}
+    assert (entry["digest_before"], entry["digest_after"]) == (
+        before.content_digest, after.content_digest)  # fmt: skip
+
+
 def test_a_run_killed_mid_way_is_resumed_by_the_next(
     database_url: str, index: PackageIndex
 ) -> None:
@@ -344,7 +395,9 @@ def test_a_run_writes_its_metrics_for_the_textfile_collector(
     assert run.returncode == 2, run.stderr  # the release without a map is reported
     text = path.read_text()
     outcome = "budconnect_track_last_run_outcome"
-    assert sample(text, outcome, engine="litellm", outcome="held-back") == 1
+    # Refused (no map), not held back: `--force` would not help, and the outcome says so.
+    assert sample(text, outcome, engine="litellm", outcome="refused") == 1
+    assert sample(text, outcome, engine="litellm", outcome="held-back") == 0
     assert sample(text, outcome, engine="litellm", outcome="ok") == 0
     releases = "budconnect_track_last_run_releases"
     assert sample(text, releases, engine="litellm", outcome="ingested") == len(FINAL)

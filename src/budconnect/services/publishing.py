@@ -243,6 +243,22 @@ def _counts(counts: Any) -> JSONObject:
     }
 
 
+def record_audit_in(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    engine: str,
+    version: str,
+    before: str | None,
+    after: str | None,
+    forced: bool,
+    detail: JSONObject,
+) -> None:
+    """An audit record of a write made in `conn`'s transaction (committed with it, or not at
+    all): the tracker's own writes are audited as an operator's are."""
+    _audit(conn, actor, action, engine, version, before, after, forced, detail)
+
+
 def _audit(
     conn: Connection,
     actor: Actor,

@@ -212,6 +212,10 @@ def _seed(
     parser = engine_format(engine).parse
     file_digest = _digest_of(raw, source_digest)
     parser_revision = parser_fingerprint(engine)
+    # Given: where this source came from, recorded on a version it creates or changes (a seed
+    # that only re-reads what is held, as re-derivation does, names none and keeps the
+    # version's own).
+    given = provenance
     provenance = provenance or Provenance()
 
     # The parse of the source this process seeded last lets the parser skip every model entry
@@ -268,7 +272,7 @@ def _seed(
                     conn,
                     _Seed(engine, version, parsed, source_digest, parser_revision, now, history),
                     current,
-                    provenance,
+                    given,
                     forced=force,
                     known=known,
                     counts=counts,
@@ -414,7 +418,7 @@ def _apply(
     conn: Connection,
     job: _Seed,
     current: repo.VersionRow | None,
-    provenance: Provenance,
+    provenance: Provenance | None,
     *,
     forced: bool,
     known: _Known,
@@ -510,10 +514,12 @@ def _apply(
             version=job.version,
             created_at=job.now,
             **values,
-            **_provenance_values(provenance),
+            **_provenance_values(provenance or Provenance()),
         )
     else:
         version_id = current.id
+        if provenance is not None:  # it now serves this source: say where that came from
+            values.update(_provenance_values(provenance))
         repo.update_version(conn, version_id=version_id, **values)
     repo.record_state(conn, version_id=version_id, revision=revision, membership=membership)
     if current is None:  # a new version may be the new `latest`

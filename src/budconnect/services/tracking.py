@@ -20,6 +20,7 @@ mirror that drops the flag, must not bring a withdrawn version back as `latest`)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,12 +36,18 @@ from budconnect.errors import HeldBack, InvalidSourceFile, SourceTooLarge, Unsup
 from budconnect.releases.index import Release, SimpleIndex
 from budconnect.releases.wheels import WheelRefused, download, read_member
 from budconnect.seeders import engine_format
-from budconnect.services.publishing import Actor, yank_in
+from budconnect.services.publishing import Actor, record_audit_in, yank_in
 from budconnect.services.seeding import DEFAULT_HISTORY, DEFAULT_MAX_SOURCE_BYTES, SeedResult, seed
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
-Outcome = Literal["ingested", "provenance-recorded", "unchanged", "yanked", "held-back", "refused"]
+Outcome = Literal[
+    "ingested", "provenance-recorded", "unchanged", "yanked", "held-back", "refused", "kept"
+]
+# Versions an operator put there (`seed --file`, `PUT .../source`): the tracker records the
+# release's provenance on one that holds the release's very map, and never replaces one that
+# holds another (bundled versions are LiteLLM's own maps: the release's wheel is the truth).
+OPERATORS_ORIGINS = ("file", "publish")
 
 # The audit log's name for the tracker's own writes (yanks that follow the index).
 TRACKER = "tracker"
@@ -192,6 +199,11 @@ def _ingest(
             raw = read_member(path, member, options.max_source_bytes)
     except WheelRefused as exc:
         return _noted(db, engine, release.version, wheel.filename, "refused", str(exc), now)
+    map_sha256 = hashlib.sha256(raw).hexdigest()
+    with db.read() as conn:
+        held = repo.get_version(conn, engine_key=engine, version=release.version)
+    if held is not None and _operators(held, map_sha256):
+        return _kept(db, engine, held, wheel.filename, now)
     provenance = Provenance(
         origin="index",
         released_at=wheel.uploaded_at or now,
@@ -201,9 +213,17 @@ def _ingest(
     )
     yanked: list[str] = []
 
-    def in_the_seed(conn: Connection, _result: SeedResult, _before: str | None) -> None:
+    def in_the_seed(conn: Connection, result: SeedResult, before: str | None) -> None:
         # In the seed's own transaction: the version is never served unyanked (as `latest`)
         # before the yank of its release is applied, and its note goes with it.
+        if before is not None and result.changed:
+            # It held another map: an operator's (published since the check above) is never
+            # replaced; a bundled one is, published by the tracker in the audit log.
+            if held is None or held.origin in OPERATORS_ORIGINS:
+                raise _OperatorsVersion
+            record_audit_in(conn, actor, "publish", engine, release.version, before,
+                            result.content_digest, options.force,
+                            {"replaced": held.origin, "wheel": wheel.filename})  # fmt: skip
         repo.forget_release_note(conn, engine_key=engine, version=release.version)
         if release.yanked and release.version not in repo.unyanked_versions(
             conn, engine_key=engine
@@ -223,6 +243,11 @@ def _ingest(
             now=now,
             on_applied=in_the_seed,
         )
+    except _OperatorsVersion:
+        with db.read() as conn:
+            now_held = repo.get_version(conn, engine_key=engine, version=release.version)
+        assert now_held is not None
+        return _kept(db, engine, now_held, wheel.filename, now)
     except HeldBack as exc:
         reason = exc.detail if exc.detail.startswith(HELD_BACK) else f"{HELD_BACK}: {exc.detail}"
         _noted(db, engine, release.version, wheel.filename, "held-back", reason, now)
@@ -259,6 +284,27 @@ def _yank_in(conn: Connection, engine: str, release: Release, actor: Actor) -> s
         conn, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor
     )
     return row.yank_reason or "yanked (no reason given)"
+
+
+class _OperatorsVersion(Exception):
+    """Raised in the seed's transaction to roll it back: the version is an operator's."""
+
+
+def _operators(held: repo.VersionRow, map_sha256: str) -> bool:
+    """An operator's version holding another map than the release's."""
+    return held.origin in OPERATORS_ORIGINS and held.source_digest != map_sha256
+
+
+def _kept(
+    db: Database, engine: str, held: repo.VersionRow, wheel: str, now: dt.datetime
+) -> Tracked:
+    how = "published over HTTP" if held.origin == "publish" else "seeded from a file"
+    reason = (
+        f"{engine} {held.version} was {how} with another map than the release's; "
+        "the tracker does not replace an operator's version (seed or publish the release's "
+        "map to replace it)"
+    )
+    return _noted(db, engine, held.version, wheel, "kept", reason, now)
 
 
 def _noted(

@@ -1,9 +1,11 @@
 """When each engine's `latest` came to name its version: the change feed of `latest` must not
 answer a delta from before then (it would be a delta of another version).
 
-Existing databases start from the current registry revision: a client following `latest`
-with an older revision gets 410 once and fetches the catalog, as after any history it cannot
-answer from.
+Where no version of an engine was ever yanked or unyanked, `latest` moved only when a newer
+release came: it names its version since that version's own revision at the latest, and every
+served byte stays as it was. Otherwise the move cannot be dated: the current registry revision
+is taken, and a client following `latest` from an older revision gets 410 once and fetches
+the catalog, as after any history the feed cannot answer from.
 
 Revision ID: 20261203_07
 Revises: 20261202_06
@@ -32,19 +34,29 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     revision_now = bind.execute(sa.text("SELECT revision FROM registry")).scalar() or 0
-    for (engine_id,) in bind.execute(sa.text("SELECT id FROM engine")).all():
-        names = bind.execute(
+    for engine_id, key in bind.execute(sa.text("SELECT id, key FROM engine")).all():
+        rows = bind.execute(
             sa.text(
-                "SELECT version FROM engine_version WHERE engine_id = :id AND yanked_at IS NULL"
+                "SELECT version, revision FROM engine_version "
+                "WHERE engine_id = :id AND yanked_at IS NULL"
             ),
             {"id": engine_id},
-        ).scalars()
+        ).all()
+        revisions = {row.version: row.revision for row in rows}
+        latest = newest(revisions)
+        yanks = bind.execute(
+            sa.text(
+                "SELECT count(*) FROM audit_log "
+                "WHERE engine_key = :key AND action IN ('yank', 'unyank')"
+            ),
+            {"key": key},
+        ).scalar()
+        since = revision_now if yanks or latest is None else revisions[latest]
         bind.execute(
             sa.text(
-                "UPDATE engine SET latest_version = :latest, latest_since = :revision "
-                "WHERE id = :id"
+                "UPDATE engine SET latest_version = :latest, latest_since = :since WHERE id = :id"
             ),
-            {"latest": newest(names), "revision": revision_now, "id": engine_id},
+            {"latest": latest, "since": since, "id": engine_id},
         )
 
 
