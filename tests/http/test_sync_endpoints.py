@@ -329,3 +329,28 @@ def test_the_change_feed_of_latest_gives_no_delta_from_before_latest_moved(
 def _held(state: Any) -> tuple[str, str]:
     held = json.loads((state / "state" / "catalog.json").read_bytes())
     return held["engine_version"], held["digest"]
+
+
+def test_a_yanked_version_tells_its_pinned_deployments_at_their_next_poll(
+    live_server: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, server = live_server  # 1.14.4
+    with SyncClient(server.base_url, "litellm", "1.14.4", tmp_path / "state") as client:
+        assert client.sync_once().status == "updated"
+        assert json.loads((tmp_path / "state" / "state.json").read_bytes())["yanked"] is None
+        set_yanked(db, engine="litellm", version="1.14.4", yanked=True, reason="bad prices",
+                   actor=Actor("ops", "127.0.0.1"))  # fmt: skip
+        deadline = time.monotonic() + 10
+        path = CATALOG.format("1.14.4")
+        while "x-budconnect-yanked" not in (answer := get(server, path)).headers:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert answer.headers["x-budconnect-yanked"] == "bad prices"
+        # Served by its name as before, 304 included, each saying it is yanked.
+        etag = {"if-none-match": answer.headers["etag"]}
+        assert get(server, path, headers=etag).headers["x-budconnect-yanked"] == "bad prices"
+        with caplog.at_level("WARNING", logger="budconnect.sync"):
+            assert client.sync_once().status == "unchanged"
+        state = json.loads((tmp_path / "state" / "state.json").read_bytes())
+        assert state["yanked"] == "bad prices"
+        assert "litellm 1.14.4 is yanked" in caplog.text

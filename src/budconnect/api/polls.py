@@ -146,7 +146,7 @@ class Polls:
                 else:
                     pin = None
         if if_none_match and etag_matches(if_none_match, digest):
-            validators_304 = self._validators(digest, gzip_ok, self._control(poll))
+            validators_304 = _marked(self._validators(digest, gzip_ok, self._control(poll)), row)
             return self._count(poll, block, 304, validators_304, b"")
         if poll.kind is PollKind.CHANGES and poll.engine is not None:
             # After the 304: a client holding what `latest` now is needs nothing, whichever
@@ -166,7 +166,7 @@ class Polls:
         ):
             return None  # the snapshot to pin is not in memory: the routes load it
         body, headers = encoded.choose(gzip_ok)
-        return self._count(poll, block, 200, headers, body)
+        return self._count(poll, block, 200, _marked(headers, row), body)
 
     def _builder(
         self, poll: Poll, view: RegistryView, row: VersionRow | None, pin: _Pin | None
@@ -271,6 +271,19 @@ class Polls:
         else:
             content = bodies.page_content([snapshot], poll.page, poll.limit, single=True)
         return bodies.Encoded.build(content, snapshot.digest, control)
+
+
+YANKED = b"x-budconnect-yanked"
+
+
+def _marked(headers: Headers, row: VersionRow | None) -> Headers:
+    """`headers`, and for a yanked version (served by its exact name) a header saying so and
+    why: a deployment pinned to it learns at its next poll, 304 or not. Added per answer, not
+    kept with the body: a yank changes no digest."""
+    if row is None or row.yanked_at is None:
+        return headers
+    reason = (row.yank_reason or "yanked").encode("ascii", "replace")[:200]
+    return [*headers, (YANKED, bytes(c if 32 <= c < 127 else 63 for c in reason))]
 
 
 def _view_parts(view: RegistryView) -> tuple[tuple[str, str, str], ...]:

@@ -40,6 +40,8 @@ from budconnect.sync.files import LocalConfig, exclusive, verified_digest
 log = logging.getLogger("budconnect.sync")
 
 MAX_RETRY_AFTER = 3600.0
+# Sent with the answers about a yanked version (served by its exact name), saying why.
+YANKED = "x-budconnect-yanked"
 
 
 class _Unanswered(Exception):
@@ -148,6 +150,7 @@ class SyncClient:
         state = self.local.state
         failures = state.get("consecutive_failures")
         self.failures = failures if type(failures) is int and failures >= 0 else 0
+        self._yanked: str | None = None  # why the version followed is yanked, if it is
         # Failures against another server or another version say nothing of this one.
         followed = (state.get("server"), state.get("engine"), state.get("engine_version"))
         if followed != (self.server, self.engine, self.engine_version):
@@ -167,6 +170,7 @@ class SyncClient:
         """Poll once. Never raises: every failure becomes a failed outcome, recorded in
         state.json, and leaves the local configuration as it was."""
         now = _now()
+        self._yanked = None
         try:
             # Under the lock `run` holds: a process refused the lock writes nothing.
             self.local.repair()
@@ -204,7 +208,11 @@ class SyncClient:
             "digest": self.local.digest, "revision": self.local.catalog and
             self.local.catalog.get("revision"), "last_attempt": now, "last_success": now,
             "consecutive_failures": 0, "method": outcome.method, "last_error": None,
+            "yanked": self._yanked,
         }  # fmt: skip
+        if self._yanked is not None:  # served by its exact name, withdrawn: time to move
+            log.warning("%s %s is yanked on %s (%s): follow another version", self.engine,
+                        self.engine_version, self.server, self._yanked)  # fmt: skip
         if outcome.status == "updated":
             values["last_change"] = {
                 "at": now, "digest": outcome.digest, "added": outcome.added,
@@ -252,11 +260,14 @@ class SyncClient:
         kwargs["headers"] = {**kwargs.get("headers", {}), **self._report()}
         try:
             try:
-                return self._get_once(url, give_up, kwargs)
+                answer = self._get_once(url, give_up, kwargs)
             except _Unanswered:
-                return self._get_once(url, give_up, kwargs)
+                answer = self._get_once(url, give_up, kwargs)
         except _Unanswered as unanswered:
             raise _transport_failure(url, unanswered.error) from None
+        if answer.status_code in (200, 304) and YANKED in answer.headers:
+            self._yanked = answer.headers[YANKED][:200]
+        return answer
 
     def _get_once(self, url: str, give_up: float, kwargs: dict[str, Any]) -> _Answer:
         deadline = _Deadline(give_up)
