@@ -75,9 +75,9 @@ async def list_engines(
 async def list_engines_v1(
     service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
-    """Every engine with at least one seeded version, and its newest final release."""
-    view = await bounded.run(None, service.view)
-    return JSONBytes({"items": [_engine(engine) for engine in view.engines.values()]})
+    """Every engine with at least one seeded version, and its newest final release (as
+    `GET /engines`)."""
+    return await list_engines(service, bounded)
 
 
 @read_route(router, "/v1/engines/{engine}", 404, 422, 503)

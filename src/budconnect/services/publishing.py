@@ -73,7 +73,7 @@ def publish(
         )
 
     def audit(conn: Connection, result: SeedResult, before: str | None) -> None:
-        _audit(
+        record_audit_in(
             conn,
             actor,
             "publish",
@@ -191,7 +191,7 @@ def yank_in(
     )
     revision = repo.next_revision(conn)
     repo.note_latest(conn, engine_key=engine, revision=revision)
-    _audit(
+    record_audit_in(
         conn,
         actor,
         "yank" if yanked else "unyank",
@@ -256,20 +256,6 @@ def record_audit_in(
 ) -> None:
     """An audit record of a write made in `conn`'s transaction (committed with it, or not at
     all): the tracker's own writes are audited as an operator's are."""
-    _audit(conn, actor, action, engine, version, before, after, forced, detail)
-
-
-def _audit(
-    conn: Connection,
-    actor: Actor,
-    action: str,
-    engine: str,
-    version: str,
-    before: str | None,
-    after: str | None,
-    forced: bool,
-    detail: JSONObject,
-) -> None:
     repo.record_audit(
         conn,
         at=dt.datetime.now(dt.UTC),
