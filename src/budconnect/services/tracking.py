@@ -217,13 +217,16 @@ def _ingest(
         # In the seed's own transaction: the version is never served unyanked (as `latest`)
         # before the yank of its release is applied, and its note goes with it.
         if before is not None and result.changed:
-            # It held another map: an operator's (published since the check above) is never
-            # replaced; a bundled one is, published by the tracker in the audit log.
-            if held is None or held.origin in OPERATORS_ORIGINS:
+            if held is None or before != held.content_digest:
+                # Written since the check above: whoever wrote it, this run replaces nothing.
                 raise _OperatorsVersion
-            record_audit_in(conn, actor, "publish", engine, release.version, before,
-                            result.content_digest, options.force,
-                            {"replaced": held.origin, "wheel": wheel.filename})  # fmt: skip
+            if held.source_digest != map_sha256:
+                # Only a bundled map gets here (an operator's was kept above): replaced by the
+                # release's, a publish by the tracker in the audit log. (The same map read
+                # by a newer parser is no replacement.)
+                record_audit_in(conn, actor, "publish", engine, release.version, before,
+                                result.content_digest, options.force,
+                                {"replaced": held.origin, "wheel": wheel.filename})  # fmt: skip
         repo.forget_release_note(conn, engine_key=engine, version=release.version)
         if release.yanked and release.version not in repo.unyanked_versions(
             conn, engine_key=engine
@@ -287,7 +290,8 @@ def _yank_in(conn: Connection, engine: str, release: Release, actor: Actor) -> s
 
 
 class _OperatorsVersion(Exception):
-    """Raised in the seed's transaction to roll it back: the version is an operator's."""
+    """Raised in the seed's transaction to roll it back: the version is not what this run
+    checked it was (an operator wrote it since), so it is kept."""
 
 
 def _operators(held: repo.VersionRow, map_sha256: str) -> bool:
@@ -298,7 +302,9 @@ def _operators(held: repo.VersionRow, map_sha256: str) -> bool:
 def _kept(
     db: Database, engine: str, held: repo.VersionRow, wheel: str, now: dt.datetime
 ) -> Tracked:
-    how = "published over HTTP" if held.origin == "publish" else "seeded from a file"
+    how = {"publish": "published over HTTP", "file": "seeded from a file"}.get(
+        held.origin, f"written ({held.origin}) while this run fetched it"
+    )
     reason = (
         f"{engine} {held.version} was {how} with another map than the release's; "
         "the tracker does not replace an operator's version (seed or publish the release's "
