@@ -115,6 +115,26 @@ def test_a_bad_request_gets_the_same_problem_on_both_paths(
     assert sum(n for (path_, _, _), n in app.polls.answered.items() if path_ == "fast") == 0
 
 
+def test_clients_configured_with_engine_tensorzero_get_what_clients_without_engine_get(
+    app: InProcess, routes_only: InProcess
+) -> None:
+    """BudServe's Helm chart sends `engine=tensorzero` (its gateway, not an engine of the
+    registry); those deployments must sync like the ones that send no engine."""
+    everything = app.get("/model/get-compatible-models?page=2&limit=5")
+    assert everything.status_code == 200
+    for client in (app, routes_only):
+        for _ in range(2):  # built by the route, then answered from memory
+            answer = client.get("/model/get-compatible-models?engine=tensorzero&page=2&limit=5")
+            assert answer.status_code == 200
+            assert answer.content == everything.content
+            assert answer.headers["etag"] == everything.headers["etag"]
+    assert app.answered("fast", "compat", 200) == 2
+    # Only as a client's word for "everything": with a version, it names an unknown engine.
+    pinned = app.get("/model/get-compatible-models?engine=tensorzero&engine_version=1.70.4")
+    assert pinned.status_code == 404
+    assert pinned.json()["known_engines"] == ["litellm"]
+
+
 def test_every_distinct_request_gets_its_own_body(app: InProcess) -> None:
     """Each cache key must tell apart what its URL tells apart."""
     base = "/model/get-compatible-models?engine=litellm"

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from budconnect.api import bodies
@@ -35,6 +35,11 @@ PAGE_CACHE_CONTROL = "private, no-cache"
 # Who is sweeping compatible-models pages: the client's address and its User-Agent (deployed
 # BudServe clients send no other identity).
 Client = tuple[str, str]
+# Engine names deployed clients send for "the models this registry has": BudServe's Helm chart
+# configures `tensorzero` (its gateway), not an engine of the registry. Compatible-models
+# serves it as no engine (the newest version of every engine), unless an engine of that name
+# is ever held.
+CLIENT_ENGINE_NAMES = frozenset({"tensorzero"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,7 @@ class Polls:
         """
         if view is None:
             view = self.catalog.view()
+        poll = _as_client_meant(poll, view)
         row = None
         if poll.kind is PollKind.COMPAT and poll.engine is None:
             digest = view.everything_digest
@@ -274,6 +280,19 @@ class Polls:
 
 
 YANKED = b"x-budconnect-yanked"
+
+
+def _as_client_meant(poll: Poll, view: RegistryView) -> Poll:
+    """A compatible-models poll naming a client's engine (CLIENT_ENGINE_NAMES) rather than one
+    the registry holds, as the poll without an engine."""
+    if (
+        poll.kind is PollKind.COMPAT
+        and poll.engine in CLIENT_ENGINE_NAMES
+        and poll.version is None
+        and poll.engine not in view.engines
+    ):
+        return replace(poll, engine=None)
+    return poll
 
 
 def _marked(headers: Headers, row: VersionRow | None) -> Headers:
