@@ -99,6 +99,9 @@ def test_search_sort_and_cursor_walk_every_match_once(app: InProcess) -> None:
     keys = [m["uri"] for m in got]
     assert len(keys) == len(set(keys))
     assert all("claude" in m["uri"].lower() or "claude" in m["provider_type"] for m in got)
+    # Text is found in one field, never across two (whatever joins them).
+    for spanning in ("\x00", "\x00openai\x00", "gpt-4o\x00openai", "gpt-4o openai"):
+        assert every_page(app, q=spanning) == []
     windows = [(m["tokens"] or {}).get("max_input_tokens") for m in got]
     known = [w for w in windows if w is not None]
     assert known == sorted(known, reverse=True)
@@ -124,6 +127,11 @@ def test_fields_and_deprecation_as_of_a_date(app: InProcess) -> None:
         ({"supports_teleportation": "true"}, "supports_teleportation"),
         ({"supports_vision": "maybe"}, "supports_vision"),
         ({"min_context": "lots"}, "min_context"),
+        ({"min_context": "0.5"}, "min_context"),  # tokens are whole
+        ({"min_context": "1e5"}, "min_context"),
+        ({"modality": "text"}, "modality"),  # six values, all known: `text_input`, ...
+        ({"modality": "image_input,video_input"}, "modality"),
+        ({"as_of": "2025-01-01"}, "as_of"),  # alone it would filter nothing
         ({"max_input_price": "-1"}, "max_input_price"),
         ({"limit": "1000"}, "limit"),
         ({"limit": "9" * 5000}, "limit"),  # more digits than int() takes
@@ -197,6 +205,33 @@ def test_a_cursor_of_a_version_seeded_again_since_is_outdated(db: Database) -> N
         answer = app.get(models, params={"limit": 5, "cursor": cursor})
     assert answer.status_code == 409, answer.text
     assert "changed since this cursor was given" in answer.json()["detail"]
+
+
+def test_a_cursor_of_latest_is_outdated_once_latest_moves(db: Database) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    with InProcess(db.url, fast_path=False) as app:
+        cursors = {
+            route: app.get(
+                f"/v1/engines/litellm/versions/latest/{route}", params={"limit": 5}
+            ).json()["next_cursor"]
+            for route in ("models", "providers")
+        }
+        seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+        for route, cursor in cursors.items():
+            moved = app.get(f"/v1/engines/litellm/versions/latest/{route}",
+                            params={"limit": 5, "cursor": cursor})  # fmt: skip
+            assert moved.status_code == 409, moved.text
+            assert moved.json()["detail"].startswith("latest is 1.60.9 now, not 1.14.4")
+            # Named by its own name, the version it paged is still there, unchanged.
+            held = app.get(f"/v1/engines/litellm/versions/1.14.4/{route}",
+                           params={"limit": 5, "cursor": cursor})  # fmt: skip
+            assert held.status_code == 200, held.text
+            # A cursor given for 1.14.4 by name is no cursor of `latest`.
+            named = app.get(f"/v1/engines/litellm/versions/1.14.4/{route}",
+                            params={"limit": 5}).json()["next_cursor"]  # fmt: skip
+            other = app.get(f"/v1/engines/litellm/versions/latest/{route}",
+                            params={"limit": 5, "cursor": named})  # fmt: skip
+            assert other.status_code == 422, other.text
 
 
 def test_providers_are_listed_with_their_model_counts(app: InProcess) -> None:

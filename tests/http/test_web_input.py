@@ -114,6 +114,9 @@ REFUSED = [
     ("supports_vision=maybe", "supports_vision"),
     ("supports_teleportation=true", "supports_teleportation"),
     ("min_context=abc", "min_context"),
+    ("min_context=128000.5", "min_context"),
+    ("modality=text", "modality"),
+    ("as_of=2025-06-01", "as_of"),
     ("max_input_price=-1", "max_input_price"),
     ("as_of=yesterday", "as_of"),
     ("q=gpt&q=claude", "q"),
@@ -165,7 +168,7 @@ def test_the_page_s_own_parameters_are_checked_too(
         "modality=image_input",
         "deprecated=1",
         "deprecated=true&as_of=2025-06-01",
-        "min_context=128000.5&max_output_price=15",
+        "min_context=128000&max_output_price=15",
         "q=claude&sort=-key",
     ],
 )

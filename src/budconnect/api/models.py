@@ -24,6 +24,7 @@ from budconnect.api.deps import blocking, catalog
 from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, query_parameters, read_route
+from budconnect.domain.documents import MODALITIES
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
 from budconnect.services.catalog import Catalog
@@ -75,6 +76,15 @@ def _number(name: str, text: str | None) -> float | None:
     if not _NUMBER.fullmatch(text):
         raise InvalidParameters.one(name, "must be a number, such as 2, 0.5 or 1e-3")
     return float(text)
+
+
+def _count(name: str, text: str | None) -> int | None:
+    """A whole number of tokens, in decimal digits (`1e5` and `0.5` are no token counts)."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise InvalidParameters.one(name, "must be a whole number of tokens, such as 128000")
+    return int(text)
 
 
 def _date(name: str, text: str | None) -> dt.date | None:
@@ -147,16 +157,25 @@ def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
             "sort", f"one of {', '.join(SORTS)}, with '-' before it for descending"
         )
     as_of = _date("as_of", _one(pairs, "as_of"))
-    min_context = _number("min_context", _one(pairs, "min_context"))
+    deprecated = _bool("deprecated", _one(pairs, "deprecated"))
+    if as_of is not None and deprecated is None:
+        # Alone it would change nothing: the asker meant a filter and would not get one.
+        raise InvalidParameters.one("as_of", "the date `deprecated` is judged at: give both")
+    modalities = _many(pairs, "modality")
+    strange = [m for m in modalities if m not in MODALITIES]
+    if strange:
+        raise InvalidParameters.one(
+            "modality", f"unknown {', '.join(strange)}; one of {', '.join(MODALITIES)}"
+        )
     return ModelQuery(
         providers=_many(pairs, "provider"),
         modes=_many(pairs, "mode"),
         flags=tuple(flags),
-        modalities=_many(pairs, "modality"),
-        min_context=int(min_context) if min_context is not None else None,
+        modalities=modalities,
+        min_context=_count("min_context", _one(pairs, "min_context")),
         max_input_price=_number("max_input_price", _one(pairs, "max_input_price")),
         max_output_price=_number("max_output_price", _one(pairs, "max_output_price")),
-        deprecated=_bool("deprecated", _one(pairs, "deprecated")),
+        deprecated=deprecated,
         as_of=as_of,
         q=_one(pairs, "q") or None,
         sort=sort,
@@ -227,7 +246,7 @@ async def list_models(
     valid for the snapshot it came from: when the version changes, 409 (start again)."""
     query = model_query(query_pairs(request.scope))
     snapshot = await bounded.run(request, service.snapshot, engine, version)
-    page = select_models(snapshot, query, dt.date.today())
+    page = select_models(snapshot, query, dt.date.today(), named=version)
     return JSONBytes(_listing(snapshot, page, flags=page.flags))
 
 
@@ -267,6 +286,7 @@ async def list_providers(
         _limit(_one(pairs, "limit")),
         _one(pairs, "cursor"),
         _fields(_one(pairs, "fields"), PROVIDER_FIELDS),
+        named=version,
     )
     return JSONBytes(_listing(snapshot, page))
 

@@ -28,6 +28,15 @@ from budconnect.domain.records import JSONObject, ModelRecord, ProviderRecord, c
 # The file name LiteLLM ships its model map under; the registry serves and clients write it.
 LITELLM_MAP = "model_prices_and_context_window.json"
 # Bump whenever the documents below change what they render, so every digest changes too.
+# The values of a model's `modality`: the only ones deployed BudServe clients accept.
+MODALITIES = (
+    "text_input",
+    "text_output",
+    "image_input",
+    "image_output",
+    "audio_input",
+    "audio_output",
+)
 WIRE_REVISION = 2  # 2: `alias_of` in models, extras in the digest
 
 

@@ -20,20 +20,12 @@ from typing import Any
 
 import orjson
 
+from budconnect.domain.documents import MODALITIES
 from budconnect.domain.records import EntryIssue, JSONObject, ModelRecord, ParsedCatalog
 from budconnect.errors import InvalidSourceFile
 from budconnect.seeders import members
 from budconnect.seeders.format import EngineFormat
 from budconnect.seeders.metadata import ProviderDirectory, bundled_directory
-
-MODALITIES = (
-    "text_input",
-    "text_output",
-    "image_input",
-    "image_output",
-    "audio_input",
-    "audio_output",
-)
 
 # Endpoints every deployed BudServe client accepts. `/v1/completions` is not among them, and
 # LiteLLM serves text-completion models through its chat route, so it is read as that route.

@@ -17,6 +17,7 @@ import orjson
 
 from budconnect.domain.records import JSONObject
 from budconnect.errors import BudConnectError, InvalidParameters
+from budconnect.services.catalog import LATEST
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
 
@@ -130,9 +131,14 @@ def flags_of(models: Iterable[JSONObject]) -> list[str]:
     return sorted({name for m in models for name in (m.get("features") or {})})
 
 
-def _text(model: JSONObject, provider_names: dict[str, str]) -> str:
+def _mentions(model: JSONObject, provider_names: dict[str, str], needle: str) -> bool:
+    """`needle` (lower case) is in the model's key, its provider's key or its provider's name:
+    in one of them, never across two."""
     provider = model["provider_type"]
-    return f"{model['uri']}\0{provider}\0{provider_names.get(provider, '')}".lower()
+    return any(
+        needle in text.lower()
+        for text in (model["uri"], provider, provider_names.get(provider, ""))
+    )
 
 
 def _value_of(sort: str) -> Callable[[JSONObject], float | None]:
@@ -159,8 +165,11 @@ def _order(models: list[JSONObject], sort: str, descending: bool) -> list[JSONOb
     return present + missing
 
 
-def select_models(snapshot: Snapshot, query: ModelQuery, today: dt.date) -> Page:
-    """The page of models matching `query`; unknown models last when sorting by a value."""
+def select_models(
+    snapshot: Snapshot, query: ModelQuery, today: dt.date, named: str | None = None
+) -> Page:
+    """The page of models matching `query`; unknown models last when sorting by a value.
+    `named` is the version as the request named it (`latest`, or the snapshot's own)."""
     index = index_of(snapshot)
     models, known_flags = index.models, index.flags
     unknown = [name for name, _ in query.flags if name not in known_flags]
@@ -204,15 +213,15 @@ def select_models(snapshot: Snapshot, query: ModelQuery, today: dt.date) -> Page
             date = deprecated_on(model)
             if (date is not None and date <= as_of) is not query.deprecated:
                 continue
-        if needle and needle not in _text(model, names):
+        if needle and not _mentions(model, names, needle):
             continue
         selected.append(model)
     selected = _order(selected, query.sort, query.descending)
     asked = _fingerprint(dataclasses.replace(query, limit=0, cursor=None, fields=None))
-    offset = _offset(query.cursor, snapshot, asked)
+    offset = _offset(query.cursor, snapshot, asked, named)
     items = selected[offset : offset + query.limit]
     following = offset + query.limit
-    next_cursor = _cursor(snapshot, following, asked) if following < len(selected) else None
+    next_cursor = _cursor(snapshot, following, asked, named) if following < len(selected) else None
     if query.fields is not None:
         items = [{name: m[name] for name in query.fields} for m in items]
     return Page(len(selected), items, next_cursor, known_flags)
@@ -224,6 +233,7 @@ def select_providers(
     limit: int,
     cursor: str | None,
     fields: tuple[str, ...] | None,
+    named: str | None = None,
 ) -> Page:
     providers = [
         {**{k: v for k, v in p.items() if k != "models"}, "model_count": len(p["models"])}
@@ -236,10 +246,10 @@ def select_providers(
             if needle in p["provider_type"].lower() or needle in p["name"].lower()
         ]  # fmt: skip
     asked = _fingerprint(("providers", q))
-    offset = _offset(cursor, snapshot, asked)
+    offset = _offset(cursor, snapshot, asked, named)
     items = providers[offset : offset + limit]
     following = offset + limit
-    next_cursor = _cursor(snapshot, following, asked) if following < len(providers) else None
+    next_cursor = _cursor(snapshot, following, asked, named) if following < len(providers) else None
     if fields is not None:
         items = [{name: p[name] for name in fields} for p in items]
     return Page(len(providers), items, next_cursor)
@@ -249,29 +259,37 @@ def _at_most(value: float | None, limit: float) -> bool:
     return value is not None and value <= limit + 1e-12
 
 
-# A cursor names the snapshot, the version and the question (filters, search, sort) it
-# pages through: used with another version or another question it would skip into a
-# different list without a word.
+# A cursor names the snapshot, the version (and how it was named: `latest` or its own name)
+# and the question (filters, search, sort) it pages through: used with another version or
+# another question it would skip into a different list without a word.
 def _fingerprint(question: object) -> str:
     return hashlib.sha256(repr(question).encode()).hexdigest()[:12]
 
 
-def _cursor(snapshot: Snapshot, offset: int, asked: str) -> str:
-    token = orjson.dumps([snapshot.digest[:16], offset, asked, snapshot.version])
+def _cursor(snapshot: Snapshot, offset: int, asked: str, named: str | None) -> str:
+    token = orjson.dumps([snapshot.digest[:16], offset, asked, snapshot.version, named])
     return base64.urlsafe_b64encode(token).decode().rstrip("=")
 
 
-def _offset(cursor: str | None, snapshot: Snapshot, asked: str) -> int:
+def _offset(cursor: str | None, snapshot: Snapshot, asked: str, named: str | None) -> int:
     """The offset a cursor stands for; it must come from this very snapshot and question."""
     if cursor is None:
         return 0
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        prefix, offset, question, version = orjson.loads(base64.urlsafe_b64decode(padded))
+        prefix, offset, question, version, was_named = orjson.loads(
+            base64.urlsafe_b64decode(padded)
+        )
         if not isinstance(offset, int) or offset < 0 or not isinstance(prefix, str):
             raise ValueError("not a cursor")
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidParameters.one("cursor", "not a cursor this server gave") from None
+    if version != snapshot.version and named == LATEST and was_named == LATEST:
+        # The same question of `latest`, which has moved on: the list it paged is gone.
+        raise CursorOutdated(
+            f"latest is {snapshot.version} now, not {version} as when this cursor was given; "
+            "start again without it"
+        )
     if version != snapshot.version:
         raise InvalidParameters.one(
             "cursor", f"this cursor pages through version {version}, not {snapshot.version}"
