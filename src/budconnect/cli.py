@@ -7,6 +7,7 @@ import logging
 import logging.config
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -699,16 +700,30 @@ def serve_command(
         logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
         logging.config.dictConfig(log_config(settings.log_format, level))
         log = logging.getLogger("budconnect.serve")
+        metrics_dir = None
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Workers are separate processes: their metrics meet in files (see api/metrics.py).
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="budconnect-metrics-")
-        try:
-            _prepare_database(settings, log)
-        except (BudConnectError, CommandFailed) as exc:
-            if settings.log_format != "json":
-                raise
-            log.error("%s", exc)
-            raise typer.Exit(1) from None
+            metrics_dir = tempfile.mkdtemp(prefix="budconnect-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        with _reported():
+            try:
+                _prepare_database(settings, log)
+            except (BudConnectError, CommandFailed) as exc:
+                if settings.log_format != "json":
+                    raise
+                log.error("%s", exc)
+                raise typer.Exit(1) from None
+        _run_server(server, host, port, workers, level, access_log, log_level, settings)
+    finally:
+        if metrics_dir is not None:  # made for this run only
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_server(
+    server: Any, host: str, port: int, workers: int, level: str, access_log: bool,
+    log_level: str, settings: Settings,
+) -> None:  # fmt: skip
     server.run(
         server.ServerConfig(
             "budconnect.api.app:create_app",
@@ -782,6 +797,13 @@ def sync_command(
             help="Follow redirects to another scheme, host or port than --server.",
         ),
     ] = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding a read token, for a server that needs one "
+            "(or set BUDCONNECT_SYNC_TOKEN).",
+        ),
+    ] = None,
 ) -> None:
     """Keep a local copy of one engine version in sync with a BudConnect server."""
     import signal
@@ -805,6 +827,7 @@ def sync_command(
                 raise CommandFailed(f"{option} must be more than 0 and at most {most:g} s")
         if max_body_mb > 64 * 1024:
             raise CommandFailed("--max-body-mb must be at most 65536 (64 GiB)")
+        token = _sync_token(token_file)
         try:
             client = SyncClient(
                 server,
@@ -818,6 +841,7 @@ def sync_command(
                 hook_timeout=hook_timeout,
                 max_body=max_body_mb * 1024 * 1024,
                 allow_cross_origin_redirects=allow_cross_origin_redirects,
+                token=token,
             )
         except OSError as exc:
             raise CommandFailed(f"cannot use {state_dir}: {exc.strerror or exc}") from None
@@ -834,6 +858,26 @@ def sync_command(
             raise CommandFailed(f"sync failed: {outcome.error}")
         if once and outcome.hook_error:
             raise CommandFailed(f"configuration applied, but {outcome.hook_error}")
+
+
+def _sync_token(path: Path | None) -> str | None:
+    """The read token: from a file (not the command line, which other users can see), else
+    from BUDCONNECT_SYNC_TOKEN; it must be printable, as a header takes it."""
+    if path is not None:
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandFailed(f"--token-file {path}: {exc}") from None
+        source = f"--token-file {path}"
+    else:
+        token, source = os.environ.get("BUDCONNECT_SYNC_TOKEN", "").strip(), "BUDCONNECT_SYNC_TOKEN"
+    if not token:
+        if path is not None:
+            raise CommandFailed(f"{source} is empty")
+        return None
+    if not (token.isascii() and token.isprintable() and " " not in token):
+        raise CommandFailed(f"{source}: a token is printable ASCII without spaces")
+    return token
 
 
 def _check_server(server: str) -> None:

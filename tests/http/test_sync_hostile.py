@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from budconnect.domain.documents import LITELLM_MAP, catalog_digest
+from budconnect.domain.tokens import new_token, token_hash
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
@@ -557,3 +558,202 @@ def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
     assert took < 4  # one deadline (the changes request ends the poll), not one per byte
     assert config_files(state) == before
     assert last_error(state) == outcome.error
+
+
+# --- what a crash, a stale read or a bad revision must not break ------------------------------
+
+
+def test_a_crash_right_after_the_apply_still_owes_the_on_change_command(
+    real: Server, tmp_path: Path
+) -> None:
+    """Killed (SIGKILL) between writing the files and recording the poll: the next run finds
+    the new configuration in place, and must still run the command for it."""
+    state, marker = tmp_path / "state", tmp_path / "reloaded"
+    crashing = (
+        "import os, signal, sys\n"
+        "from budconnect.sync.files import LocalConfig\n"
+        "from budconnect import cli\n"
+        "applied = LocalConfig.apply\n"
+        "def apply_then_die(self, catalog):\n"
+        "    applied(self, catalog)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "LocalConfig.apply = apply_then_die\n"
+        "sys.argv = ['budconnect', *sys.argv[1:]]\n"
+        "cli.main()\n"
+    )
+    command = [sys.executable, "-c", crashing, "sync", "--server", real.base_url, "--once"]
+    command += ["--engine-version", FOLLOWED, "--state-dir", str(state)]
+    died = subprocess.run([*command, "--on-change", f"touch {marker}"], timeout=120)
+    assert died.returncode == -signal.SIGKILL
+    assert json.loads((state / CATALOG).read_bytes())["engine_version"] == FOLLOWED
+    assert not marker.exists()
+
+    again = sync_cli(real.base_url, state, "--once", "--on-change", f"touch {marker}")
+    assert again.returncode == 0, again.stderr
+    assert marker.exists()  # owed, though the server has nothing new
+    assert json.loads((state / STATE).read_bytes())["hook_pending"] is None
+
+
+@pytest.mark.parametrize("revision", [-5, 2**63 + 5, 1e30, True, "7", None])
+def test_a_catalog_whose_revision_no_poll_could_send_back_is_refused(
+    real: Server, tmp_path: Path, revision: object
+) -> None:
+    """The revision is outside the digest: taken as it came, it would make every later poll
+    ask the server for changes it refuses, for good."""
+    state = tmp_path / "state"
+    before = synced(real, state)
+    catalog = json.loads(before[CATALOG])
+
+    def odd_revision(path: str) -> Reply:
+        if "/changes" in path:
+            return 410, {"content-type": "application/problem+json"}, [b"{}"]
+        body = json.dumps({**catalog, "digest": catalog["digest"], "revision": revision})
+        # Another digest than the one held, or the client would stop at "unchanged".
+        altered = json.loads(body)
+        altered["providers"] = altered["providers"][:-1]
+        altered["digest"] = catalog_digest(
+            engine=altered["engine"], version=altered["engine_version"],
+            providers=altered["providers"], extras=altered.get("extras") or {},
+        )  # fmt: skip
+        return 200, {"content-type": "application/json"}, [json.dumps(altered).encode()]
+
+    with HostileServer(odd_revision) as hostile:
+        done = sync_cli(hostile.base_url, state, "--once")
+    assert done.returncode == 1
+    assert "revision" in done.stderr.splitlines()[-1]
+    assert config_files(state) == before
+    assert "is not one of 0..2**62" in last_error(state)
+
+
+def test_a_change_feed_that_refuses_the_revision_held_falls_back_to_the_catalog(
+    real: Server, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    before = synced(real, state)
+
+    def refusing_changes(path: str) -> Reply:
+        if "/changes" in path:
+            problem = {"status": 422, "detail": "since: must be a whole number"}
+            return 422, {"content-type": "application/problem+json"}, [json.dumps(problem).encode()]
+        return forward(real, path)
+
+    with HostileServer(refusing_changes) as hostile:
+        done = sync_cli(hostile.base_url, state, "--once")
+        asked = [path.split("?")[0].rsplit("/", 1)[1] for path, _ in hostile.requests]
+    assert done.returncode == 0, done.stderr
+    assert asked == ["changes", "catalog"]
+    assert config_files(state) == before
+    assert json.loads((state / STATE).read_bytes())["last_error"] is None
+
+
+def test_a_client_that_waited_for_the_lock_acts_on_what_the_holder_left(
+    real: Server, tmp_path: Path
+) -> None:
+    """A client reads the directory, then another process syncs it to another version before
+    the first gets the lock: what the first read is stale, and must not be written back."""
+    state = tmp_path / "state"
+    synced(real, state)  # FOLLOWED
+    with SyncClient("http://127.0.0.1:9", "litellm", FOLLOWED, state, timeout=2) as late:
+        with SyncClient(real.base_url, "litellm", OTHER, state) as other:
+            assert other.run(1, once=True).status == "updated"
+        written = config_files(state)
+        assert late.run(1, once=True).status == "failed"  # no server: nothing to apply
+    assert config_files(state) == written  # the map was not put back to FOLLOWED's
+    assert json.loads(written[CATALOG])["engine_version"] == OTHER
+
+
+def test_leftovers_of_an_interrupted_write_are_removed(real: Server, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    left = [state / f".{name}.k2j4h8x1.tmp" for name in (CATALOG, LITELLM_MAP, STATE)]
+    for path in left:
+        path.write_bytes(b"half a file")
+    (state / "notes.tmp").write_text("not ours")
+    done = sync_cli(real.base_url, state, "--once")
+    assert done.returncode == 0, done.stderr
+    assert [p for p in left if p.exists()] == []
+    assert (state / "notes.tmp").read_text() == "not ours"
+
+
+def test_a_command_no_longer_configured_is_owed_no_more(real: Server, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    failed = sync_cli(real.base_url, state, "--once", "--on-change", "exit 3")
+    assert failed.returncode == 1
+    assert json.loads((state / STATE).read_bytes())["hook_pending"] is not None
+    without = sync_cli(real.base_url, state, "--once")
+    assert without.returncode == 0, without.stderr
+    recorded = json.loads((state / STATE).read_bytes())
+    assert (recorded["hook_pending"], recorded["hook_last_error"]) == (None, None)
+
+
+def test_credentials_in_the_server_url_are_sent_but_never_written(
+    real: Server, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    with HostileServer(lambda path: forward(real, path)) as hostile:
+        url = hostile.base_url.replace("http://", "http://alice:s3cret@")
+        done = sync_cli(url, state, "--once")
+        sent = [headers.get("authorization") for _, headers in hostile.requests]
+    assert done.returncode == 0, done.stderr
+    assert sent
+    assert all(a == "Basic YWxpY2U6czNjcmV0" for a in sent)
+    assert "s3cret" not in done.stderr
+    recorded = json.loads((state / STATE).read_bytes())
+    assert recorded["server"] == hostile.base_url
+
+
+def test_sigterm_cuts_a_poll_under_way_short(tmp_path: Path) -> None:
+    asked = threading.Event()
+
+    def hanging(_: str) -> Reply:
+        asked.set()
+        time.sleep(20)
+        return 503, {}, [b""]
+
+    with HostileServer(hanging) as hostile:
+        command = [sys.executable, "-m", "budconnect", "sync", "--server", hostile.base_url]
+        command += ["--state-dir", str(tmp_path / "state"), "--interval", "60"]
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+            try:
+                assert asked.wait(60), "the client never asked"
+                stopping = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                _, log = process.communicate(timeout=15)
+                assert time.monotonic() - stopping < 3, log
+            finally:
+                if process.poll() is None:
+                    process.kill()
+    assert "stopped during a poll" in log
+    assert not (tmp_path / "state" / STATE).exists()  # a stop is no failure to record
+
+
+def test_a_server_that_needs_a_read_token_is_followed_with_one(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'reads.db'}"
+    db = Database(database_url)
+    upgrade(db.engine)
+    seed(db, engine="litellm", version=FOLLOWED, raw=source_bytes(FOLLOWED))
+    db.dispose()
+    reader = new_token()
+    env = {"BUDCONNECT_READ_TOKENS": f"fleet={token_hash(reader)}"}
+    token_file = tmp_path / "token"
+    token_file.write_text(reader + "\n")
+    with Server(database_url, env=env) as server:
+        refused = sync_cli(server.base_url, tmp_path / "none", "--once")
+        assert refused.returncode == 1
+        assert "401" in refused.stderr.splitlines()[-1]
+        from_file = sync_cli(
+            server.base_url, tmp_path / "file", "--once", "--token-file", str(token_file)
+        )
+        assert from_file.returncode == 0, from_file.stderr
+        from_env = sync_cli(
+            server.base_url, tmp_path / "env", "--once",
+            env={**os.environ, "BUDCONNECT_SYNC_TOKEN": reader},
+        )  # fmt: skip
+        assert from_env.returncode == 0, from_env.stderr
+    assert reader not in from_file.stderr + from_env.stderr
+    assert (tmp_path / "file" / CATALOG).read_bytes() == (tmp_path / "env" / CATALOG).read_bytes()
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    unusable = sync_cli(server.base_url, tmp_path / "x", "--once", "--token-file", str(empty))
+    assert unusable.returncode == 1
+    assert unusable.stderr.strip() == f"error: --token-file {empty} is empty"

@@ -109,9 +109,14 @@ class SyncClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         sleep: Callable[[float], bool] | None = None,
+        token: str | None = None,
     ) -> None:
-        self.server = server.rstrip("/")
-        self.origin = _origin(httpx.URL(self.server))
+        url = httpx.URL(server.rstrip("/"))
+        # A user and password in the URL are sent (basic auth), never written: the server's
+        # name in logs, errors, state.json and the hook's environment is without them.
+        auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
+        self.server = str(url.copy_with(userinfo=b""))
+        self.origin = _origin(url)
         self.engine = engine
         self.engine_version = engine_version
         self.state_dir = Path(state_dir)
@@ -134,6 +139,7 @@ class SyncClient:
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={
+                **({"authorization": f"Bearer {token}"} if token else {}),
                 "user-agent": f"budconnect-sync/{__version__} (deployment={self.deployment}; "
                 f"{engine}/{engine_version})",
                 "accept": "application/json",
@@ -143,14 +149,21 @@ class SyncClient:
                 # to shut down (polls are minutes apart: nothing to keep alive for).
                 "connection": "close",
             },
+            auth=auth,
             follow_redirects=True,
             event_hooks={"request": [self._check_redirect]},
         )
+        self._yanked: str | None = None  # why the version followed is yanked, if it is
+        self._under_way: _Deadline | None = None  # the request in flight, for `stop`
+        self._load()
+
+    def _load(self) -> None:
+        """Read the state directory (again: `run` does under the lock, so that a process that
+        waited for another one acts on what that one left, not on what it read before)."""
         self.local = LocalConfig.load(self.state_dir)
         state = self.local.state
         failures = state.get("consecutive_failures")
         self.failures = failures if type(failures) is int and failures >= 0 else 0
-        self._yanked: str | None = None  # why the version followed is yanked, if it is
         # Failures against another server or another version say nothing of this one.
         followed = (state.get("server"), state.get("engine"), state.get("engine_version"))
         if followed != (self.server, self.engine, self.engine_version):
@@ -176,6 +189,10 @@ class SyncClient:
             self.local.repair()
             outcome = self._poll()
         except Exception as exc:  # any failure is a failed poll, never a crash
+            if self._stop.is_set():
+                # Stopped mid-poll (SIGTERM): nothing failed, nothing was applied.
+                log.info("stopped during a poll of %s; nothing applied", self.server)
+                return SyncOutcome("failed", error=f"stopped during a poll of {self.server}")
             # OSError: the local disk (full, read-only, permissions); MemoryError and the like:
             # this process. Like network faults they are retried with backoff; the files in
             # place are still the last good ones.
@@ -218,7 +235,8 @@ class SyncClient:
                 "at": now, "digest": outcome.digest, "added": outcome.added,
                 "removed": outcome.removed, "changed": outcome.changed, "method": outcome.method,
             }  # fmt: skip
-            # Until the on-change command has run for this digest, it is owed.
+            # Until the on-change command has run for this digest, it is owed (recorded
+            # before the apply already: see `_apply`).
             values["hook_pending"] = self.local.digest if self.on_change else None
         try:
             self.local.save_state(**values)
@@ -226,20 +244,22 @@ class SyncClient:
             log.warning("could not record the success in state.json: %s", exc)
         if outcome.status == "updated":
             log.info(
-                "applied %s %s (%s): %d models added, %d removed, %d changed; digest %s",
+                "applied %s %s from %s (%s): %d models added, %d removed, %d changed; "
+                "digest %s",
                 self.engine, self.local.catalog and self.local.catalog["engine_version"],
-                outcome.method, outcome.added, outcome.removed, outcome.changed,
+                self.server, outcome.method, outcome.added, outcome.removed, outcome.changed,
                 (outcome.digest or "")[:16],
             )  # fmt: skip
         else:
-            log.debug("unchanged (digest %s)", (outcome.digest or "")[:16])
+            log.debug("unchanged on %s (digest %s)", self.server, (outcome.digest or "")[:16])
         hook_error = self._run_owed_hook()
         return replace(outcome, hook_error=hook_error) if hook_error else outcome
 
     def _poll(self) -> SyncOutcome:
         local = self.local.catalog
         revision = local.get("revision") if local else None
-        if local is not None and isinstance(revision, int):
+        if local is not None and _revision(revision):
+            assert isinstance(revision, int)
             outcome = self._via_changes(local, revision)
             if outcome is not None:
                 return outcome
@@ -272,6 +292,9 @@ class SyncClient:
     def _get_once(self, url: str, give_up: float, kwargs: dict[str, Any]) -> _Answer:
         deadline = _Deadline(give_up)
         too_slow = SyncFailed(f"GET {url}: the answer took longer than {self.deadline:g} s")
+        self._under_way = deadline
+        if self._stop.is_set():  # stopped between two requests of one poll
+            deadline.fired = True
         try:
             with deadline, contextlib.ExitStack() as stack:
                 try:
@@ -353,10 +376,12 @@ class SyncClient:
         )
         if response.status_code == 304:
             return SyncOutcome("unchanged", "not-modified", local["digest"])
-        if response.status_code == 410:
-            # Too old for the kept history, or `latest` moved to another version since.
-            log.info("no changes since revision %d (%s); fetching the catalog", revision,
-                     _detail(response))  # fmt: skip
+        if response.status_code == 410 or 400 <= response.status_code < 500:
+            # 410: too old for the kept history, or `latest` moved to another version since.
+            # Another refusal of the delta (the revision held is not one the server takes):
+            # the catalog is the way back, or names the problem itself.
+            log.info("%s has no changes since revision %d (%s: %s); fetching the catalog",
+                     self.server, revision, response.status_code, _detail(response))  # fmt: skip
             return None
         if response.status_code != 200:
             raise SyncFailed(
@@ -371,8 +396,10 @@ class SyncClient:
                 return None  # `latest` moved to another version: ids differ, start over
             updated = apply_changes(local, delta)
             verified_digest(updated)
+            _check_revision(updated)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.info("change feed did not verify (%s); fetching the catalog", exc)
+            log.info("change feed of %s did not verify (%s); fetching the catalog",
+                     self.server, exc)  # fmt: skip
             return None
         return self._apply(local, updated, "changes")
 
@@ -391,6 +418,7 @@ class SyncClient:
                 raise ValueError("not a JSON object")
             self._check_identity(response.url, catalog)
             digest = verified_digest(catalog)
+            _check_revision(catalog)
         except (orjson.JSONDecodeError, ValueError) as exc:
             raise SyncFailed(f"GET {response.url}: invalid catalog: {exc}") from None
         etag = digest_of_etag(response.headers.get("etag", ""))
@@ -405,6 +433,10 @@ class SyncClient:
 
     def _apply(self, old: JSONObject | None, new: JSONObject, method: Any) -> SyncOutcome:
         added, removed, changed = count_changes(old, new)
+        if self.on_change:
+            # Owed before the files change: a crash right after the apply must not leave a
+            # configuration in place that the on-change command never saw.
+            self.local.save_state(hook_pending=new["digest"])
         self.local.apply(new)
         return SyncOutcome("updated", method, new["digest"], added, removed, changed)
 
@@ -480,6 +512,12 @@ class SyncClient:
     def run(self, interval: float, *, once: bool = False) -> SyncOutcome:
         """Poll until `stop()` (or once). Returns the last outcome."""
         with exclusive(self.state_dir):
+            self._load()
+            self.local.sweep_temporaries()
+            if not self.on_change and self.local.state.get("hook_pending") is not None:
+                # Owed to a command no longer configured: nobody will run it.
+                with contextlib.suppress(OSError):
+                    self.local.save_state(hook_pending=None, hook_last_error=None)
             log.info(
                 "following %s %s from %s into %s%s",
                 self.engine, self.engine_version, self.server, self.state_dir,
@@ -493,7 +531,11 @@ class SyncClient:
                     return outcome
 
     def stop(self) -> None:
+        """End `run`: at once between polls, and a request under way is cut short."""
         self._stop.set()
+        under_way = self._under_way
+        if under_way is not None:
+            under_way.fire()
 
     def close(self) -> None:
         self.http.close()
@@ -517,7 +559,7 @@ class _Deadline:
         self.give_up = give_up
         self.fired = False
         self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(max(0.0, give_up - time.monotonic()), self._fire)
+        self._timer = threading.Timer(max(0.0, give_up - time.monotonic()), self.fire)
         self._timer.daemon = True
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
@@ -535,7 +577,7 @@ class _Deadline:
     def __exit__(self, *_: object) -> None:
         self._timer.cancel()
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         self.fired = True
         for sock in list(self._sockets):
             self._shut(sock)
@@ -593,6 +635,22 @@ def _final_version(version: str) -> bool:
     except InvalidIdentifier:
         return False
     return is_final(version)
+
+
+# The revisions a server hands out: what a client sends back as `since` (the server takes
+# 0 to 2**62).
+MAX_REVISION = 2**62
+
+
+def _revision(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_REVISION
+
+
+def _check_revision(catalog: JSONObject) -> None:
+    """The revision is outside the digest: a catalog whose revision no poll could send back
+    would leave the deployment unable to ask for changes."""
+    if not _revision(catalog.get("revision")):
+        raise ValueError(f"revision {str(catalog.get('revision'))[:40]} is not one of 0..2**62")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

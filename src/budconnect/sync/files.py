@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import stat
 import tempfile
@@ -155,6 +156,15 @@ class LocalConfig:
                     )
             raise
         self.catalog = catalog
+
+    def sweep_temporaries(self) -> None:
+        """Remove what a crash in the middle of `atomic_write` left (under the lock: no write
+        of this directory is under way). Only this client's own names are touched."""
+        for name in (LITELLM_MAP, CATALOG, STATE):
+            for leftover in self.directory.glob(f".{glob.escape(name)}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    if leftover.is_file() or leftover.is_symlink():
+                        leftover.unlink()
 
     def save_state(self, **values: Any) -> None:
         self.state.update(values)
