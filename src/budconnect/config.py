@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A deployment not seen for this long is flagged stale in /v1/fleet.",
     )
+    fleet_forget_seconds: float = Field(
+        default=30 * 86400.0,
+        gt=0,
+        description="A deployment not seen for this long is forgotten (its row deleted).",
+    )
     fleet_flush_seconds: float = Field(
         default=5.0,
         gt=0,

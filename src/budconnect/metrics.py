@@ -50,6 +50,11 @@ VERSIONS = Gauge(
     ["engine", "state"],
     multiprocess_mode="livemostrecent",
 )
+FLEET_REPORTS_DROPPED = Counter(
+    "budconnect_fleet_reports_dropped_total",
+    "Poll reports of deployments not recorded: a worker held reports of as many others as it "
+    "keeps between two writes.",
+)
 FLEET = Gauge(
     "budconnect_fleet_deployments",
     "Deployments heard from, by state: deployments (all), current, behind, stale (not seen "

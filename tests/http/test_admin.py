@@ -182,6 +182,26 @@ def test_writes_beyond_the_rate_limit_get_429_and_write_nothing(db: Database) ->
         assert dump(db) == before
 
 
+def test_guessing_tokens_is_slowed_down_like_writing(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    with InProcess(db.url, admin_tokens=ADMINS, write_rate=1) as app:
+        yank = "/v1/engines/litellm/versions/1.60.9/yank"
+        guesses = [
+            app.request("POST", yank, headers={"authorization": f"Bearer guess{i}"}).status_code
+            for i in range(10)
+        ]
+        assert guesses == [401] * 10  # the burst
+        for method, path, headers in (
+            ("POST", yank, {"authorization": "Bearer guess10"}),
+            ("POST", yank, {}),
+            ("GET", "/v1/admin/audit", {"authorization": "Bearer guess11"}),
+            ("POST", yank, AUTH),  # the right token waits its turn like the rest
+        ):
+            refused = app.request(method, path, headers=headers)
+            assert refused.status_code == 429, (path, refused.text)
+        assert app.get("/v1/engines/litellm/versions/1.60.9").json()["yanked"] is False
+
+
 def test_a_yanked_version_is_never_latest_but_is_served_by_name(app: InProcess) -> None:
     put(app, "1.65.8", source_bytes("1.65.8"))
     assert app.get("/v1/engines/litellm/versions/latest").json()["version"] == "1.65.8"

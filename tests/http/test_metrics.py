@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -68,3 +70,44 @@ def test_metrics_count_requests_by_route_and_status_over_every_worker(
     assert sample(text, "budconnect_fleet_deployments", state="current") == 1
     assert sorted(d["kind"] for d in kinds.json()["items"]) == ["budserve", "sync"]
     assert sample(text, "budconnect_fleet_deployments", state="failing") == 0
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of the server `pid` (its children that multiprocessing spawned
+    to run the app, not its resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_dead_workers_gauges_leave_the_sums_and_the_files_leave_with_the_server(
+    db: Database, tmp_path: Path
+) -> None:
+    seed(db, engine="litellm", version="1.14.4", raw=source_bytes("1.14.4"))
+    with Server(db.url, env={"TMPDIR": str(tmp_path)}, args=("--workers", "2")) as server:
+        assert server.process is not None
+        [directory] = tmp_path.glob("budconnect-metrics-*")
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        deadline = time.monotonic() + 30
+        while not list(directory.glob(f"gauge_live*_{victim}.db")):
+            assert time.monotonic() < deadline, "the worker never set a gauge"
+            httpx.get(f"{server.base_url}/v1/engines/litellm/versions/1.14.4/catalog")
+            time.sleep(0.1)
+        os.kill(victim, signal.SIGKILL)
+        while len(_workers(server.process.pid) - {victim}) < 2:  # restarted
+            assert time.monotonic() < deadline, "no worker took the dead one's place"
+            time.sleep(0.1)
+        text = httpx.get(f"{server.base_url}/metrics").text
+        assert sample(text, "budconnect_versions", engine="litellm", state="final") == 1
+        assert list(directory.glob(f"gauge_live*_{victim}.db")) == []
+        assert list(directory.glob("counter_*.db"))  # what was counted stays counted
+    assert not directory.exists()

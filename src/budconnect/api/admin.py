@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from budconnect.api.auth import require
+from budconnect.api.auth import Forbidden, Unauthorized, require
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog, settings
 from budconnect.api.engines import version_info
@@ -48,15 +48,24 @@ class UnsupportedMediaType(BudConnectError):
 
 def admin(request: Request) -> Actor:
     """The admin token's name and the client, or a 401/403 problem."""
-    name = require(request.app.state.admin_tokens, request, what="writing",
-                   readers=request.app.state.read_tokens)  # fmt: skip
+    name = _admitted(request, what="writing")
     return Actor(name, request.client.host if request.client else "unknown")
 
 
 def admin_reader(request: Request) -> str:
     """The admin token's name, for the admin reads (audit log, fleet), or a 401/403 problem."""
-    return require(request.app.state.admin_tokens, request, what="the admin API",
-                   readers=request.app.state.read_tokens)  # fmt: skip
+    return _admitted(request, what="the admin API")
+
+
+def _admitted(request: Request, *, what: str) -> str:
+    """The admin token's name; a request refused for its token is charged to the client's
+    write allowance, so that guessing tokens is slowed down (429) like writing."""
+    try:
+        return require(request.app.state.admin_tokens, request, what=what,
+                       readers=request.app.state.read_tokens)  # fmt: skip
+    except (Unauthorized, Forbidden):
+        _write_allowance(request)
+        raise
 
 
 def _write_allowance(request: Request) -> None:
@@ -297,7 +306,7 @@ async def get_fleet(
     clients, which send no identity, are counted by address and User-Agent."""
 
     def read() -> tuple[list[Any], Any]:
-        flush_fleet(request.app.state.fleet, service.db)
+        flush_fleet(request.app.state.fleet, service.db, config.fleet_forget_seconds)
         return deployments(service.db), service.view()
 
     rows, view = await bounded.run(None, read)

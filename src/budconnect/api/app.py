@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             with contextlib.suppress(Exception):  # what was heard last, if the database lets us
-                await asyncio.to_thread(flush_fleet, fleet, database)
+                await asyncio.to_thread(flush_fleet, fleet, database, settings.fleet_forget_seconds)
             database.dispose()
 
     # Interactive documentation served from the package: it works offline, loads nothing
@@ -153,7 +153,7 @@ async def _flush_forever(fleet: FleetRecorder, catalog: Catalog, settings: Setti
     while True:
         await asyncio.sleep(settings.fleet_flush_seconds)
         try:
-            await asyncio.to_thread(flush_fleet, fleet, catalog.db)
+            await asyncio.to_thread(flush_fleet, fleet, catalog.db, settings.fleet_forget_seconds)
         except Exception as exc:  # the database may be down; the reports wait in memory
             log.warning("cannot record fleet reports yet: %s", exc)
             continue

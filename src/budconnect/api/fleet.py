@@ -16,6 +16,7 @@ from typing import Any
 from budconnect.api.negotiation import Headers, digest_of_etag
 from budconnect.domain.records import JSONObject
 from budconnect.errors import BudConnectError
+from budconnect.metrics import FLEET_REPORTS_DROPPED
 from budconnect.services.catalog import RegistryView
 from budconnect.services.fleet import record_reports
 from budconnect.storage.database import Database
@@ -39,12 +40,19 @@ def _text(value: bytes, limit: int) -> str:
     return value.decode("latin-1")[:limit]
 
 
+# The most deployments one worker holds reports of between two flushes (and while the
+# database is down): a flood of made-up names is dropped beyond it, known names still count.
+MAX_PENDING = 10_000
+
+
 class FleetRecorder:
     """Reports of this worker not written yet, one per deployment (the latest wins)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING) -> None:
         self._pending: dict[str, JSONObject] = {}
         self._lock = threading.Lock()
+        self.max_pending = max_pending
+        self.dropped = 0  # reports of new names refused for room
 
     def saw(
         self,
@@ -107,6 +115,10 @@ class FleetRecorder:
             if previous is not None:
                 row["polls"] += previous["polls"]
                 row["first_seen"] = previous["first_seen"]
+            elif len(self._pending) >= self.max_pending:
+                self.dropped += 1
+                FLEET_REPORTS_DROPPED.inc()
+                return
             self._pending[row["name"]] = row
 
     def drain(self) -> list[JSONObject]:
@@ -122,8 +134,11 @@ class FleetRecorder:
                 if newer is not None:
                     newer["polls"] += row["polls"]
                     newer["first_seen"] = row["first_seen"]
-                else:
+                elif len(self._pending) < self.max_pending:
                     self._pending[row["name"]] = row
+                else:
+                    self.dropped += 1
+                    FLEET_REPORTS_DROPPED.inc()
 
 
 def fleet_entries(rows: list[Any], view: RegistryView, stale_after: float) -> list[JSONObject]:
@@ -191,13 +206,14 @@ def fleet_entry(row: Any, current: JSONObject | None, stale_after: float) -> JSO
     return entry
 
 
-def flush_fleet(fleet: FleetRecorder, database: Database) -> None:
-    """Write what this worker heard from pollers since the last flush, in one transaction."""
+def flush_fleet(fleet: FleetRecorder, database: Database, forget_after: float) -> None:
+    """Write what this worker heard from pollers since the last flush, in one transaction
+    (which forgets deployments not seen for `forget_after` seconds)."""
     rows = fleet.drain()
     if not rows:
         return
     try:
-        record_reports(database, rows)
+        record_reports(database, rows, forget_after)
     except Exception:
         fleet.restore(rows)
         raise

@@ -108,6 +108,27 @@ _PREFIX = os.urandom(4).hex()
 _COUNTER = itertools.count(1)
 
 
+_LIVE_FILE = re.compile(r"gauge_live[a-z]*_([0-9]+)\.db")
+
+
+def _forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges (cache sizes, versions, fleet) of workers that have died: the
+    server that restarts a worker does not say so to prometheus_client, and the new one's
+    figures would be added to the dead one's for good. Counters stay: what was counted was."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    pids = {int(m.group(1)) for name in names if (m := _LIVE_FILE.fullmatch(name))}
+    for pid in pids - {os.getpid()}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID if it is a sane one, else a fresh id."""
     for name, value in headers:
@@ -118,7 +139,9 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus's text format, of every worker when there are several."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        _forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST

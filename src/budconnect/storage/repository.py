@@ -641,6 +641,23 @@ def upsert_deployments(conn: Connection, rows: Sequence[JSONObject]) -> None:
     conn.execute(statement, list(rows))
 
 
+def forget_deployments(conn: Connection, *, seen_before: dt.datetime, keep: int) -> int:
+    """Delete deployments last seen before `seen_before`, and beyond the `keep` most recently
+    seen; how many were deleted."""
+    deleted = conn.execute(delete(deployment).where(deployment.c.last_seen < seen_before))
+    count = deleted.rowcount or 0
+    held = conn.execute(select(func.count()).select_from(deployment)).scalar_one()
+    if held > keep:
+        oldest = (
+            select(deployment.c.name)
+            .order_by(deployment.c.last_seen.desc(), deployment.c.name)
+            .offset(keep)
+            .scalar_subquery()
+        )
+        count += conn.execute(delete(deployment).where(deployment.c.name.in_(oldest))).rowcount or 0
+    return count
+
+
 def list_deployments(conn: Connection) -> list[DeploymentRow]:
     rows = conn.execute(select(deployment).order_by(deployment.c.name))
     return [
