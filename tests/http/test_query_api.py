@@ -263,6 +263,27 @@ def test_every_odd_key_of_the_bundled_data_is_addressable(app: InProcess) -> Non
     cased = app.get(f"/v1/engines/litellm/versions/{BIG}/models/GPT-4o")
     assert cased.status_code == 404
     assert cased.json()["similar"][0] == "gpt-4o"
+    # A history, at a date or not, and the model's web page suggest keys the same way.
+    for path in ("/v1/engines/litellm/models/GPT-4o/history",
+                 "/v1/engines/litellm/models/GPT-4o/history?at=2026-01-01",
+                 f"/catalog/litellm/{BIG}/models/GPT-4o"):  # fmt: skip
+        unknown = app.get(path)
+        assert unknown.status_code == 404, path
+        assert "similar keys" in unknown.text, path
+        assert "gpt-4o" in unknown.text
+    history = app.get("/v1/engines/litellm/models/GPT-4o/history").json()
+    assert history["similar"][0] == "gpt-4o"
+    assert f"similar keys (in {BIG}): gpt-4o" in history["detail"]
+
+
+def test_a_version_named_another_way_is_refused_naming_its_normal_form(app: InProcess) -> None:
+    base = "/v1/engines/litellm/versions"
+    for path in (f"{base}/v{BIG}", f"{base}/v{BIG}/catalog", f"{base}/V{BIG}/models"):
+        answer = app.get(path)
+        assert answer.status_code == 404, path
+        assert answer.json()["normal_form"] == BIG
+        assert f"in their normal form, '{BIG}'" in answer.json()["detail"]
+    assert "normal_form" not in app.get("/v1/engines/litellm/versions/9.9.9").json()
 
 
 def test_one_model_takes_fields_as_the_list_does_and_nothing_else(app: InProcess) -> None:
@@ -302,6 +323,18 @@ def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InPr
     assert again.status_code == 304
 
 
+def test_an_entry_that_only_writes_a_number_another_way_says_so(app: InProcess) -> None:
+    """groq/whisper-large-v3: `output_cost_per_second` 0 in 1.65.8, 0.0 in 1.70.4. Another
+    entry (another span), of the same value: the span says what was rewritten."""
+    key = "groq/whisper-large-v3"
+    assert source_models("1.65.8")[key]["output_cost_per_second"] == 0
+    spans = app.get(f"/v1/engines/litellm/models/{key}/history").json()["spans"]
+    rewrite = next(s for s in spans if s["first"]["engine_version"] == "1.70.4")
+    assert {"field": "source_entry.output_cost_per_second", "old": 0, "new": 0.0,
+            "kind": "rewritten"} in rewrite["changes"]  # fmt: skip
+    assert all(span["changes"] for span in spans[1:])
+
+
 def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     app: InProcess,
 ) -> None:
@@ -320,7 +353,8 @@ def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     first = RELEASED[VERSIONS[0]].date().isoformat()
     assert early.json()["first_release"] == first
     assert (
-        f"the first this registry holds is {VERSIONS[0]}, index {first}" in early.json()["detail"]
+        f"the first release this registry holds (final, not yanked) is {VERSIONS[0]}, index {first}"
+        in early.json()["detail"]
     )
     assert app.get("/v1/engines/litellm/models/no-such-model/history").status_code == 404
     assert app.get(f"/v1/engines/litellm/models/{key}/history?at=20250101").status_code == 422

@@ -26,6 +26,15 @@ def test_numbers_compare_by_value_but_booleans_are_not_numbers() -> None:
     ]
 
 
+def test_exactly_a_number_written_another_way_is_a_rewrite() -> None:
+    old, new = {"cost": {"per_second": 0}, "n": 1}, {"cost": {"per_second": 0.0}, "n": 2}
+    assert field_changes(old, new, exact=True) == [
+        {"field": "cost.per_second", "old": 0, "new": 0.0, "kind": "rewritten"},
+        {"field": "n", "old": 1, "new": 2, "kind": "changed"},
+    ]
+    assert field_changes({"flag": True}, {"flag": True}, exact=True) == []
+
+
 def test_lists_are_compared_whole() -> None:
     old, new = ["text_input"], ["text_input", "image_input"]
     assert field_changes({"modality": old}, {"modality": new}) == [

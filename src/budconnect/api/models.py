@@ -9,7 +9,6 @@ sonnet-20241022-v2:0`. Only `%`, `?` and `#` must be percent-encoded (as `%25`, 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from typing import Any
@@ -25,9 +24,9 @@ from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
 from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, query_parameters, read_route
 from budconnect.domain.documents import MODALITIES
-from budconnect.errors import InvalidParameters
+from budconnect.errors import BudConnectError, InvalidParameters
 from budconnect.services import history as model_history
-from budconnect.services.catalog import Catalog
+from budconnect.services.catalog import LATEST, Catalog
 from budconnect.services.query import (
     MAX_LIMIT,
     MODEL_FIELDS,
@@ -35,6 +34,7 @@ from budconnect.services.query import (
     SORTS,
     ModelQuery,
     index_of,
+    no_such_model,
     select_models,
     select_providers,
 )
@@ -319,19 +319,7 @@ async def get_model(
             model = {name: model[name] for name in fields}
         return JSONBytes({"engine": snapshot.engine, "engine_version": snapshot.version,
                           "model": model})  # fmt: skip
-    # Keys are case-sensitive (as LiteLLM's are): one that differs only in case comes first.
-    same_but_case = [k for k in index.by_key if k.lower() == key.lower()]
-    close = same_but_case + [
-        k
-        for k in difflib.get_close_matches(key, index.by_key, n=5, cutoff=0.6)
-        if k not in same_but_case
-    ]
-    close = close[:5]
-    raise model_history.UnknownModel(
-        f"{engine} {snapshot.version} has no model {key!r}"
-        + (f"; similar keys: {', '.join(close)}" if close else ""),
-        similar=close,
-    )
+    raise no_such_model(snapshot, key, f"{engine} {snapshot.version} has no model {key!r}")
 
 
 @read_route(
@@ -364,7 +352,10 @@ async def get_history(
     _only(pairs, "at")
     date = _date("at", _one(pairs, "at"))
     if date is not None:
-        entry = await bounded.run(request, model_history.at, service.db, engine, key, date)
+        try:
+            entry = await bounded.run(request, model_history.at, service.db, engine, key, date)
+        except model_history.UnknownModel as exc:
+            raise await bounded.run(None, _with_similar, service, engine, key, exc) from None
         return JSONBytes(entry)
     view = await bounded.run(None, service.view)
     cache: bodies.BodyCache = request.app.state.polls.cache
@@ -380,6 +371,22 @@ async def get_history(
         document = model_history.history(service.db, engine, key)
         return bodies.Encoded.build(document, digest, control)
 
-    encoded = await bounded.run(request, cache.get_or_build, bodies.HistoryKey(digest), build)
+    try:
+        encoded = await bounded.run(request, cache.get_or_build, bodies.HistoryKey(digest), build)
+    except model_history.UnknownModel as exc:
+        raise await bounded.run(None, _with_similar, service, engine, key, exc) from None
     body, headers = encoded.choose(gzip_ok)
     return EncodedResponse(200, headers, body)
+
+
+def _with_similar(
+    service: Catalog, engine: str, key: str, error: model_history.UnknownModel
+) -> model_history.UnknownModel:
+    """`error`, naming keys like `key` in the newest release (when there is one)."""
+    if error.extra.get("similar") is not None:
+        return error
+    try:
+        snapshot = service.snapshot(engine, LATEST)
+    except BudConnectError:
+        return error
+    return no_such_model(snapshot, key, error.detail)

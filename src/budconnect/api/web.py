@@ -40,6 +40,7 @@ from budconnect.services.query import (
     ModelQuery,
     context_window,
     index_of,
+    no_such_model,
     per_million,
     select_models,
 )
@@ -332,7 +333,7 @@ async def model_page(
     snapshot = await bounded.run(None, service.snapshot, engine, version)
     model = (await bounded.run(None, index_of, snapshot)).by_key.get(key)
     if model is None:
-        raise model_history.UnknownModel(f"{engine} {snapshot.version} has no model {key!r}")
+        raise no_such_model(snapshot, key, f"{engine} {snapshot.version} has no model {key!r}")
     appearances = await bounded.run(None, model_history.appearances, service.db, engine, key)
     found = await bounded.run(None, model_history.history, service.db, engine, key, appearances)
     for span in found["spans"]:

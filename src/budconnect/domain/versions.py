@@ -53,6 +53,14 @@ def validate_version(value: str) -> str:
     return value
 
 
+def normal_form(version: str) -> str | None:
+    """The PEP 440 normal form of `version` (`v1.2.3` -> `1.2.3`), or None if it is none."""
+    if len(version) > _MAX_VERSION_LENGTH:
+        return None
+    parsed = _parsed(version.strip())
+    return str(parsed) if parsed is not None else None
+
+
 def _parsed(version: str) -> Version | None:
     try:
         return Version(version)

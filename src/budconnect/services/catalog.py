@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Table
 from budconnect.domain import identity
 from budconnect.domain.documents import model_document, provider_document
 from budconnect.domain.records import JSONObject
-from budconnect.domain.versions import is_final, sort_versions, version_key
+from budconnect.domain.versions import is_final, normal_form, sort_versions, version_key
 from budconnect.errors import DatabaseUnavailable, Gone, UnknownEngine, UnknownVersion
 from budconnect.metrics import SNAPSHOTS_LOADED
 from budconnect.services.lru import LRU
@@ -154,6 +154,16 @@ class RegistryView:
                 f"engine {engine!r} has no final release yet; available versions: "
                 f"{', '.join(available) or 'none'}",
                 available_versions=available,
+            )
+        normal = normal_form(version)
+        if normal is not None and normal != version and found.version(normal) is not None:
+            # One version, one URL: named another way it is not served, but named for what
+            # it is.
+            raise UnknownVersion(
+                f"unknown version {version!r} of engine {engine!r}: versions are named in "
+                f"their normal form, {normal!r}",
+                available_versions=available,
+                normal_form=normal,
             )
         raise UnknownVersion(
             f"unknown version {version!r} of engine {engine!r}; available versions: "

@@ -11,8 +11,10 @@ from budconnect.services.snapshots import Snapshot
 _IGNORED = frozenset({"id", "provider_id", "models"})
 
 
-def field_changes(old: Any, new: Any, path: str = "") -> list[JSONObject]:
-    """Field-level differences: objects are compared key by key, anything else as a whole."""
+def field_changes(old: Any, new: Any, path: str = "", *, exact: bool = False) -> list[JSONObject]:
+    """Field-level differences: objects are compared key by key, anything else as a whole.
+    With `exact`, a number written another way (`0` and `0.0`) is a difference too, of kind
+    "rewritten": the same value, not the same entry."""
     if isinstance(old, dict) and isinstance(new, dict):
         changes = []
         for name in sorted(old.keys() | new.keys()):
@@ -24,12 +26,14 @@ def field_changes(old: Any, new: Any, path: str = "") -> list[JSONObject]:
             elif name not in old:
                 changes.append({"field": where, "old": None, "new": new[name], "kind": "added"})
             else:
-                changes.extend(field_changes(old[name], new[name], where))
+                changes.extend(field_changes(old[name], new[name], where, exact=exact))
         return changes
     # JSON numbers compare by value (1e6 and 1000000 are one number), but a boolean is not a
     # number: Python's `0 == False` must not hide a changed flag.
-    if old == new and (type(old) is type(new) or (_is_number(old) and _is_number(new))):
+    if old == new and type(old) is type(new):
         return []
+    if old == new and _is_number(old) and _is_number(new):
+        return [{"field": path, "old": old, "new": new, "kind": "rewritten"}] if exact else []
     return [{"field": path, "old": old, "new": new, "kind": "changed"}]
 
 

@@ -109,7 +109,12 @@ def history(
             continue
         document = _document(engine, appearance)
         comparable = {k: v for k, v in document.items() if k not in ("id", "provider_id")}
-        changes = field_changes(previous, comparable) if previous is not None else []
+        changes = []
+        if previous is not None:
+            # Another entry: what changed in value, else how the file now writes the same.
+            changes = field_changes(previous, comparable) or field_changes(
+                previous, comparable, exact=True
+            )
         spans.append(
             {
                 "_entry": appearance.entry_id,
@@ -146,7 +151,7 @@ def at(db: Database, engine: str, key: str, date: dt.date) -> JSONObject:
     if not rows:
         first = min(releases, key=lambda r: released(r)[0], default=None)
         since = (
-            f"; the first this registry holds is {first.version}, "
+            f"; the first release this registry holds (final, not yanked) is {first.version}, "
             f"{released(first)[1]} {released(first)[0].date().isoformat()}"
             if first is not None
             else ""

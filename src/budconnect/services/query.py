@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import orjson
 from budconnect.domain.records import JSONObject
 from budconnect.errors import BudConnectError, InvalidParameters
 from budconnect.services.catalog import LATEST
+from budconnect.services.history import UnknownModel
 from budconnect.services.lru import LRU
 from budconnect.services.snapshots import Snapshot
 
@@ -225,6 +227,25 @@ def select_models(
     if query.fields is not None:
         items = [{name: m[name] for name in query.fields} for m in items]
     return Page(len(selected), items, next_cursor, known_flags)
+
+
+def no_such_model(snapshot: Snapshot, key: str, lead: str) -> UnknownModel:
+    """The 404 for `key`, naming up to five similar keys of `snapshot` (keys are case-sensitive,
+    as LiteLLM's are: one that differs only in case comes first). `lead` says what lacks it."""
+    keys = index_of(snapshot).by_key
+    same_but_case = [k for k in keys if k.lower() == key.lower()]
+    close = same_but_case + [
+        k for k in difflib.get_close_matches(key, keys, n=5, cutoff=0.6) if k not in same_but_case
+    ]
+    close = close[:5]
+    where = (
+        ""
+        if lead.startswith(f"{snapshot.engine} {snapshot.version} ")
+        else (f" (in {snapshot.version})")
+    )
+    return UnknownModel(
+        lead + (f"; similar keys{where}: {', '.join(close)}" if close else ""), similar=close
+    )
 
 
 def select_providers(
