@@ -104,6 +104,37 @@ def _database(settings: Settings) -> Database:
         raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
 
 
+@contextmanager
+def _preview_database(settings: Settings) -> Iterator[Database]:
+    """The database a dry run compares with: the configured one when it holds a schema,
+    else a scratch one that is removed after (a dry run leaves no trace, not even a new
+    database file or schema)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(settings.database_url)
+    except Exception as exc:
+        raise CommandFailed(f"BUDCONNECT_DATABASE_URL: {exc}") from None
+    path = url.database
+    missing = url.get_backend_name() == "sqlite" and not Path(str(path or "")).is_file()
+    if not missing:
+        db = _database(settings)
+        try:
+            if migrations.current_revision(db.engine) is not None:
+                migrations.ensure_schema(db.engine)  # refuses a schema at another revision
+                yield db
+                return
+        finally:
+            db.dispose()
+    with tempfile.TemporaryDirectory(prefix="budconnect-dry-run-") as directory:
+        scratch = Database(f"sqlite:///{Path(directory) / 'preview.db'}")
+        try:
+            migrations.upgrade(scratch.engine)
+            yield scratch
+        finally:
+            scratch.dispose()
+
+
 def _existing_database(settings: Settings) -> Database:
     """The database of a command that only reads (`audit`): one that does not exist yet is
     said so, not created empty (a mistyped path would leave a new file behind)."""
@@ -215,13 +246,14 @@ def seed_command(
             validate_version(version)
             source = file or bundled_file(engine, version, settings.data_dir)
             raw = _read_bounded(source, limit)
+            if dry_run:
+                with _preview_database(settings) as scratch:
+                    _seed_dry_run(scratch, engine, version, source, raw, force, settings, limit)
+                return
         db = _database(settings)
         migrations.ensure_schema(db.engine)
 
         if version is not None:
-            if dry_run:
-                _seed_dry_run(db, engine, version, source, raw, force, settings, limit)
-                return
             try:
                 result = seed(
                     db,
@@ -265,7 +297,14 @@ def seed_command(
                     data_dir=settings.data_dir,
                     on_done=advance,
                     history=settings.change_history,
+                    max_bytes=limit,
                 )
+        except HeldBack as exc:  # as for one version: exit 2, the file named
+            for result in done:
+                _print_result(result)
+            done.clear()
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         finally:
             # Versions seeded before a failure stay seeded: say what they are.
             for result in done:
@@ -409,10 +448,11 @@ def _seed_missing(db: Database, settings: Settings, log: logging.Logger) -> list
             try:
                 results += seed_bundled(
                     db, engine=engine, versions=[version], data_dir=settings.data_dir,
-                    history=settings.change_history,
+                    history=settings.change_history, max_bytes=settings.max_source_bytes,
                 )  # fmt: skip
             except (HeldBack, InvalidSourceFile, SourceTooLarge) as exc:
-                log.warning("bundled %s %s not seeded: %s", engine, version, exc)
+                # The error names the version and its file.
+                log.warning("bundled file not seeded: %s", exc)
     return results
 
 
@@ -480,6 +520,9 @@ def track_command(
             raise CommandFailed("--interval must be at least 1 and at most 604800 s (7 days)")
         if metrics_file is not None and not metrics_file.parent.is_dir():
             raise CommandFailed(f"--metrics-file: no directory {metrics_file.parent}")
+        if index_url is not None and not index_url.strip():
+            # Not "the configured index": an empty value is a mistake (an unset variable).
+            raise CommandFailed("--index-url is empty: name the index, or leave the option out")
         settings = _settings()
         try:
             url = index_url or configured_index_url()
@@ -616,11 +659,16 @@ def token_new(
     """Make a random token: prints it once (give it to its user) and the configuration entry
     for BUDCONNECT_ADMIN_TOKENS or BUDCONNECT_READ_TOKENS (only its hash)."""
     with _reported():
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
-            raise CommandFailed("a token name is 1-64 letters, digits, '.', '_' or '-'")
+        _check_token_name(name)
         token = new_token()
         typer.echo(f"token (shown once): {token}")
         typer.echo(f"configuration entry: {name}={token_hash(token)}")
+
+
+def _check_token_name(name: str) -> None:
+    """A name the server's token list takes (`name=sha256:HEX,...`)."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        raise CommandFailed("a token name is 1-64 letters, digits, '.', '_' or '-'")
 
 
 @tokens_app.command("hash")
@@ -629,6 +677,7 @@ def token_hash_command(
 ) -> None:
     """Read a token on standard input; print its configuration entry (name=sha256:...)."""
     with _reported():
+        _check_token_name(name)
         token = sys.stdin.buffer.readline().strip().decode("latin-1")
         if not token:
             raise CommandFailed("no token on standard input")
@@ -746,6 +795,9 @@ def _run_server(
 def _prepare_database(settings: Settings, log: logging.Logger) -> None:
     """Migrate an empty database, re-derive what older code seeded, seed the bundled
     versions it lacks: what `serve` does before it listens."""
+    if settings.data_dir is not None and not settings.data_dir.is_dir():
+        # A mistyped path would start a registry without its bundled versions, in silence.
+        raise CommandFailed(f"BUDCONNECT_DATA_DIR: no directory {settings.data_dir}")
     db = _database(settings)
     migrations.ensure_schema(db.engine)
     for result in rederive_stale(db, data_dir=settings.data_dir, history=settings.change_history):

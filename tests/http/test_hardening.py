@@ -35,6 +35,8 @@ def odd_file() -> bytes:
         "bigint": {"litellm_provider": "openai", "mode": "chat", "foo": 12345678901234567890123},
         "hugecount": {"litellm_provider": "openai", "max_input_tokens": 5_000_000_000},
         "absurd": {"litellm_provider": "openai", "max_input_tokens": 1e30, "rpm": 10**30},
+        # Beyond float range as well: no float can hold it.
+        "vast": {"litellm_provider": "openai", "max_tokens": 10**400, "mode": "chat"},
         "surrogate-value": {"litellm_provider": "openai", "note": "\ud800x"},
         "longmode": {"litellm_provider": "openai", "mode": "m" * 100},
         "negative": {"litellm_provider": "openai", "max_input_tokens": -3000000000},
@@ -53,7 +55,9 @@ def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
 ) -> None:
     result = seed(db, engine="litellm", version=ODD_VERSION, raw=odd_file(), force=True)
     assert {i.key for i in result.skipped} == {"deep", "bad\\ud800key", "nul\x00key"}
-    assert result.models.inserted == 8
+    assert result.models.inserted == 9
+    vast = next(i for i in result.repaired if i.key == "vast")
+    assert "an integer beyond float range is read as null" in vast.reason
     with Server(db.url) as server:
         base = f"{server.base_url}/v1/engines/litellm/versions/{ODD_VERSION}"
         catalog = httpx.get(f"{base}/catalog").json()
@@ -71,6 +75,8 @@ def test_an_odd_file_seeds_and_serves_verifiably_on_both_backends(
         assert models["negative"]["tokens"] is None
         assert models["absurd"]["tokens"] is None
         assert models["absurd"]["rate_limits"] is None
+        assert models["vast"]["tokens"] is None
+        assert models["vast"]["source_entry"]["max_tokens"] is None
         assert models["inf"]["input_cost"] is None
         assert models["longmode"]["mode"] is None
         litellm_map = httpx.get(f"{base}/model_prices_and_context_window.json").json()

@@ -313,8 +313,12 @@ def test_serve_starts_without_a_bundled_version_the_gates_hold_back(
         versions = httpx.get(f"{server.base_url}/engines/litellm/versions").json()["items"]
         log = server.output()
     assert [v["version"] for v in versions] == ["1.60.9"]
-    assert "WARNING budconnect.serve: bundled litellm 1.70.4 not seeded: held back" in log
-    assert "WARNING budconnect.serve: bundled litellm 1.80.17 not seeded: " in log
+    data = tmp_path / "litellm"
+    assert (
+        f"WARNING budconnect.serve: bundled file not seeded: litellm 1.70.4 "
+        f"({data / '1.70.4.json'}): held back" in log
+    )
+    assert "WARNING budconnect.serve: bundled file not seeded: litellm 1.80.17 (" in log
     assert "not valid JSON" in log
     assert "notes.json: its name is not an engine version" in log
 
@@ -491,3 +495,103 @@ def test_audit_shows_every_write_and_creates_no_database(database_url: str) -> N
     entry = json.loads(lines[0])
     assert (entry["actor"], entry["action"], entry["engine_version"]) == ("ops", "yank", "1.14.4")
     assert entry["detail"] == {"reason": "bad prices"}
+
+
+# --- what a new user mistypes --------------------------------------------------------------
+
+
+def test_a_dry_run_on_a_database_not_made_yet_leaves_no_trace(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    result = run_cli("seed", "litellm", "--version", "1.14.4", "--dry-run",
+                     database_url=f"sqlite:///{path}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no version to compare with" in result.stdout
+    assert "dry run: nothing was written" in result.stdout
+    assert not path.exists()
+
+
+def test_a_dry_run_on_a_database_without_the_schema_leaves_it_without(
+    database_url: str,
+) -> None:
+    result = run_cli("seed", "litellm", "--version", "1.14.4", "--dry-run",
+                     database_url=database_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    db = Database(database_url)
+    assert current_revision(db.engine) is None
+    db.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_is_refused_in_one_line(url: str) -> None:
+    result = run_cli("migrate", database_url=url)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "in-memory SQLite database lasts one connection: name a file" in line
+
+
+def test_a_file_that_is_no_database_is_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"garbage, not SQLite\n" * 100)
+    for args in (("audit",), ("seed", "litellm", "--version", "1.14.4"), ("migrate",)):
+        result = run_cli(*args, database_url=f"sqlite:///{garbage}")
+        assert result.returncode == 1, args
+        [line] = result.stderr.strip().splitlines()
+        assert "file is not a database" in line, args
+    assert garbage.read_bytes() == b"garbage, not SQLite\n" * 100
+
+
+def test_an_empty_revision_is_refused_in_one_line(database_url: str) -> None:
+    result = run_cli("migrate", "--revision", "", database_url=database_url)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "unknown revision ''" in line
+
+
+def test_seed_all_names_the_file_the_gates_hold_back_and_exits_2(
+    database_url: str, tmp_path: Path
+) -> None:
+    versions = tmp_path / "litellm"
+    versions.mkdir()
+    (versions / "1.14.4.json").write_bytes(source_bytes("1.14.4"))
+    few = dict(list(json.loads(source_bytes("1.60.9")).items())[:10])
+    (versions / "1.60.9.json").write_text(json.dumps(few))
+    result = run_cli(
+        "seed", "litellm", "--all", database_url=database_url, BUDCONNECT_DATA_DIR=str(tmp_path)
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: litellm 1.60.9 ({versions / '1.60.9.json'}): held back")
+    assert "litellm 1.14.4: created" in result.stdout
+    assert counts(database_url) == (1, len(source_models("1.14.4")))
+
+
+def test_seed_all_keeps_to_the_size_limit(database_url: str) -> None:
+    result = run_cli("seed", "litellm", "--all", "--max-bytes", "4096", database_url=database_url)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert f"litellm {VERSIONS[0]} (" in line
+    assert "more than 4,096" in line
+    assert counts(database_url) == (0, 0)
+
+
+def test_serve_refuses_a_data_dir_that_does_not_exist(database_url: str, tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0", database_url=database_url,
+                     BUDCONNECT_DATA_DIR=str(tmp_path / "typo"))  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: BUDCONNECT_DATA_DIR: no directory {tmp_path / 'typo'}"
+
+
+def test_a_token_entry_is_made_only_for_a_name_the_server_takes() -> None:
+    command = [sys.executable, "-m", "budconnect", "token", "hash", "bad name,x=y"]
+    refused = subprocess.run(command, input=b"bct_abc\n", capture_output=True, timeout=60)
+    assert refused.returncode == 1
+    assert refused.stdout == b""
+    assert b"a token name is 1-64 letters" in refused.stderr
+
+
+def test_track_refuses_an_empty_index_url(database_url: str) -> None:
+    result = run_cli("track", "litellm", "--once", "--index-url", "", database_url=database_url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --index-url is empty: name the index, or leave the option out"
+    )

@@ -10,15 +10,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import inspect
 
-from budconnect.services.seeding import seed
+from budconnect.services.seeding import rederive_stale, seed
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision, upgrade
 from budconnect.storage.tables import metadata
-from tests.conftest import InProcess, source_bytes
+from tests.conftest import InProcess, source_bytes, source_models
 
 
 def test_upgrade_builds_every_table_and_downgrade_removes_them(database_url: str) -> None:
@@ -172,6 +173,29 @@ def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database)
     with InProcess(db.url) as app:
         delta = app.get(f"/v1/engines/litellm/versions/1.60.9/changes?since={revision}").json()
     assert [m["uri"] for m in delta["models"]["removed"]] == ["gpt-4"]
+
+
+@pytest.mark.parametrize("target", ["20261126_02", "20261126_01"])
+def test_going_back_to_the_oldest_schemas_keeps_every_model(db: Database, target: str) -> None:
+    """SQLite rebuilds a table to drop a column; with foreign keys on, dropping the old
+    `engine_version` took every provider and model along. (What the older schema has no
+    column for, extras and revisions, is gone: a seed of the file brings extras back.)"""
+    for version in ("1.14.4", "1.60.9"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    path = "/v1/engines/litellm/versions/1.60.9/catalog"
+    with InProcess(db.url) as app:
+        before = app.get(path).json()
+    downgrade(db.engine, target)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM model_info").scalar_one() == sum(
+            len(source_models(v)) for v in ("1.14.4", "1.60.9")
+        )
+    upgrade(db.engine)
+    rederive_stale(db)
+    with InProcess(db.url) as app:
+        after = app.get(path).json()
+    for name in ("providers", "model_count", "provider_count"):
+        assert after[name] == before[name], name
 
 
 def test_the_latest_move_is_dated_by_the_release_unless_a_yank_may_have_moved_it(

@@ -668,8 +668,13 @@ def _repair(value: Any, repaired: list[str]) -> Any:
             value[index] = _repair(item, repaired)
         return value
     if type(value) is int and not -(2**63) <= value < 2**64:
+        try:
+            as_float = float(value)
+        except OverflowError:  # beyond float range too (1 followed by 400 zeros)
+            repaired.append("an integer beyond float range is read as null")
+            return None
         repaired.append("an integer beyond 64 bits is read as a float")
-        return float(value)
+        return as_float
     if isinstance(value, str) and not _is_unicode(value):
         repaired.append("a lone surrogate escape in a string is replaced by U+FFFD")
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -623,26 +623,35 @@ def seed_bundled(
     data_dir: Path | None = None,
     on_done: Callable[[SeedResult], None] | None = None,
     history: int = DEFAULT_HISTORY,
+    max_bytes: int = DEFAULT_MAX_SOURCE_BYTES,
 ) -> list[SeedResult]:
     """Seed bundled files of `engine` (all of them by default), oldest version first.
 
     Each version is its own transaction: a failure stops the run but keeps the versions that
-    were already applied, each complete.
+    were already applied, each complete. A file larger than `max_bytes` is refused before
+    it is read. Every refusal names the version and its file.
     """
     results = []
     for version in versions if versions is not None else bundled_versions(engine, data_dir):
         path = bundled_file(engine, version, data_dir)
+        where = f"{engine} {version} ({path})"
         try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise SourceTooLarge(f"{where}: {size:,} bytes, more than {max_bytes:,}")
             result = seed(
                 db,
                 engine=engine,
                 version=version,
                 raw=path.read_bytes(),
                 history=history,
+                max_bytes=max_bytes,
                 provenance=bundled_provenance(engine, version, data_dir),
             )
+        except HeldBack as exc:
+            raise HeldBack(f"{where}: {exc.detail}", **exc.extra) from None
         except InvalidSourceFile as exc:
-            raise InvalidSourceFile(f"{engine} {version} ({path}): {exc.detail}") from None
+            raise InvalidSourceFile(f"{where}: {exc.detail}") from None
         results.append(result)
         if on_done is not None:
             on_done(result)

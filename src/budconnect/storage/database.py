@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from budconnect.errors import DatabaseUnavailable
 from budconnect.storage.known_entries import KnownEntries
@@ -38,6 +38,13 @@ def make_engine(url: str) -> Engine:
     """An Engine for `url`. Nothing connects until the first use."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        parsed = make_url(url)
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            # Each pooled connection would get a database of its own, empty, gone with it.
+            raise ValueError(
+                "an in-memory SQLite database lasts one connection: name a file "
+                "(sqlite:///path/to/budconnect.db)"
+            )
         engine = create_engine(
             url,
             json_serializer=json_dumps,
@@ -94,11 +101,14 @@ def _use_wal(cursor: Any) -> None:
         if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
             return
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
         except sqlite3.OperationalError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+            continue
+        if mode != "wal":  # a database that cannot be WAL (not a file): SQLite says which
+            raise sqlite3.OperationalError(f"journal mode {mode}, not WAL: not a database file")
 
 
 @contextmanager
@@ -106,7 +116,9 @@ def unavailable_as_error() -> Iterator[None]:
     """Connection failures and lock timeouts become DatabaseUnavailable (a 503, not a 500)."""
     try:
         yield
-    except OperationalError as exc:
+    except (OperationalError, DatabaseError) as exc:
+        if type(exc) is not OperationalError and type(exc) is not DatabaseError:
+            raise  # an integrity or programming error is a bug to see, not an outage
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise DatabaseUnavailable(f"database unavailable: {reason}") from exc
 

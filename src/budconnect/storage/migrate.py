@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -12,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from budconnect.errors import InvalidInput, SchemaOutOfDate
 from budconnect.storage.database import unavailable_as_error
@@ -61,7 +62,8 @@ def migrate_to(engine: Engine, revision: str) -> str:
         wanted = None
     else:
         try:
-            found = script.get_revision(revision)
+            # Alembic reads "" as no revision at all (and asserts on it).
+            found = script.get_revision(revision) if revision.strip() else None
         except (CommandError, ResolutionError):
             found = None
         if found is None:
@@ -88,12 +90,34 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> 
     # PostgreSQL migrators queue on an advisory lock: two processes starting on an empty
     # database wait for each other instead of failing.
     with unavailable_as_error(), engine.connect() as conn:
-        conn = conn.execution_options(budconnect_write=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
-            config.attributes["connection"] = conn
-            step(config, revision)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one; with foreign keys
+            # on, the drop cascades to every row that refers to it (all the models, when
+            # `engine_version` is rebuilt). Off during the migration, outside its
+            # transaction (SQLite ignores the pragma inside one), and checked before commit.
+            _driver(conn).execute("PRAGMA foreign_keys=OFF")
+        try:
+            conn = conn.execution_options(budconnect_write=True)
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+                config.attributes["connection"] = conn
+                step(config, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left rows without their parent: {broken[:5]}"
+                        )
+        finally:
+            if sqlite:
+                _driver(conn).execute("PRAGMA foreign_keys=ON")
+
+
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under `conn`, for what must run outside any transaction."""
+    return conn.connection.driver_connection
 
 
 def ensure_schema(engine: Engine) -> bool:
