@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 from urllib.parse import quote
 
 import httpx
@@ -259,7 +259,6 @@ class SyncClient:
         local = self.local.catalog
         revision = local.get("revision") if local else None
         if local is not None and _revision(revision):
-            assert isinstance(revision, int)
             outcome = self._via_changes(local, revision)
             if outcome is not None:
                 return outcome
@@ -376,7 +375,7 @@ class SyncClient:
         )
         if response.status_code == 304:
             return SyncOutcome("unchanged", "not-modified", local["digest"])
-        if response.status_code == 410 or 400 <= response.status_code < 500:
+        if 400 <= response.status_code < 500:
             # 410: too old for the kept history, or `latest` moved to another version since.
             # Another refusal of the delta (the revision held is not one the server takes):
             # the catalog is the way back, or names the problem itself.
@@ -642,7 +641,7 @@ def _final_version(version: str) -> bool:
 MAX_REVISION = 2**62
 
 
-def _revision(value: object) -> bool:
+def _revision(value: object) -> TypeGuard[int]:
     return type(value) is int and 0 <= value <= MAX_REVISION
 
 
