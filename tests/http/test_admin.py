@@ -249,6 +249,43 @@ def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> Non
             assert "needs an admin token" in refused.json()["detail"]
 
 
+def test_guessing_read_tokens_is_slowed_down_without_slowing_other_readers(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    reader = new_token()
+    catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+    with InProcess(db.url, admin_tokens=ADMINS, read_tokens=f"r={token_hash(reader)}",
+                   write_rate=1) as app:  # fmt: skip
+        guesses = [
+            app.get(catalog, headers={"authorization": f"Bearer guess{i}"}).status_code
+            for i in range(10)
+        ]
+        assert guesses == [401] * 10  # the burst
+        # Spent: even the right token now waits, or 200 against 429 would tell a right guess.
+        for headers in ({"authorization": "Bearer guess10"}, {"authorization": f"Bearer {reader}"}):
+            refused = app.get(catalog, headers=headers)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["type"] == "urn:budconnect:problem:too-many-requests"
+            wait = int(refused.headers["retry-after"])
+            assert f"retry in {wait} s" in refused.json()["detail"]
+        # No token at all is not a guess: still 401, and spends nothing.
+        assert app.get(catalog).status_code == 401
+        assert app.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_readers_with_the_right_token_are_never_charged(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    reader = new_token()
+    catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+    with InProcess(db.url, admin_tokens=ADMINS, read_tokens=f"r={token_hash(reader)}",
+                   write_rate=1) as app:  # fmt: skip
+        statuses = {
+            app.get(catalog, headers={"authorization": f"Bearer {reader}"}).status_code
+            for _ in range(30)
+        }
+        assert statuses == {200}
+
+
 def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
     db: Database, tmp_path: Any
 ) -> None:

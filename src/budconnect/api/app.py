@@ -133,7 +133,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             app, polls, fleet, max_age=2 * interval, max_limit=settings.max_page_limit
         )
     if app.state.read_tokens:
-        served = ReadAuth(served, app.state.read_tokens, app.state.admin_tokens)
+        # Wrong tokens are limited like writes; each worker keeps its own allowance.
+        guesses = RateLimit(settings.write_rate, 10, what="requests with a token not valid here")
+        served = ReadAuth(served, app.state.read_tokens, app.state.admin_tokens, guesses)
     return MetricsMiddleware(served)
 
 

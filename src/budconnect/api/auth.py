@@ -10,6 +10,7 @@ import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from budconnect.api.ratelimit import RateLimit, TooManyRequests
 from budconnect.domain.tokens import Tokens
 from budconnect.errors import BudConnectError
 
@@ -50,46 +51,64 @@ def require(tokens: Tokens, request: Request, *, what: str, readers: Tokens | No
 class ReadAuth:
     """ASGI middleware: every request but the probes needs a read (or admin) token.
 
-    In front of the poll fast path, so no answer leaves without it."""
+    In front of the poll fast path, so no answer leaves without it. A request bearing a token
+    that is not valid spends one of its client's `guesses`; a client with none left is answered
+    429 whatever token it bears (were a right guess let through, 200 against 429 would still
+    tell it apart), while clients that never guessed wrong are never slowed down."""
 
     OPEN = frozenset({"/healthz", "/readyz"})
 
-    def __init__(self, app: ASGIApp, readers: Tokens, admins: Tokens) -> None:
+    def __init__(self, app: ASGIApp, readers: Tokens, admins: Tokens, guesses: RateLimit) -> None:
         self.app = app
         self.readers = readers
         self.admins = admins
+        self.guesses = guesses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in self.OPEN:
-            authorization = next(
-                (v.decode("latin-1") for n, v in scope["headers"] if n == b"authorization"), None
+        if scope["type"] != "http" or scope["path"] in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        authorization = next(
+            (v.decode("latin-1") for n, v in scope["headers"] if n == b"authorization"), None
+        )
+        token = bearer(authorization)
+        if token is None:
+            await _refuse(
+                send, Unauthorized("reading needs a bearer token (Authorization: Bearer ...)")
             )
-            token = bearer(authorization)
-            if token is None or (self.readers.who(token) or self.admins.who(token)) is None:
-                detail = (
-                    "reading needs a bearer token (Authorization: Bearer ...)"
-                    if token is None
-                    else "the bearer token is not valid here"
-                )
-                body = orjson.dumps(
-                    {
-                        "type": "urn:budconnect:problem:unauthorized",
-                        "title": "Unauthorized",
-                        "status": 401,
-                        "detail": detail,
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b'Bearer realm="budconnect"'),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        try:
+            self.guesses.check(client)
+            if (self.readers.who(token) or self.admins.who(token)) is None:
+                self.guesses.take(client)
+                await _refuse(send, Unauthorized("the bearer token is not valid here"))
                 return
+        except TooManyRequests as refused:
+            await _refuse(send, refused)
+            return
         await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, error: BudConnectError) -> None:
+    """The problem+json answer the exception handler would give (no route runs here)."""
+    kind = "unauthorized" if isinstance(error, Unauthorized) else "too-many-requests"
+    body = orjson.dumps(
+        {
+            "type": f"urn:budconnect:problem:{kind}",
+            "title": error.title,
+            "status": error.status,
+            "detail": error.detail,
+            **error.extra,
+        }
+    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if isinstance(error, Unauthorized):
+        headers.append((b"www-authenticate", b'Bearer realm="budconnect"'))
+    if "retry_after" in error.extra:
+        headers.append((b"retry-after", str(error.extra["retry_after"]).encode()))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -33,8 +33,17 @@ class RateLimit:
 
     def take(self, client: str) -> None:
         """Spend one request of `client`'s allowance, or raise TooManyRequests."""
+        self._spend(client, 1)
+
+    def check(self, client: str) -> None:
+        """Raise TooManyRequests if `client` has no allowance left, without spending any."""
+        self._spend(client, 0)
+
+    def _spend(self, client: str, cost: int) -> None:
         now = time.monotonic()
         with self._lock:
+            if not cost and client not in self._buckets:
+                return  # a full allowance: nothing to keep
             tokens, at = self._buckets.pop(client, (self.burst, now))
             tokens = min(self.burst, tokens + (now - at) * self.rate)
             if tokens < 1:
@@ -45,6 +54,6 @@ class RateLimit:
                     f"too many {self.what} from this client; retry in {wait} s",
                     retry_after=wait,
                 )
-            self._buckets[client] = (tokens - 1, now)
+            self._buckets[client] = (tokens - cost, now)
             while len(self._buckets) > self.max_clients:
                 self._buckets.popitem(last=False)
