@@ -3,12 +3,15 @@
 It serves `/simple/<project>/` in the JSON form (PEP 691, with upload times) or the HTML form
 (PEP 503), as the request's Accept header asks and the test allows, and the wheels under
 `/files/`. Wheels are built by the test from the bundled model maps, so their hashes are
-real. A test can publish a wrong hash, yank a release, make a wheel download stall, or stop
-the index.
+real. A test can publish a wrong hash, yank a release, make a wheel download stall or
+answer 404, compress wheels on the wire (as web servers in front of mirrors do), serve a
+project page of its own, ask for a user and password, or stop the index.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import html
 import io
@@ -65,6 +68,16 @@ class PackageIndex:
     releases: dict[str, Published] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
     stall: set[str] = field(default_factory=set)  # versions whose wheel never finishes
+    missing: set[str] = field(default_factory=set)  # versions whose wheel answers 404
+    # "accepted": wheels gzipped when the request accepts gzip; "always": whatever it accepts.
+    compress: str | None = None
+    page: bytes | None = None  # the JSON project page, as given, instead of the real one
+    credentials: tuple[str, str] | None = None  # basic auth the index asks for
+
+    def url_with_credentials(self) -> str:
+        assert self.credentials is not None
+        user, password = self.credentials
+        return self.url.replace("http://", f"http://{user}:{password}@", 1)
 
     def publish(self, version: str, model_map: bytes | None, **kwargs: Any) -> Published:
         day = len(self.releases) + 1
@@ -87,6 +100,11 @@ class PackageIndex:
                 pass
 
             def do_GET(self) -> None:
+                if index.credentials is not None:
+                    expected = base64.b64encode(":".join(index.credentials).encode()).decode()
+                    if self.headers.get("authorization") != f"Basic {expected}":
+                        self._send(401, "text/plain", b"who are you?")
+                        return
                 if self.path.rstrip("/") == "/simple/litellm":
                     self._project_page()
                 elif self.path.startswith("/files/"):
@@ -95,6 +113,9 @@ class PackageIndex:
                     self._send(404, "text/plain", b"not found")
 
             def _project_page(self) -> None:
+                if index.page is not None:
+                    self._send(200, "application/vnd.pypi.simple.v1+json", index.page)
+                    return
                 releases = list(index.releases.values())
                 if index.json_form and "application/vnd.pypi.simple.v1+json" in self.headers.get(
                     "accept", ""
@@ -124,7 +145,7 @@ class PackageIndex:
 
             def _wheel(self, filename: str) -> None:
                 found = [r for r in index.releases.values() if r.filename == filename]
-                if not found:
+                if not found or found[0].version in index.missing:
                     self._send(404, "text/plain", b"no such file")
                     return
                 index.downloads.append(found[0].version)
@@ -136,11 +157,20 @@ class PackageIndex:
                     self.wfile.flush()
                     time.sleep(600)
                     return
+                accepts = "gzip" in self.headers.get("accept-encoding", "")
+                if index.compress == "always" or (index.compress == "accepted" and accepts):
+                    body = gzip.compress(found[0].wheel)
+                    self._send(200, "application/octet-stream", body, encoding="gzip")
+                    return
                 self._send(200, "application/octet-stream", found[0].wheel)
 
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
+            def _send(
+                self, status: int, content_type: str, body: bytes, encoding: str | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("content-type", content_type)
+                if encoding is not None:
+                    self.send_header("content-encoding", encoding)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

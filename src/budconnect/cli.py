@@ -502,7 +502,12 @@ def track_command(
 
     import httpx
 
-    from budconnect.releases.index import IndexUnavailable, SimpleIndex, configured_index_url
+    from budconnect.releases.index import (
+        IndexUnavailable,
+        SimpleIndex,
+        configured_index_url,
+        public_url,
+    )
     from budconnect.services.tracking import TrackOptions
     from budconnect.track_metrics import TrackRun
 
@@ -528,6 +533,8 @@ def track_command(
             url = index_url or configured_index_url()
         except IndexUnavailable as exc:
             raise CommandFailed(str(exc)) from None
+        _check_index_url(url)
+        shown = public_url(url)  # what is printed and logged: never a mirror's password
         db = _database(settings)
         migrations.ensure_schema(db.engine)
         options = TrackOptions(
@@ -555,17 +562,19 @@ def track_command(
                     except IndexUnavailable as exc:
                         outcome = "index-unavailable"
                         if once:
-                            raise CommandFailed(f"index {url}: {exc}") from None
+                            raise CommandFailed(f"index {shown}: {exc}") from None
                         failures += 1
                         delay = min(interval, 2.0 ** min(failures, 12)) * random.uniform(0.5, 1)
-                        log.warning("index %s unreadable (%d in a row): %s", url, failures, exc)
+                        log.warning("index %s unreadable (%d in a row): %s", shown, failures, exc)
                     else:
                         releases.update(item.outcome for item in report.tracked)
                         missed = {item.outcome for item in report.not_ingested}
-                        # Held back first: `--force` is what that needs; refused: see the log.
-                        outcome = next((o for o in ("held-back", "refused") if o in missed), "ok")
+                        # Held back first: `--force` is what that needs; refused: see the log;
+                        # unavailable: the next run asks again.
+                        worst = ("held-back", "refused", "unavailable")
+                        outcome = next((o for o in worst if o in missed), "ok")
                         if failures:
-                            log.info("index %s answers again after %d failed runs", url, failures)
+                            log.info("index %s answers again after %d failed runs", shown, failures)
                         failures = 0
                         if once:
                             if report.not_ingested:
@@ -577,6 +586,20 @@ def track_command(
                     _write_metrics(metrics_file, run, log)
                 if stop.wait(delay):
                     return
+
+
+def _check_index_url(url: str) -> None:
+    """An index URL the tracker can ask: http(s) with a host, read the way httpx reads it."""
+    import httpx
+
+    from budconnect.releases.index import public_url
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise CommandFailed(f"--index-url {public_url(url)!r} is not an URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CommandFailed(f"--index-url {public_url(url)!r} is not an http(s) URL with a host")
 
 
 def _write_metrics(path: Path | None, run: Any, log: logging.Logger) -> None:
@@ -591,6 +614,7 @@ def _write_metrics(path: Path | None, run: Any, log: logging.Logger) -> None:
 
 
 def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any) -> Any:
+    from budconnect.releases.index import public_url
     from budconnect.services.tracking import Tracked, track
 
     # Started once the releases are listed: a run that cannot read the index prints one line.
@@ -606,7 +630,7 @@ def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any
 
     def pending(releases: list[Any]) -> None:
         err.print(
-            f"{index.index_url}: {len(releases)} release(s) of {engine} to ingest",
+            f"{public_url(index.index_url)}: {len(releases)} release(s) of {engine} to ingest",
             highlight=False,
             markup=False,
         )

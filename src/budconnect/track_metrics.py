@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-RUN_OUTCOMES = ("ok", "held-back", "refused", "index-unavailable", "failed")
+RUN_OUTCOMES = ("ok", "held-back", "refused", "unavailable", "index-unavailable", "failed")
 # The outcomes of `services.tracking.Tracked`.
 RELEASE_OUTCOMES = (
     "ingested",
@@ -28,6 +28,8 @@ RELEASE_OUTCOMES = (
     "held-back",
     "refused",
     "kept",
+    "unavailable",
+    "skipped",
 )
 LAST_SUCCESS = "budconnect_track_last_success_timestamp_seconds"
 
@@ -43,7 +45,7 @@ class TrackRun:
     @property
     def completed(self) -> bool:
         """The index was read and every release handled (some perhaps held back)."""
-        return self.outcome in ("ok", "held-back", "refused")
+        return self.outcome in ("ok", "held-back", "refused", "unavailable")
 
 
 class _Families:
@@ -67,8 +69,8 @@ def write_track_file(path: Path, run: TrackRun) -> None:
 
     outcome = GaugeMetricFamily(
         "budconnect_track_last_run_outcome",
-        "1 for the outcome of the tracker's last run (ok, held-back, refused, index-unavailable, "
-        "failed).",
+        "1 for the outcome of the tracker's last run (ok, held-back, refused, unavailable, "
+        "index-unavailable, failed).",
         labels=["engine", "outcome"],
     )
     for name in RUN_OUTCOMES:

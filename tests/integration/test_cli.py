@@ -595,3 +595,21 @@ def test_track_refuses_an_empty_index_url(database_url: str) -> None:
     assert result.stderr.strip() == (
         "error: --index-url is empty: name the index, or leave the option out"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1", "is not an URL: "),
+        ("ftp://mirror.invalid/simple/", "is not an http(s) URL with a host"),
+        ("simple/", "is not an http(s) URL with a host"),
+    ],
+)
+def test_track_refuses_an_index_url_it_cannot_ask_in_one_line(
+    database_url: str, url: str, problem: str
+) -> None:
+    result = run_cli("track", "litellm", "--once", "--index-url", url, database_url=database_url)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: --index-url {url!r} ")
+    assert problem in line

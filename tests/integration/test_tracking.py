@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -427,3 +429,169 @@ def test_a_run_writes_its_metrics_for_the_textfile_collector(
     # The last completed run is still known, and older than the last run.
     assert sample(text, "budconnect_track_last_success_timestamp_seconds") == completed
     assert sample(text, "budconnect_track_last_run_timestamp_seconds") > completed
+
+
+@pytest.mark.parametrize("compress", ["accepted", "always"])
+def test_a_wheel_compressed_on_the_wire_is_checked_as_the_file_it_is(
+    database_url: str, index: PackageIndex, compress: str
+) -> None:
+    """Web servers in front of mirrors gzip what the client accepts (or even what it does
+    not): the hash the index publishes is of the wheel, not of the bytes on the wire."""
+    index.compress = compress
+    run = track(database_url, index, "--since", "1.65.8")
+    assert run.returncode == 2, run.stderr  # 1.70.6 has no map, as in every run
+    assert sorted(held(database_url)) == ["1.65.8", "1.70.4"]
+    assert held(database_url)["1.70.4"].wheel_sha256 == index.releases["1.70.4"].sha256
+    assert "is not the" not in run.stderr
+
+
+def test_a_wheel_the_index_does_not_serve_is_reported_and_asked_for_again(
+    database_url: str, index: PackageIndex
+) -> None:
+    """A mirror still syncing lists a file it does not serve yet: that release waits for
+    the next run; the releases after it are ingested now."""
+    index.missing.add("1.60.9")
+    first = track(database_url, index)
+    assert first.returncode == 2
+    assert "unavailable litellm 1.60.9: GET " in first.stderr
+    assert "answered 404; asked again at the next run" in first.stderr
+    assert sorted(held(database_url)) == ["1.14.4", "1.65.8", "1.70.4"]
+
+    index.missing.clear()
+    downloads = len(index.downloads)
+    second = track(database_url, index)
+    assert second.returncode == 0, second.stderr  # not noted as refused: fetched again
+    assert index.downloads[downloads:] == ["1.60.9"]
+    assert sorted(held(database_url)) == FINAL
+
+
+def test_a_release_the_registry_cannot_name_is_skipped_and_the_rest_ingested(
+    database_url: str, index: PackageIndex
+) -> None:
+    """A valid release whose version the registry does not take (a local label longer than
+    a version may be) is said to be skipped; it does not stop the run, nor fail it."""
+    odd = "1.65.9+" + "a" * 70
+    index.publish(odd, source_bytes("1.65.8"))
+    del index.releases["1.70.6"]  # the release without a map: this run refuses nothing
+    run = track(database_url, index, "--since", "1.65.8")
+    assert run.returncode == 0, run.stderr
+    assert f"skipped litellm {odd}: the registry cannot hold it: " in run.stderr
+    assert sorted(held(database_url)) == ["1.65.8", "1.70.4"]  # 1.70.4 comes after it
+    assert odd not in index.downloads
+
+
+def test_a_release_spelling_a_version_held_another_way_is_refused_and_the_rest_ingested(
+    database_url: str, index: PackageIndex
+) -> None:
+    """1.70.4.0 is 1.70.4 to PEP 440: the registry holds one of the two, refuses the other
+    (noted, reported), and goes on with the releases after them."""
+    index.publish("1.70.4.0", source_bytes("1.70.4"))
+    index.publish("1.80.17", source_bytes("1.80.17"))
+    run = track(database_url, index, "--since", "1.70.4")
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    [refused] = [
+        line for line in run.stderr.splitlines() if line.startswith("refused litellm 1.70.4")
+    ]
+    assert "is the same version as" in refused, refused
+    versions = held(database_url)
+    assert "1.80.17" in versions
+    assert len({"1.70.4", "1.70.4.0"} & set(versions)) == 1
+    downloads = len(index.downloads)
+    track(database_url, index, "--since", "1.70.4")
+    assert index.downloads[downloads:] == []  # noted: not fetched at every run
+
+
+def _with_compression_method(wheel: bytes, method: int) -> bytes:
+    """`wheel` (stored, not deflated) saying every member is compressed with `method`."""
+    data = bytearray(wheel)
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = data.find(signature)
+        while start != -1:
+            data[start + offset : start + offset + 2] = method.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    return bytes(data)
+
+
+def test_a_wheel_this_python_cannot_unzip_is_refused(
+    database_url: str, index: PackageIndex
+) -> None:
+    index.publish("1.80.17", source_bytes("1.70.4"))
+    stored = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(index.releases["1.80.17"].wheel)) as original,
+        zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as copy,
+    ):
+        for info in original.infolist():
+            copy.writestr(info.filename, original.read(info))
+    index.releases["1.80.17"].wheel = _with_compression_method(stored.getvalue(), 99)
+    run = track(database_url, index, "--since", "1.70.4")
+    assert run.returncode == 2
+    assert (
+        "refused litellm 1.80.17: litellm-1.80.17-py3-none-any.whl is not a readable wheel: "
+        in (run.stderr)
+    )
+    assert "compression method is not supported" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert sorted(held(database_url)) == ["1.70.4"]
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        (b'{"files": ["x"]}', "file 0 is not an object"),
+        (b'{"files": {"a": 1}}', "no list of files"),
+        (b"[1, 2]", "no list of files"),
+        (b'{"files": [{"filename": 5, "url": "/x.whl"}]}', "has no filename and url strings"),
+        (
+            b'{"files": [{"filename": "litellm-1.0.0-py3-none-any.whl", "url": "/x.whl",'
+            b' "hashes": []}]}',
+            "has hashes that are not an object of strings",
+        ),
+        (
+            b'{"files": [{"filename": "litellm-1.0.0-py3-none-any.whl", "url": "/x.whl",'
+            b' "hashes": {"sha256": 5}}]}',
+            "has hashes that are not an object of strings",
+        ),
+        (
+            b'{"files": [{"filename": "litellm-1.0.0-py3-none-any.whl", "url": "/x.whl",'
+            b' "upload-time": 5}]}',
+            "has an upload-time that is not a string",
+        ),
+        (
+            b'{"files": [{"filename": "litellm-1.0.0-py3-none-any.whl", "url": "http://[::1/x"}]}',
+            "a link that is no URL",
+        ),
+        (b'{"files": [', "is not JSON"),
+    ],
+)
+def test_an_index_page_that_is_not_pep_691_is_one_line_and_writes_nothing(
+    database_url: str, index: PackageIndex, page: bytes, problem: str
+) -> None:
+    index.page = page
+    run = track(database_url, index)
+    assert run.returncode == 1
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f"error: index {index.url}: ")
+    assert problem in line
+    assert held(database_url) == {}
+
+
+def test_a_mirrors_password_in_the_index_url_is_used_and_never_printed(
+    database_url: str, index: PackageIndex
+) -> None:
+    index.credentials = ("reader", "s3cret-pass")
+    index.releases["1.65.8"].wrong_hash = True  # a refusal names the wheel's URL
+    index.missing.add("1.60.9")  # and so does a wheel the mirror does not serve
+    url = index.url_with_credentials()
+    run = run_cli("track", "litellm", "--once", "--index-url", url, database_url=database_url)
+    assert run.returncode == 2, run.stderr
+    assert sorted(held(database_url)) == ["1.14.4", "1.70.4"]  # the password was used
+    assert f"{index.url}: " in run.stderr  # the index named without it
+    assert "s3cret-pass" not in run.stdout + run.stderr
+
+    index.page = b"[]"  # a failed run prints the index's URL too
+    failed = run_cli("track", "litellm", "--once", "--index-url", url, database_url=database_url)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"error: index {index.url}: ")
+    assert "s3cret-pass" not in failed.stdout + failed.stderr

@@ -31,6 +31,17 @@ class IndexUnavailable(Exception):
     """The index could not be asked, or answered something unusable."""
 
 
+def public_url(url: str) -> str:
+    """`url` as it may be printed, logged or audited: a mirror's user and password (the
+    userinfo part) left out."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 @dataclass(frozen=True, slots=True)
 class WheelFile:
     filename: str
@@ -127,38 +138,64 @@ class SimpleIndex:
         try:
             response = self.client.get(url, headers={"accept": ACCEPT}, follow_redirects=True)
         except httpx.HTTPError as exc:
-            raise IndexUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from None
+            raise IndexUnavailable(
+                f"GET {public_url(url)}: {type(exc).__name__}: {public_url(str(exc))}"
+            ) from None
         if response.status_code != 200:
-            raise IndexUnavailable(f"GET {url}: answered {response.status_code}")
+            raise IndexUnavailable(f"GET {public_url(url)}: answered {response.status_code}")
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         base = str(response.url)
-        if content_type == JSON_API:
-            files = _json_files(response.content, base)
-        else:
-            files = _html_files(response.text, base)
+        try:
+            if content_type == JSON_API:
+                files = _json_files(response.content, base)
+            else:
+                files = _html_files(response.text, base)
+        except ValueError as exc:  # a link urljoin cannot read (a broken IPv6 host, say)
+            raise IndexUnavailable(f"the index's page has a link that is no URL: {exc}") from None
         return _releases(project, files)
 
 
 def _json_files(body: bytes, base: str) -> list[WheelFile]:
     try:
         document = orjson.loads(body)
-        files = []
-        for item in document["files"]:
-            # PEP 691: false, true, or the reason (a string, which makes it yanked).
-            yanked = item.get("yanked", False)
-            files.append(
-                _file(
-                    item["filename"],
-                    urljoin(base, item["url"]),
-                    (item.get("hashes") or {}).get("sha256"),
-                    yanked is not False and yanked is not None,
-                    item.get("upload-time"),
-                    yanked if isinstance(yanked, str) else None,
-                )
+    except orjson.JSONDecodeError as exc:
+        raise IndexUnavailable(f"the index's JSON page is not JSON: {exc}") from None
+    items = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise IndexUnavailable("the index's JSON page is not PEP 691: no list of files")
+    files = []
+    for number, item in enumerate(items):
+        # Every field is checked for its type: a page that is JSON but not PEP 691 is one
+        # line of error, never a crash half-way through a run.
+        if not isinstance(item, dict):
+            raise _not_pep_691(number, "is not an object")
+        filename, url = item.get("filename"), item.get("url")
+        if not isinstance(filename, str) or not isinstance(url, str):
+            raise _not_pep_691(number, "has no filename and url strings")
+        hashes = item.get("hashes", {})
+        sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+        if not isinstance(hashes, dict) or not isinstance(sha256, str | None):
+            raise _not_pep_691(number, "has hashes that are not an object of strings")
+        uploaded = item.get("upload-time")
+        if not isinstance(uploaded, str | None):
+            raise _not_pep_691(number, "has an upload-time that is not a string")
+        # PEP 691: false, true, or the reason (a string, which makes it yanked).
+        yanked = item.get("yanked", False)
+        files.append(
+            _file(
+                filename,
+                urljoin(base, url),
+                sha256,
+                yanked is not False and yanked is not None,
+                uploaded,
+                yanked if isinstance(yanked, str) else None,
             )
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise IndexUnavailable(f"the index's JSON page is not PEP 691: {exc}") from None
+        )
     return [f for f in files if f is not None]
+
+
+def _not_pep_691(number: int, problem: str) -> IndexUnavailable:
+    return IndexUnavailable(f"the index's JSON page is not PEP 691: file {number} {problem}")
 
 
 class _Links(HTMLParser):

@@ -32,9 +32,15 @@ from sqlalchemy import Connection
 
 from budconnect.domain.records import Provenance
 from budconnect.domain.versions import validate_version, version_key
-from budconnect.errors import HeldBack, InvalidSourceFile, SourceTooLarge, UnsupportedEngine
-from budconnect.releases.index import Release, SimpleIndex
-from budconnect.releases.wheels import WheelRefused, download, read_member
+from budconnect.errors import (
+    HeldBack,
+    InvalidIdentifier,
+    InvalidInput,
+    SourceTooLarge,
+    UnsupportedEngine,
+)
+from budconnect.releases.index import Release, SimpleIndex, public_url
+from budconnect.releases.wheels import WheelMissing, WheelRefused, download, read_member
 from budconnect.seeders import engine_format
 from budconnect.services.publishing import Actor, record_audit_in, yank_in
 from budconnect.services.seeding import DEFAULT_HISTORY, DEFAULT_MAX_SOURCE_BYTES, SeedResult, seed
@@ -42,7 +48,15 @@ from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 
 Outcome = Literal[
-    "ingested", "provenance-recorded", "unchanged", "yanked", "held-back", "refused", "kept"
+    "ingested",
+    "provenance-recorded",
+    "unchanged",
+    "yanked",
+    "held-back",
+    "refused",
+    "kept",
+    "unavailable",
+    "skipped",
 ]
 # Versions an operator put there (`seed --file`, `PUT .../source`): the tracker records the
 # release's provenance on one that holds the release's very map, and never replaces one that
@@ -79,7 +93,7 @@ class TrackReport:
 
     @property
     def not_ingested(self) -> list[Tracked]:
-        return [t for t in self.tracked if t.outcome in ("held-back", "refused")]
+        return [t for t in self.tracked if t.outcome in ("held-back", "refused", "unavailable")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +127,7 @@ def track(
     report = TrackReport(engine=engine, index_url=index.index_url)
     releases = index.releases(fmt.package)
     report.releases_listed = len(releases)
-    actor = Actor(TRACKER, _without_credentials(index.index_url))
+    actor = Actor(TRACKER, public_url(index.index_url))
 
     def tracked(item: Tracked) -> None:
         report.tracked.append(item)
@@ -124,6 +138,17 @@ def track(
     # else of this run is fetched.
     for item in follow_yanks(db, engine, releases, actor):
         tracked(item)
+    # A release the registry cannot name (a version longer than any it holds) can be neither
+    # ingested nor noted: said at every run, not counted against it (nothing can be done).
+    holdable = []
+    for release in releases:
+        try:
+            validate_version(release.version)
+        except InvalidIdentifier as exc:
+            tracked(Tracked(release.version, "skipped", f"the registry cannot hold it: {exc}"))
+        else:
+            holdable.append(release)
+    releases = holdable
     pending = pending_releases(db, engine, releases, options)
     report.pending = [r.version for r in pending]
     if on_pending is not None:
@@ -199,6 +224,9 @@ def _ingest(
             raw = read_member(path, member, options.max_source_bytes)
     except WheelRefused as exc:
         return _noted(db, engine, release.version, wheel.filename, "refused", str(exc), now)
+    except WheelMissing as exc:
+        # Not noted: a mirror catching up serves it at a later run. The rest of the run goes on.
+        return Tracked(release.version, "unavailable", f"{exc}; asked again at the next run")
     map_sha256 = hashlib.sha256(raw).hexdigest()
     with db.read() as conn:
         held = repo.get_version(conn, engine_key=engine, version=release.version)
@@ -257,7 +285,10 @@ def _ingest(
         # The operator's next step, in the words of the command line.
         hint = f"; `budconnect track {engine} --force` ingests it anyway"
         return Tracked(release.version, "held-back", reason + hint)
-    except (InvalidSourceFile, SourceTooLarge) as exc:
+    except (InvalidInput, SourceTooLarge) as exc:
+        # A map that does not parse, or a version the registry cannot hold under that name
+        # (another spelling of one held, a label too long): that release is refused and
+        # noted; the releases after it are still ingested.
         return _noted(db, engine, release.version, wheel.filename, "refused", exc.detail, now)
     yank_reason = yanked[0] if yanked else None
     if result.changed:
@@ -327,11 +358,3 @@ def _noted(
             conn, engine_key=engine, version=version, reason=reason, wheel_filename=wheel, now=now
         )
     return Tracked(version, outcome, reason)
-
-
-def _without_credentials(url: str) -> str:
-    """The index's URL as the audit log names it: a mirror's user and password stay out."""
-    try:
-        return str(httpx.URL(url).copy_with(username=None, password=None))
-    except httpx.InvalidURL:
-        return "the package index"
