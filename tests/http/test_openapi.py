@@ -46,3 +46,34 @@ def test_an_answered_error_matches_its_documented_shape(seeded_server: Server) -
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
     assert set(required) <= set(answer.json())
+
+
+def test_the_query_parameters_a_route_takes_are_the_ones_it_documents(
+    seeded_server: Server,
+) -> None:
+    """Asked with a parameter it does not know, a route names those it knows: they are the
+    ones its OpenAPI entry lists (a `supports_*` flag stands for every flag)."""
+    spec = httpx.get(f"{seeded_server.base_url}/openapi.json").json()
+    version = httpx.get(f"{seeded_server.base_url}/v1/engines/litellm").json()["latest_version"]
+    routes = {
+        "/v1/engines/{engine}/versions/{version}/models": "models",
+        "/v1/engines/{engine}/versions/{version}/providers": "providers",
+        "/v1/engines/{engine}/versions/{version}/models/{key}": "models/gpt-4o",
+        "/v1/engines/{engine}/models/{key}/history": None,
+    }
+    for template, tail in routes.items():
+        [operation] = spec["paths"][template].values()
+        documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        path = (
+            f"/v1/engines/litellm/versions/{version}/{tail}"
+            if tail
+            else "/v1/engines/litellm/models/gpt-4o/history"
+        )
+        answer = httpx.get(f"{seeded_server.base_url}{path}", params={"zzz": "1"})
+        assert answer.status_code == 422, path
+        [error] = answer.json()["errors"]
+        known = error["message"].split("known: ", 1)[1].removesuffix(" and supports_* flags")
+        taken = set(known.split(", "))
+        if "supports_*" in error["message"]:
+            documented = {name for name in documented if not name.startswith("supports_")}
+        assert taken == documented, (template, taken ^ documented)

@@ -94,6 +94,18 @@ def test_prices_take_every_way_a_number_input_writes_a_number(
     assert uris(written) == uris(plain)
 
 
+def test_search_text_is_read_without_the_spaces_around_it_as_the_web_page_reads_it(
+    app: InProcess,
+) -> None:
+    claude = {m["uri"] for m in every_page(app, q="claude", limit=500)}
+    assert claude
+    assert {m["uri"] for m in every_page(app, q="  claude ", limit=500)} == claude
+    assert len(every_page(app, q=" ", limit=500)) == len(every_page(app, limit=500))
+    assert every_page(app, q="claude opus") != every_page(app, q="claude")  # inner ones count
+    providers = app.get(MODELS.replace("/models", "/providers"), params={"q": " azure "}).json()
+    assert {p["provider_type"] for p in providers["items"]} >= {"azure", "azure_ai"}
+
+
 def test_search_sort_and_cursor_walk_every_match_once(app: InProcess) -> None:
     got = every_page(app, q="claude", sort="-context", limit=7)
     keys = [m["uri"] for m in got]
@@ -358,6 +370,18 @@ def test_the_entry_at_a_date_is_that_of_the_newest_release_on_or_before_it(
     )
     assert app.get("/v1/engines/litellm/models/no-such-model/history").status_code == 404
     assert app.get(f"/v1/engines/litellm/models/{key}/history?at=20250101").status_code == 422
+
+
+def test_a_key_that_came_later_is_not_its_own_suggestion_at_an_earlier_date(
+    app: InProcess,
+) -> None:
+    key = next(k for k in source_models(BIG) if k not in source_models(VERSIONS[0]))
+    date = (RELEASED[VERSIONS[0]] + dt.timedelta(days=1)).date().isoformat()
+    answer = app.get(f"/v1/engines/litellm/models/{key}/history", params={"at": date})
+    assert answer.status_code == 404
+    body = answer.json()
+    assert key not in body["similar"]
+    assert f"{BIG} has {key!r}" in body["detail"]
     for query in ("", "?at=2026-12-31"):  # an unknown engine is named as such
         nope = app.get(f"/v1/engines/nope/models/{key}/history{query}")
         assert nope.status_code == 404

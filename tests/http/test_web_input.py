@@ -204,6 +204,27 @@ def test_the_form_and_page_links_keep_every_filter_asked_for(app: InProcess) -> 
     assert "Page 2 of" in again.text
 
 
+def test_what_the_reader_chooses_in_the_form_wins_over_what_it_kept_hidden(
+    app: InProcess,
+) -> None:
+    """The form carries a flag required false and `as_of` as hidden inputs; choosing that
+    flag as the capability, or Deprecated "any", is what the reader asks for now."""
+    kept = _Page(app.get(f"{PAGE}?supports_vision=false&deprecated=true&as_of=2025-06-01").text)
+    assert ("supports_vision", "false") in kept.hidden
+    assert ("as_of", "2025-06-01") in kept.hidden
+    submitted = "&".join(f"{name}={value}" for name, value in kept.hidden)
+
+    vision = app.get(f"{PAGE}?capability=supports_vision&deprecated=true&{submitted}")
+    assert shown(vision) == api_total(app, "supports_vision=true&deprecated=true&as_of=2025-06-01")
+    assert ("supports_vision", "false") not in _Page(vision.text).hidden
+
+    any_deprecated = app.get(f"{PAGE}?deprecated=&{submitted}")
+    assert shown(any_deprecated) == api_total(app, "supports_vision=false")
+    assert "as_of" not in dict(_Page(any_deprecated.text).hidden)
+    # Typed into the address bar, `as_of` without `deprecated` is still the API's 422.
+    refused_as_a_page(app.get(f"{PAGE}?as_of=2025-06-01"), 422, "as_of")
+
+
 def test_a_compare_names_each_version_once(app: InProcess) -> None:
     assert app.get(f"/catalog/litellm/compare?from={OLD}&to={BIG}").status_code == 200
     for query, parameter in (

@@ -66,6 +66,12 @@ def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _search(pairs: list[tuple[str, str]]) -> str | None:
+    """The search text, without the spaces around it (pasted text brings them; a key never
+    starts or ends with one), as the web catalog reads it; blank is no search."""
+    return (_one(pairs, "q") or "").strip() or None
+
+
 def _many(pairs: list[tuple[str, str]], name: str) -> tuple[str, ...]:
     return tuple(part for k, v in pairs if k == name for part in v.split(",") if part)
 
@@ -177,7 +183,7 @@ def model_query(pairs: list[tuple[str, str]]) -> ModelQuery:
         max_output_price=_number("max_output_price", _one(pairs, "max_output_price")),
         deprecated=deprecated,
         as_of=as_of,
-        q=_one(pairs, "q") or None,
+        q=_search(pairs),
         sort=sort,
         descending=descending,
         limit=_limit(_one(pairs, "limit")),
@@ -282,7 +288,7 @@ async def list_providers(
     snapshot = await bounded.run(request, service.snapshot, engine, version)
     page = select_providers(
         snapshot,
-        _one(pairs, "q") or None,
+        _search(pairs),
         _limit(_one(pairs, "limit")),
         _one(pairs, "cursor"),
         _fields(_one(pairs, "fields"), PROVIDER_FIELDS),
@@ -297,6 +303,14 @@ async def list_providers(
     404,
     422,
     503,
+    openapi_extra=query_parameters(
+        (
+            "fields",
+            False,
+            f"Fields to return, among: {', '.join(MODEL_FIELDS)}.",
+            "uri,input_cost,tokens",
+        ),
+    ),
 )
 async def get_model(
     request: Request,

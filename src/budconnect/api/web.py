@@ -204,6 +204,14 @@ def version_filters(pairs: list[tuple[str, str]]) -> VersionFilters:
     given = _filled(pairs)
     page = _count("page", one_value(given, "page"), MAX_PAGE, default=1)
     capability = one_value(given, "capability") or ""
+    # The form keeps what it has no field for as hidden inputs (a flag required false,
+    # `as_of`); what the reader then chose in the form wins over them, instead of a 422:
+    # a capability picked from the list over the hidden flag of that name, and Deprecated
+    # set to "any" (submitted empty) over the `as_of` that only a deprecated filter takes.
+    if capability:
+        given = [(name, value) for name, value in given if name != capability]
+    if ("deprecated", "") in pairs and one_value(given, "deprecated") is None:
+        given = [(name, value) for name, value in given if name != "as_of"]
     asked = [(name, value) for name, value in given if name not in ("page", "capability")]
     if capability:
         if not capability.startswith("supports_"):

@@ -233,9 +233,11 @@ def no_such_model(snapshot: Snapshot, key: str, lead: str) -> UnknownModel:
     """The 404 for `key`, naming up to five similar keys of `snapshot` (keys are case-sensitive,
     as LiteLLM's are: one that differs only in case comes first). `lead` says what lacks it."""
     keys = index_of(snapshot).by_key
-    same_but_case = [k for k in keys if k.lower() == key.lower()]
+    same_but_case = [k for k in keys if k.lower() == key.lower() and k != key]
     close = same_but_case + [
-        k for k in difflib.get_close_matches(key, keys, n=5, cutoff=0.6) if k not in same_but_case
+        k
+        for k in difflib.get_close_matches(key, keys, n=6, cutoff=0.6)
+        if k not in same_but_case and k != key
     ]
     close = close[:5]
     where = (
@@ -243,8 +245,12 @@ def no_such_model(snapshot: Snapshot, key: str, lead: str) -> UnknownModel:
         if lead.startswith(f"{snapshot.engine} {snapshot.version} ")
         else (f" (in {snapshot.version})")
     )
+    # The key itself is no suggestion: a history at a date before the key came is asked of
+    # a key the newest release has, and is better told so.
+    held = f"; {snapshot.version} has {key!r}" if key in keys and where else ""
     return UnknownModel(
-        lead + (f"; similar keys{where}: {', '.join(close)}" if close else ""), similar=close
+        lead + held + (f"; similar keys{where}: {', '.join(close)}" if close else ""),
+        similar=close,
     )
 
 
