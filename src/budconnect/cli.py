@@ -669,7 +669,8 @@ def _track_once(db: Database, engine: str, index: Any, client: Any, options: Any
             on_tracked=tracked,
         )
     finally:
-        progress.stop()
+        if task:  # stopping a display never started prints an empty line before an error
+            progress.stop()
 
 
 tokens_app = typer.Typer(help="Access tokens: make one, or hash one you have.")

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -165,6 +166,39 @@ def test_a_model_page_shows_its_fields_source_and_price_history(page: Any) -> No
         "window.scrollBy(0, document.querySelector('#history').getBoundingClientRect().top - 8)"
     )
     shot(page, "model")
+
+
+def test_a_model_page_shows_a_release_it_was_absent_from_and_long_values_whole(
+    page: Any, server: Server
+) -> None:
+    key, missing = next(
+        (k, b)
+        for a, b, c in zip(VERSIONS, VERSIONS[1:], VERSIONS[2:], strict=False)
+        for k in source_models(a)
+        if k not in source_models(b) and k in source_models(c)
+    )
+    newest = next(v for v in reversed(VERSIONS) if key in source_models(v))
+    page.goto(f"/catalog/litellm/{newest}/models/{quote(key)}")
+    assert f"Absent from {missing}" in page.locator("#history-table").inner_text()
+    # The price line breaks over the gap: no step drawn through a release without it.
+    assert page.locator("svg.chart polyline.input").count() >= 2
+
+    # The field whose value is longest in the newest version, shown whole.
+    models = source_models(VERSIONS[-1])
+    served = httpx.get(
+        f"{server.base_url}/v1/engines/litellm/versions/{VERSIONS[-1]}/models", timeout=60,
+        params={"limit": 500, "q": "vertex"},
+    ).json()["items"]  # fmt: skip
+    name, value, owner = max(
+        ((n, json.dumps(v, separators=(",", ":")), m["uri"]) for m in served for n, v in m.items()
+         if n != "source_entry" and not isinstance(v, str)),
+        key=lambda found: len(found[1]),
+    )  # fmt: skip
+    assert len(value) > 120  # longer than the history table shows
+    assert owner in models
+    page.goto(f"/catalog/litellm/{VERSIONS[-1]}/models/{quote(owner)}")
+    row = page.locator("table.fields tr", has=page.locator(f"th:text-is('{name}')"))
+    assert json.loads(row.locator("td").inner_text()) == json.loads(value)
 
 
 def test_two_versions_compare_field_by_field(page: Any, server: Server) -> None:

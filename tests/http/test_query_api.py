@@ -9,6 +9,7 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -322,6 +323,7 @@ def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InPr
     for span in spans[1:]:
         assert span["changes"], span
         assert any(c["field"].startswith("source_entry") for c in span["changes"])
+        assert span["absent_before"] == []  # gpt-4o is in every version since it came
     assert spans[0]["first"]["released_at"] == RELEASED[holding[0]].isoformat()
 
     # Served as every other body: gzipped when asked, 304 while the registry has not moved.
@@ -333,6 +335,47 @@ def test_the_history_groups_versions_into_spans_and_names_what_changed(app: InPr
         url, headers={"accept-encoding": "gzip", "if-none-match": zipped.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+def test_a_release_that_dropped_a_model_ends_its_span_and_is_named(
+    app: InProcess, tmp_path: Path
+) -> None:
+    """A key absent from a version between two that hold it: the span after the gap names
+    the versions it was absent from, even when its entry is the same as before."""
+    key, missing = next(
+        (k, b)
+        for a, b, c in zip(VERSIONS, VERSIONS[1:], VERSIONS[2:], strict=False)
+        for k in source_models(a)
+        if k not in source_models(b) and k in source_models(c)
+    )
+    spans = app.get(f"/v1/engines/litellm/models/{quote(key)}/history").json()["spans"]
+    after = next(span for span in spans if span["absent_before"] == [missing])
+    assert all(missing not in span["versions"] for span in spans)
+    before = spans[spans.index(after) - 1]
+    assert VERSIONS.index(before["last"]["engine_version"]) < VERSIONS.index(missing)
+
+    # Back exactly as it was: still another span (no field changed, the gap is the news).
+    entry = {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06}
+    maps = {
+        "1.0.0": {"kept": entry, "dropped": entry},
+        "1.0.1": {"kept": entry},
+        "1.0.2": {"kept": entry, "dropped": entry},
+    }
+    db = Database(f"sqlite:///{tmp_path / 'gap.db'}")
+    from budconnect.storage.migrate import upgrade
+
+    upgrade(db.engine)
+    for version, models in maps.items():
+        seed(db, engine="litellm", version=version, raw=json.dumps(models).encode(), force=True)
+    db.dispose()
+    with InProcess(db.url) as small:
+        spans = small.get("/v1/engines/litellm/models/dropped/history").json()["spans"]
+        kept = small.get("/v1/engines/litellm/models/kept/history").json()["spans"]
+    assert [(s["versions"], s["absent_before"], s["changes"]) for s in spans] == [
+        (["1.0.0"], [], []),
+        (["1.0.2"], ["1.0.1"], []),
+    ]
+    assert [s["versions"] for s in kept] == [["1.0.0", "1.0.1", "1.0.2"]]
 
 
 def test_an_entry_that_only_writes_a_number_another_way_says_so(app: InProcess) -> None:

@@ -123,6 +123,20 @@ REFUSED = [
     ("min_context=1000&min_context=2000", "min_context"),
     ("page=abc", "page"),
 ]
+# Refused by the API (an empty filter there is a program's unset variable), but what the
+# page's own form submits for "any".
+BLANK = [("provider=", "provider"), ("mode=", "mode"), ("modality=", "modality"),
+         ("min_context=", "min_context")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "parameter"), BLANK)
+def test_a_blank_filter_is_refused_by_the_api_and_means_any_on_the_page(
+    app: InProcess, query: str, parameter: str
+) -> None:
+    api = app.get(f"{MODELS}?{query}")
+    assert api.status_code == 422
+    assert [e["parameter"] for e in api.json()["errors"]] == [parameter]
+    assert shown(app.get(f"{PAGE}?{query}")) == api_total(app, "")
 
 
 @pytest.mark.parametrize(("query", "parameter"), REFUSED)

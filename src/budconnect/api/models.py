@@ -73,7 +73,12 @@ def _search(pairs: list[tuple[str, str]]) -> str | None:
 
 
 def _many(pairs: list[tuple[str, str]], name: str) -> tuple[str, ...]:
-    return tuple(part for k, v in pairs if k == name for part in v.split(",") if part)
+    values = [v for k, v in pairs if k == name]
+    if any(not v.strip(" ,") for v in values):
+        # As `min_context=` is refused: an empty filter is a program's unset variable, and
+        # reading it as "any" would answer everything to a question about something.
+        raise InvalidParameters.one(name, "is empty: name one or more, or leave it out")
+    return tuple(part for v in values for part in v.split(",") if part)
 
 
 def _number(name: str, text: str | None) -> float | None:

@@ -349,8 +349,10 @@ async def model_page(
         span["output_price"] = per_million(
             span["model"].get("output_cost"), "output_cost_per_token"
         )
+    # Every field in full (the history table and the compare page shorten long values; this
+    # is the page that shows them whole).
     fields = [
-        (name, _compact(value) if not isinstance(value, str) else value)
+        (name, value if isinstance(value, str) else orjson.dumps(value).decode())
         for name, value in model.items()
         if name != "source_entry"
     ]
@@ -368,7 +370,8 @@ async def model_page(
 
 def price_chart(engine: str, appearances: list[model_history.Appearance]) -> str:
     """Input and output price per million tokens over release dates, as inline SVG."""
-    points: list[tuple[dt.datetime, str, float | None, float | None]] = []
+    # (release date, version, input price, output price, absent from a version before it)
+    points: list[tuple[dt.datetime, str, float | None, float | None, bool]] = []
     for appearance in appearances:
         record = appearance.record
         when, _ = model_history.released(appearance.row)
@@ -378,6 +381,7 @@ def price_chart(engine: str, appearances: list[model_history.Appearance]) -> str
                 appearance.row.version,
                 per_million(record.input_cost, "input_cost_per_token"),
                 per_million(record.output_cost, "output_cost_per_token"),
+                bool(appearance.absent_before),
             )
         )
     priced = [p for p in points if p[2] is not None or p[3] is not None]
@@ -408,22 +412,32 @@ def price_chart(engine: str, appearances: list[model_history.Appearance]) -> str
         f"{end.date().isoformat()}</text>",
     ]
     for index, (label, colour) in enumerate((("input", "#0b5cad"), ("output", "#c2410c"))):
-        series: list[tuple[dt.datetime, str, float]] = []
-        for when, version, input_price, output_price in priced:
+        # The line breaks where the model was absent from a release, or had no such price:
+        # a price is held until the next release only while the model is there to hold it.
+        segments: list[list[tuple[dt.datetime, str, float]]] = []
+        broken = True
+        for when, version, input_price, output_price, gap in points:
             value = input_price if index == 0 else output_price
-            if value is not None:
-                series.append((when, version, value))
+            if value is None:
+                broken = True
+                continue
+            if broken or gap:
+                segments.append([])
+            segments[-1].append((when, version, value))
+            broken = False
+        series = [point for segment in segments for point in segment]
         if not series:
             continue
-        steps = []
-        for number, (when, _, value) in enumerate(series):
-            if number:
-                steps.append(f"{x(when):.1f},{y(series[number - 1][2]):.1f}")  # a step: prices
-            steps.append(f"{x(when):.1f},{y(value):.1f}")  # hold until the next release
-        parts.append(
-            f'<polyline class="{label}" fill="none" stroke="{colour}" stroke-width="2" '
-            f'points="{" ".join(steps)}"/>'
-        )
+        for segment in segments:
+            steps = []
+            for number, (when, _, value) in enumerate(segment):
+                if number:  # a step: prices hold until the next release
+                    steps.append(f"{x(when):.1f},{y(segment[number - 1][2]):.1f}")
+                steps.append(f"{x(when):.1f},{y(value):.1f}")
+            parts.append(
+                f'<polyline class="{label}" fill="none" stroke="{colour}" stroke-width="2" '
+                f'points="{" ".join(steps)}"/>'
+            )
         for when, version, value in series:
             parts.append(
                 f'<circle class="{label}" cx="{x(when):.1f}" cy="{y(value):.1f}" r="3" '

@@ -2,7 +2,9 @@
 
 The versions that hold a key are found through their memberships (entries are shared, so a
 model unchanged across releases is one entry): consecutive versions holding the same entry
-form a span, and the changes between spans are field by field.
+form a span, and the changes between spans are field by field. A version in between that
+lacks the key ends a span too, and the next span names the versions it was absent from
+(a model dropped from one release and back in the next is not "unchanged" through it).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Appearance:
     row: VersionRow
     entry_id: int
     record: ModelRecord
+    # The versions since the previous appearance that did not hold the key (none before the
+    # first appearance: a model is not absent from the releases before it came).
+    absent_before: tuple[str, ...] = ()
 
 
 def released(row: VersionRow) -> tuple[dt.datetime, str]:
@@ -59,12 +64,16 @@ def appearances(db: Database, engine: str, key: str) -> list[Appearance]:
         memberships = repo.model_memberships(conn, engine_key=engine)
         rows = {row.version: row for row in repo.list_versions(conn, engine_key=engine)}
     wanted = set(records)
-    found = []
+    found: list[Appearance] = []
+    absent: list[str] = []
     for version in sorted(memberships, key=version_key):
         held = wanted.intersection(unpack(memberships[version]))
         if held:
             entry_id = held.pop()
-            found.append(Appearance(rows[version], entry_id, records[entry_id]))
+            found.append(Appearance(rows[version], entry_id, records[entry_id], tuple(absent)))
+            absent = []
+        elif found:
+            absent.append(version)
     if not found:
         raise UnknownModel(f"no version of {engine} holds a model {key!r}")
     return found
@@ -103,7 +112,7 @@ def history(
     spans: list[JSONObject] = []
     previous: JSONObject | None = None
     for appearance in found:
-        if spans and spans[-1]["_entry"] == appearance.entry_id:
+        if spans and spans[-1]["_entry"] == appearance.entry_id and not appearance.absent_before:
             spans[-1]["last"] = _version(appearance.row)
             spans[-1]["versions"].append(appearance.row.version)
             continue
@@ -121,6 +130,7 @@ def history(
                 "first": _version(appearance.row),
                 "last": _version(appearance.row),
                 "versions": [appearance.row.version],
+                "absent_before": list(appearance.absent_before),
                 "changes": changes,
                 "model": comparable,
             }
