@@ -30,6 +30,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("BUDCONNECT_SCREENSHOTS", "test-output/screenshots"))
 EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 EVIL_KEY = f"evil/{EVIL}"
+# Segments a browser resolves away in a link's path (`a/../b` is `b`) unless told otherwise.
+DOT_KEYS = ("dots/../escape", "dots/./here")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if version == VERSIONS[-1]:
             document[EVIL_KEY] = {"litellm_provider": "openai", "mode": "chat", "note": EVIL,
                                   "input_cost_per_token": 1e-6}  # fmt: skip
+            for key in DOT_KEYS:
+                document[key] = {"litellm_provider": "openai", "mode": "chat"}
         seed(
             db,
             engine="litellm",
@@ -199,6 +203,14 @@ def test_a_model_page_shows_a_release_it_was_absent_from_and_long_values_whole(
     page.goto(f"/catalog/litellm/{VERSIONS[-1]}/models/{quote(owner)}")
     row = page.locator("table.fields tr", has=page.locator(f"th:text-is('{name}')"))
     assert json.loads(row.locator("td").inner_text()) == json.loads(value)
+
+
+def test_keys_with_dot_segments_are_reached_from_their_links(page: Any) -> None:
+    for key in DOT_KEYS:
+        page.goto(f"/catalog/litellm/{VERSIONS[-1]}?q=dots%2F")
+        page.get_by_role("link", name=key, exact=True).click()
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == key
 
 
 def test_two_versions_compare_field_by_field(page: Any, server: Server) -> None:

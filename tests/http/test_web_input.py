@@ -288,3 +288,23 @@ def test_an_outage_page_says_when_to_retry_as_the_api_does() -> None:
     assert (api.status_code, page.status_code) == (503, 503)
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["retry-after"] == api.headers["retry-after"]
+
+
+def test_a_path_cut_short_leads_to_the_page_above_it(app: InProcess) -> None:
+    root = app.get("/catalog")
+    assert (root.status_code, root.headers["location"]) == (308, "/")
+    engine = app.get("/catalog/litellm")
+    assert (engine.status_code, engine.headers["location"]) == (307, PAGE)
+    unknown = app.get("/catalog/nope")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("text/html")
+    assert "known engines: litellm" in _Page(unknown.text).error
+
+
+def test_a_missing_model_s_page_links_the_keys_it_suggests(app: InProcess) -> None:
+    answer = app.get(f"{PAGE}/models/GPT-4o")
+    assert answer.status_code == 404
+    assert f"{PAGE}/models/gpt-4o" in _Page(answer.text).links
+    for link in _Page(answer.text).links:
+        if link.startswith(f"{PAGE}/models/"):
+            assert app.get(link).status_code == 200, link

@@ -49,7 +49,11 @@ def install(app: FastAPI) -> None:
         elif exc.status == 401:
             headers = {"www-authenticate": 'Bearer realm="budconnect"'}
         if _for_people(request):  # a page, with the same status and headers (Retry-After)
-            return web.error_page(exc.status, exc.title, detail, headers=headers)
+            links = None
+            similar, params = exc.extra.get("similar"), request.path_params
+            if similar and "engine" in params and "version" in params:
+                links = web.model_links(params["engine"], params["version"], similar)
+            return web.error_page(exc.status, exc.title, detail, headers=headers, links=links)
         return problem(exc.status, exc.title, detail, kind=_kind(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -99,7 +103,7 @@ def install(app: FastAPI) -> None:
 def _for_people(request: Request) -> bool:
     """The web catalog's pages answer errors as pages, the API as problem details."""
     path = request.url.path
-    return path == "/" or path.startswith("/catalog/")
+    return path in ("/", "/catalog") or path.startswith("/catalog/")
 
 
 def _not_allowed(request: Request, headers: dict[str, str]) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 import orjson
 from fastapi import APIRouter, Depends, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from budconnect import __version__
 from budconnect.api.blocking import Blocking
@@ -85,7 +85,17 @@ templates = Environment(
 templates.filters["price"] = _price
 templates.filters["thousands"] = _thousands
 templates.filters["compact"] = _compact
-templates.filters["urlencode_path"] = lambda key: quote(key, safe="/:@*+,;=")
+
+
+def _key_path(key: str) -> str:
+    """A model key as the rest of a page's path. Its `/` stay as they are, except in a key
+    with a `.` or `..` segment: a browser resolves those away (`a/../b` is `b`) before it
+    asks, so there every `/` is sent as `%2F`, which the server reads back as `/`."""
+    dotted = any(segment in (".", "..") for segment in key.split("/"))
+    return quote(key, safe=":@*+,;=" if dotted else "/:@*+,;=")
+
+
+templates.filters["urlencode_path"] = _key_path
 templates.globals["budconnect_version"] = __version__
 
 
@@ -94,13 +104,24 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def error_page(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    links: list[tuple[str, str]] | None = None,
 ) -> HTMLResponse:
     """The page for an error a user can meet: its status, title and detail, never a trace;
-    `headers` are the ones the status needs (`Allow` for a 405)."""
-    page = render("error.html", status, title=title, detail=detail)
+    `headers` are the ones the status needs (`Allow` for a 405); `links` (text, path) are
+    where the reader may have meant to go (similar model keys)."""
+    page = render("error.html", status, title=title, detail=detail, links=links or [])
     page.headers.update(headers or {})
     return page
+
+
+def model_links(engine: str, version: str, keys: list[str]) -> list[tuple[str, str]]:
+    """Links to the pages of `keys` in `engine` `version`."""
+    return [(key, f"/catalog/{quote(engine)}/{quote(version)}/models/{_key_path(key)}")
+            for key in keys]  # fmt: skip
 
 
 def page_route(path: str) -> Callable[[Any], Any]:
@@ -236,6 +257,23 @@ def _form(filters: VersionFilters) -> dict[str, Any]:
         "deprecated": {True: "true", False: "false", None: ""}[query.deprecated],
         "sort": ("-" if query.descending else "") + query.sort,
     }
+
+
+@page_route("/catalog")
+async def catalog_root() -> Response:
+    """The engines are listed at `/`: a reader who cut the path short lands there."""
+    return RedirectResponse("/", status_code=308)
+
+
+@page_route("/catalog/{engine}")
+async def engine_page(
+    engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
+) -> Response:
+    """An engine's page is its newest version's (a 404 page names the engines known)."""
+    found = (await bounded.run(None, service.view)).engine(engine)
+    if found.latest is None:  # every version yanked or a pre-release: the list says which
+        return RedirectResponse("/", status_code=307)
+    return RedirectResponse(f"/catalog/{quote(engine)}/{quote(found.latest.version)}", 307)
 
 
 @page_route("/catalog/{engine}/compare")
