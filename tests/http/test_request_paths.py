@@ -92,6 +92,9 @@ BAD = [
     ("/v1/engines/litellm/versions/0.0.0/catalog", 404, None),
     ("/v1/engines/nope/versions/latest/catalog", 404, None),
     ("/v1/engines/nope/versions/latest/model_prices_and_context_window.json", 404, None),
+    ("/v1/engines/litellm/versions//catalog", 404, None),  # no version is not `latest`
+    ("/v1/engines//versions/latest/catalog", 404, None),
+    ("/v1/engines/litellm/versions//changes?since=0", 404, None),
 ]
 
 
@@ -113,6 +116,25 @@ def test_a_bad_request_gets_the_same_problem_on_both_paths(
                 assert problem["type"] == "urn:budconnect:problem:invalid-parameters"
                 assert parameter in [e["parameter"] for e in problem["errors"]]
     assert sum(n for (path_, _, _), n in app.polls.answered.items() if path_ == "fast") == 0
+
+
+@pytest.mark.parametrize("name", list(POLLS))
+def test_repeated_header_lines_are_one_list_on_both_paths(
+    app: InProcess, routes_only: InProcess, name: str
+) -> None:
+    """RFC 9110 5.3: two `If-None-Match` (or `Accept-Encoding`) lines mean their values
+    joined by a comma, whichever line comes first and whichever path answers."""
+    etag = app.get(POLLS[name]).headers["etag"]
+    app.get(POLLS[name])  # now in memory: the fast path answers what follows
+    for client in (app, routes_only):
+        for lines in ([("if-none-match", '"zzz"'), ("if-none-match", etag)],
+                      [("if-none-match", etag), ("if-none-match", '"zzz"')]):  # fmt: skip
+            assert client.get(POLLS[name], headers=lines).status_code == 304, (client, lines)
+        for lines in ([("accept-encoding", "identity"), ("accept-encoding", "gzip")],
+                      [("accept-encoding", "gzip"), ("accept-encoding", "identity")]):  # fmt: skip
+            answer = client.get(POLLS[name], headers=lines)
+            assert answer.headers.get("content-encoding") == "gzip", (client, lines)
+    assert app.answered("fast", name.removesuffix("-all"), 304) == 2
 
 
 def test_clients_configured_with_engine_tensorzero_get_what_clients_without_engine_get(

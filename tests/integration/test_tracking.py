@@ -595,3 +595,25 @@ def test_a_mirrors_password_in_the_index_url_is_used_and_never_printed(
     assert failed.returncode == 1
     assert failed.stderr.startswith(f"error: index {index.url}: ")
     assert "s3cret-pass" not in failed.stdout + failed.stderr
+
+
+def test_a_version_whose_provenance_a_downgrade_forgot_is_restored_from_its_release(
+    database_url: str, index: PackageIndex
+) -> None:
+    """Below the provenance schema, versions forget where they came from (and the extras of
+    their map); upgraded again they hold no known map. The tracker takes the release's map
+    back, rather than keeping them as an operator's files."""
+    assert track(database_url, index, "--since", "1.70.4").returncode == 2  # 1.70.6: no map
+    assert (
+        run_cli("migrate", "--revision", "20261126_02", database_url=database_url).returncode == 0
+    )
+    assert run_cli("migrate", database_url=database_url).returncode == 0
+    forgotten = held(database_url)["1.70.4"]
+    assert (forgotten.origin, forgotten.source_digest) == ("file", "")
+
+    run = track(database_url, index, "--since", "1.70.4", "--retry")
+    assert "kept litellm 1.70.4" not in run.stderr
+    row = held(database_url)["1.70.4"]
+    release = index.releases["1.70.4"]
+    assert (row.origin, row.wheel_filename) == ("index", release.filename)
+    assert row.source_digest == hashlib.sha256(source_bytes("1.70.4")).hexdigest()

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from budconnect.api.blocking import Blocking
 from budconnect.api.fleet import FleetRecorder
-from budconnect.api.negotiation import Headers, accepts_gzip
+from budconnect.api.negotiation import Headers, conditions
 from budconnect.api.polls import Polls
 from budconnect.api.queries import Poll, PollKind
 from budconnect.api.ratelimit import RateLimit
@@ -30,9 +30,8 @@ async def answer_poll(request: Request, poll: Poll) -> Response:
     worker thread, within the bounds of `Blocking`."""
     polls: Polls = request.app.state.polls
     blocking: Blocking = request.app.state.blocking
-    gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
-    if_none_match = request.headers.get("if-none-match")
-    client = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
+    if_none_match, gzip_ok, agent = conditions(request.scope["headers"])
+    client = (request.client.host if request.client else "", agent)
     # The view the fast path would trust (or, while the database fails, the last one read).
     view = polls.catalog.fresh_view(2 * polls.catalog.check_interval)
     answer = None

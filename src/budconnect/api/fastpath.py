@@ -14,7 +14,7 @@ import asyncio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from budconnect.api.fleet import FleetRecorder
-from budconnect.api.negotiation import accepts_gzip
+from budconnect.api.negotiation import conditions
 from budconnect.api.polls import Answer, Polls
 from budconnect.api.queries import (
     Poll,
@@ -61,8 +61,11 @@ def poll_of(path: str, query: str, max_limit: int) -> Poll | None:
     if not path.startswith("/v1/engines/"):
         return None
     parts = path.split("/")
-    # ['', 'v1', 'engines', engine, 'versions', version, leaf]
+    # ['', 'v1', 'engines', engine, 'versions', version, leaf]; an empty engine or version
+    # is no route (the router's 404), never `latest`.
     if len(parts) != 7 or parts[4] != "versions" or parts[6] not in _LEAVES:
+        return None
+    if not parts[3] or not parts[5]:
         return None
     kind = _LEAVES[parts[6]]
     if kind is PollKind.CHANGES:
@@ -108,16 +111,7 @@ class PollFastPath:
             poll = poll_of(scope["path"], query_text(scope), self.max_limit)
             if poll is None:
                 return None
-            if_none_match = accept_encoding = None
-            agent = ""
-            for name, value in scope["headers"]:
-                if name == b"if-none-match":
-                    if_none_match = value.decode("latin-1")
-                elif name == b"accept-encoding":
-                    accept_encoding = value.decode("latin-1")
-                elif name == b"user-agent":
-                    agent = value.decode("latin-1")
-            gzip_ok = accept_encoding is not None and accepts_gzip(accept_encoding)
+            if_none_match, gzip_ok, agent = conditions(scope["headers"])
             client = scope.get("client")
             who = (client[0] if client else "", agent)
             answer = self.polls.answer(

@@ -20,7 +20,7 @@ from budconnect.api import bodies
 from budconnect.api.blocking import Blocking
 from budconnect.api.conditional import EncodedResponse
 from budconnect.api.deps import blocking, catalog
-from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
+from budconnect.api.negotiation import conditions, etag_matches, validators
 from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, query_parameters, read_route
 from budconnect.domain.documents import MODALITIES
@@ -381,8 +381,7 @@ async def get_history(
     # A history changes only with the registry revision: that names it (and is its ETag).
     digest = hashlib.sha256(f"history\0{engine}\0{view.revision}\0{key}".encode()).hexdigest()
     control: str = request.app.state.polls.cache_control
-    gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match, gzip_ok, _ = conditions(request.scope["headers"])
     if if_none_match and etag_matches(if_none_match, digest):
         return EncodedResponse(304, validators(digest, control, gzip_ok), b"")
 

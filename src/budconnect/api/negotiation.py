@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
+from typing import NamedTuple
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -73,3 +75,33 @@ def _weight(params: list[str]) -> float:
             # A malformed weight (nan included) is no reason to refuse, nor to fail.
             return weight if math.isfinite(weight) else 1.0
     return 1.0
+
+
+class Conditions(NamedTuple):
+    """What a request says about the answer it can take: the ETags it holds, whether it
+    takes gzip, and who asks (its User-Agent, which names a sweep with its address)."""
+
+    if_none_match: str | None
+    gzip_ok: bool
+    user_agent: str
+
+
+def conditions(headers: Iterable[tuple[bytes, bytes]]) -> Conditions:
+    """Read from the raw header lines as both request paths get them. Repeated
+    `If-None-Match` and `Accept-Encoding` lines are one list joined by commas (RFC 9110,
+    5.3), not the first or the last line; a repeated User-Agent counts by its first."""
+    if_none_match: list[str] = []
+    accept_encoding: list[str] = []
+    agent: str | None = None
+    for name, value in headers:
+        if name == b"if-none-match":
+            if_none_match.append(value.decode("latin-1"))
+        elif name == b"accept-encoding":
+            accept_encoding.append(value.decode("latin-1"))
+        elif name == b"user-agent" and agent is None:
+            agent = value.decode("latin-1")
+    return Conditions(
+        ", ".join(if_none_match) if if_none_match else None,
+        bool(accept_encoding) and accepts_gzip(", ".join(accept_encoding)),
+        agent or "",
+    )

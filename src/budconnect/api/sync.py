@@ -11,7 +11,7 @@ from budconnect.api import bodies
 from budconnect.api.blocking import Blocking
 from budconnect.api.conditional import EncodedResponse, answer_poll
 from budconnect.api.deps import blocking, polls
-from budconnect.api.negotiation import accepts_gzip, etag_matches, validators
+from budconnect.api.negotiation import conditions, etag_matches, validators
 from budconnect.api.polls import Polls, charged
 from budconnect.api.queries import (
     PollKind,
@@ -106,9 +106,8 @@ async def get_diff(
             ),
         )
 
-    gzip_ok = accepts_gzip(request.headers.get("accept-encoding", ""))
+    if_none_match, gzip_ok, _ = conditions(request.scope["headers"])
     digest, encoded = await bounded.run(request, build)
-    if_none_match = request.headers.get("if-none-match")
     if if_none_match and etag_matches(if_none_match, digest):
         return EncodedResponse(304, validators(digest, control, gzip_ok), b"")
     body, headers = encoded.choose(gzip_ok)

@@ -700,7 +700,9 @@ def rederive_stale(
             version=row.version,
             raw=raw,
             history=history,
-            source_digest=row.source_digest or None,
+            # A digest a downgrade forgot stays forgotten (""), not that of this re-reading:
+            # the tracker takes a version with no known map for the release's to restore.
+            source_digest=row.source_digest,
             force=True,  # it was admitted once; the gates judge new sources, not re-readings
             allow_empty=True,
         )

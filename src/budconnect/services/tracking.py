@@ -326,8 +326,10 @@ class _OperatorsVersion(Exception):
 
 
 def _operators(held: repo.VersionRow, map_sha256: str) -> bool:
-    """An operator's version holding another map than the release's."""
-    return held.origin in OPERATORS_ORIGINS and held.source_digest != map_sha256
+    """An operator's version holding another map than the release's. One whose map is not
+    known (a schema downgrade forgets it, and provenance with it: every version comes back
+    as `file`) is not taken for an operator's: the release's map is the one known truth."""
+    return held.origin in OPERATORS_ORIGINS and held.source_digest not in ("", map_sha256)
 
 
 def _kept(
