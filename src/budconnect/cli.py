@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import logging.config
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from rich.table import Table
 from budconnect import __version__
 from budconnect.config import Settings
 from budconnect.domain.records import JSONObject, Provenance
-from budconnect.domain.tokens import new_token, token_hash
+from budconnect.domain.tokens import TOKEN_NAME, TOKEN_NAME_RULE, new_token, token_hash
 from budconnect.domain.versions import validate_engine_key, validate_version
 from budconnect.errors import BudConnectError, HeldBack, InvalidSourceFile, SourceTooLarge
 from budconnect.logs import log_config
@@ -692,8 +691,8 @@ def token_new(
 
 def _check_token_name(name: str) -> None:
     """A name the server's token list takes (`name=sha256:HEX,...`)."""
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
-        raise CommandFailed("a token name is 1-64 letters, digits, '.', '_' or '-'")
+    if not TOKEN_NAME.fullmatch(name):
+        raise CommandFailed(TOKEN_NAME_RULE)
 
 
 @tokens_app.command("hash")

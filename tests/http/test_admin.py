@@ -231,6 +231,25 @@ def test_a_yanked_version_is_never_latest_but_is_served_by_name(app: InProcess) 
     assert len(audit(app)) == written
 
 
+def test_a_yank_reason_is_kept_printable_and_bounded(app: InProcess) -> None:
+    """NUL (which PostgreSQL's text refuses: it was a 500) and other control characters
+    become spaces; a reason of any length is kept at 500 characters, and shown."""
+    reason = "bad\u0000prices\n\tsee   ticket " + "x" * 1000
+    yanked = app.request(
+        "POST", "/v1/engines/litellm/versions/1.60.9/yank", headers=JSON,
+        content=json.dumps({"reason": reason}),
+    )  # fmt: skip
+    assert yanked.status_code == 200, yanked.text
+    kept = yanked.json()["yank_reason"]
+    assert kept.startswith("bad prices see ticket xxx")
+    assert len(kept) == 500
+    [listed] = app.get("/v1/engines/litellm/versions").json()["items"]
+    assert listed["yank_reason"] == kept
+    assert audit(app)[0]["detail"] == {"reason": kept}
+    unyanked = app.request("POST", "/v1/engines/litellm/versions/1.60.9/unyank", headers=AUTH)
+    assert unyanked.json()["yank_reason"] is None
+
+
 def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> None:
     seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
     reader = new_token()
@@ -391,6 +410,7 @@ def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> No
         ("POST", "/v1/engines/litellm/versions/1.60.9/yank", "", '"just text"'),
         ("GET", "/v1/admin/audit", "limit=2&limit=3", ""),
         ("GET", "/v1/admin/audit", "cursor=zzz", ""),
+        ("GET", "/v1/admin/audit", "before=9223372036854775808", ""),  # beyond any id
         ("GET", "/v1/fleet", "all=1", ""),
     ],
 )

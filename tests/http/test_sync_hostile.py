@@ -9,6 +9,7 @@ failure is recorded in state.json.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
 import os
@@ -610,12 +611,11 @@ def test_a_catalog_whose_revision_no_poll_could_send_back_is_refused(
         body = json.dumps({**catalog, "digest": catalog["digest"], "revision": revision})
         # Another digest than the one held, or the client would stop at "unchanged".
         altered = json.loads(body)
-        altered["providers"] = altered["providers"][:-1]
-        altered["digest"] = catalog_digest(
-            engine=altered["engine"], version=altered["engine_version"],
-            providers=altered["providers"], extras=altered.get("extras") or {},
-        )  # fmt: skip
-        return 200, {"content-type": "application/json"}, [json.dumps(altered).encode()]
+        return (
+            200,
+            {"content-type": "application/json"},
+            [forged(altered, providers=altered["providers"][:-1])],
+        )
 
     with HostileServer(odd_revision) as hostile:
         done = sync_cli(hostile.base_url, state, "--once")
@@ -757,3 +757,264 @@ def test_a_server_that_needs_a_read_token_is_followed_with_one(tmp_path: Path) -
     unusable = sync_cli(server.base_url, tmp_path / "x", "--once", "--token-file", str(empty))
     assert unusable.returncode == 1
     assert unusable.stderr.strip() == f"error: --token-file {empty} is empty"
+
+
+# --- what a digest does not prove ----------------------------------------------------------
+
+
+def forged(catalog: dict[str, Any], **changes: Any) -> bytes:
+    """`catalog` with `changes`, its counts and a digest that match them: it verifies."""
+    providers = changes.get("providers", catalog["providers"])
+    counts = {"provider_count": len(providers),
+              "model_count": sum(len(p["models"]) for p in providers)}  # fmt: skip
+    altered = {**catalog, **counts, **changes}
+    altered["digest"] = catalog_digest(
+        engine=altered["engine"], version=altered["engine_version"],
+        providers=altered["providers"], extras=altered.get("extras") or {},
+    )  # fmt: skip
+    return json.dumps(altered).encode()
+
+
+def _unusable(catalog: dict[str, Any], how: str) -> bytes:
+    providers = json.loads(json.dumps(catalog["providers"]))
+    model = providers[0]["models"][0]
+    if how == "source entry null":
+        model["source_entry"] = None
+        return forged(catalog, providers=providers)
+    if how == "source entry text":
+        model["source_entry"] = "boom"
+        return forged(catalog, providers=providers)
+    if how == "extra on a model's key":
+        return forged(catalog, extras={**(catalog.get("extras") or {}), model["uri"]: 42})
+    if how == "no model":
+        return forged(catalog, providers=[], provider_count=0, model_count=0)
+    assert how == "model count"
+    return forged(catalog, model_count=-7)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["source entry null", "source entry text", "extra on a model's key", "no model",
+     "model count"],
+)  # fmt: skip
+def test_a_catalog_that_verifies_but_a_deployment_could_not_use_is_refused(
+    real: Server, tmp_path: Path, how: str
+) -> None:
+    state = tmp_path / "state"
+    before = synced(real, state)
+    body = _unusable(json.loads(before[CATALOG]), how)
+
+    def unusable(path: str) -> Reply:
+        if "/changes" in path:
+            return 410, {"content-type": "application/problem+json"}, [b"{}"]
+        return 200, {"content-type": "application/json"}, [body]
+
+    with HostileServer(unusable) as hostile:
+        for directory, files in ((state, before), (tmp_path / "fresh", {})):
+            with SyncClient(hostile.base_url, "litellm", FOLLOWED, directory) as client:
+                outcome = client.sync_once()
+            assert outcome.status == "failed", how
+            assert "not a catalog document" in (outcome.error or ""), outcome.error
+            assert config_files(directory) == files
+
+
+def test_a_catalog_older_than_the_one_held_is_refused(real: Server, tmp_path: Path) -> None:
+    """A version's revision only grows: an older one (a stale cache, a replayed answer)
+    must not roll the deployment back."""
+    state = tmp_path / "state"
+    before = synced(real, state)
+    catalog = json.loads(before[CATALOG])
+    assert catalog["revision"] > 1
+    older = forged(catalog, providers=catalog["providers"][:-1], revision=1)
+
+    def replayed(path: str) -> Reply:
+        if "/changes" in path:
+            return 410, {"content-type": "application/problem+json"}, [b"{}"]
+        return 200, {"content-type": "application/json"}, [older]
+
+    with HostileServer(replayed) as hostile:
+        done = sync_cli(hostile.base_url, state, "--once")
+    assert done.returncode == 1
+    assert "is older than the revision" in done.stderr.splitlines()[-1]
+    assert config_files(state) == before
+
+
+@pytest.mark.parametrize("odd", ["since another", "revision backwards", "nothing new"])
+def test_a_delta_that_is_not_an_answer_to_the_question_applies_nothing(
+    real: Server, tmp_path: Path, odd: str
+) -> None:
+    """A delta from another revision than the one asked about, or going backwards, is
+    not applied (the catalog is fetched instead); one that changes nothing changes nothing
+    (a proxy that drops If-None-Match gets it): no rewrite, no on-change command."""
+    state, runs = tmp_path / "state", tmp_path / "runs"
+    marker = f"echo run >> {runs}"
+    before = synced(real, state, on_change=marker)
+    assert runs.read_text().count("run") == 1
+    catalog = json.loads(before[CATALOG])
+    held = catalog["revision"]
+    providers = catalog["providers"]
+    dropped = {"removed": [{"id": providers[-1]["id"]}], "upserted": []}
+    delta = {
+        "object": "changes", "engine": "litellm", "engine_version": FOLLOWED,
+        "since": held, "revision": held + 1, "digest": catalog["digest"],
+        "providers": {"removed": [], "upserted": []},
+        "models": {"removed": [], "upserted": []}, "extras": catalog.get("extras") or {},
+    }  # fmt: skip
+    if odd != "nothing new":  # a real change, with the digest it makes
+        after = json.loads(forged(catalog, providers=providers[:-1]))
+        delta["providers"] = dropped
+        delta["models"]["removed"] = [{"id": m["id"]} for m in providers[-1]["models"]]
+        delta["digest"] = after["digest"]
+        delta.update({"since": held - 1} if odd == "since another" else {"revision": held - 1})
+
+    def answering(path: str) -> Reply:
+        if "/changes" in path:
+            return 200, {"content-type": "application/json"}, [json.dumps(delta).encode()]
+        return forward(real, path)
+
+    with HostileServer(answering) as hostile:
+        with SyncClient(hostile.base_url, "litellm", FOLLOWED, state, on_change=marker) as client:
+            for _ in range(3):
+                outcome = client.sync_once()
+                assert outcome.status == "unchanged", outcome
+        asked = [path.split("?")[0].rsplit("/", 1)[1] for path, _ in hostile.requests]
+    assert config_files(state) == before
+    assert runs.read_text().count("run") == 1
+    assert ("catalog" in asked) == (odd != "nothing new")
+
+
+def _files_up_to(limit: int) -> Any:
+    def preexec() -> None:
+        # Writing past the limit fails (EFBIG) instead of killing the process (SIGXFSZ):
+        # a disk that takes the small state file but not a catalog.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_a_failed_apply_keeps_the_command_owed_for_the_configuration_in_place(
+    real: Server, tmp_path: Path
+) -> None:
+    state, marker = tmp_path / "state", tmp_path / "ran"
+    first = sync_cli(real.base_url, state, "--once", "--on-change", "exit 3")
+    assert first.returncode == 1
+    held = json.loads((state / CATALOG).read_bytes())
+    before = config_files(state)
+    newer = forged(held, providers=held["providers"][:-1])
+
+    def changed(path: str) -> Reply:
+        if "/changes" in path:
+            return 410, {"content-type": "application/problem+json"}, [b"{}"]
+        return 200, {"content-type": "application/json"}, [newer]
+
+    with HostileServer(changed) as hostile:
+        failed = sync_cli(hostile.base_url, state, "--once", "--on-change", "exit 3",
+                          preexec_fn=_files_up_to(256 * 1024))  # fmt: skip
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert config_files(state) == before  # nothing applied
+    recorded = json.loads((state / STATE).read_bytes())
+    assert recorded["hook_pending"] == held["digest"]  # still owed for what is in place
+
+    again = sync_cli(real.base_url, state, "--once", "--on-change", f"touch {marker}")
+    assert again.returncode == 0, again.stderr
+    assert marker.exists()
+
+
+def test_a_command_owed_runs_even_while_the_server_is_down(real: Server, tmp_path: Path) -> None:
+    state, marker = tmp_path / "state", tmp_path / "ran"
+    assert sync_cli(real.base_url, state, "--once", "--on-change", "exit 3").returncode == 1
+    down = sync_cli("http://127.0.0.1:9", state, "--once", "--on-change", f"touch {marker}")
+    assert down.returncode == 1  # the poll failed
+    assert marker.exists()  # but the configuration in place got its command
+    assert json.loads((state / STATE).read_bytes())["hook_pending"] is None
+
+
+def test_data_after_the_gzip_body_is_refused(real: Server, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    before = synced(real, state)
+    catalog = json.loads(before[CATALOG])
+    body = gzip.compress(forged(catalog, providers=catalog["providers"][:-1]))
+
+    def trailing(endless: bool) -> Any:
+        def answer(path: str) -> Reply:
+            if "/changes" in path:
+                return 410, {"content-type": "application/problem+json"}, [b"{}"]
+
+            def chunks() -> Iterator[bytes]:
+                yield body
+                while True:
+                    yield b"junk" * 4096
+                    if not endless:
+                        return
+
+            headers = {"content-type": "application/json", "content-encoding": "gzip"}
+            return (
+                200,
+                {**headers, "content-length": str(1 << 40)} if endless else headers,
+                chunks(),
+            )
+
+        return answer
+
+    for endless in (False, True):
+        with HostileServer(trailing(endless)) as hostile:
+            started = time.monotonic()
+            done = sync_cli(hostile.base_url, state, "--once")
+        assert done.returncode == 1, done.stderr
+        assert "data after the end of the gzip body" in done.stderr.splitlines()[-1]
+        assert time.monotonic() - started < 60
+        assert config_files(state) == before
+
+
+def test_a_state_file_this_client_cannot_write_back_is_started_afresh(
+    real: Server, tmp_path: Path
+) -> None:
+    """orjson reads deeper nesting than it writes: a hand-edited state.json failed every
+    later write, with a traceback, at every start."""
+    state = tmp_path / "state"
+    synced(real, state)
+    deep: Any = 1
+    for _ in range(300):
+        deep = [deep]
+    (state / STATE).write_text(json.dumps({"note": deep}))
+    done = sync_cli(real.base_url, state, "--once")
+    assert done.returncode == 0, done.stderr
+    assert "note" not in json.loads((state / STATE).read_bytes())
+
+
+def test_special_files_in_the_state_directory_neither_hang_nor_fill_memory(
+    real: Server, tmp_path: Path
+) -> None:
+    state, outside = tmp_path / "state", tmp_path / "outside"
+    state.mkdir()
+    os.mkfifo(state / STATE)
+    (state / CATALOG).symlink_to("/dev/zero")
+    done = sync_cli(real.base_url, state, "--once", preexec_fn=_address_space_limit)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((state / CATALOG).read_bytes())["engine_version"] == FOLLOWED
+
+    # A lock planted as a symlink is not followed (it would create a file elsewhere).
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".lock").symlink_to(outside)
+    refused = sync_cli(real.base_url, other, "--once")
+    assert refused.returncode == 1
+    assert ".lock" in refused.stderr.strip().splitlines()[-1]
+    assert not outside.exists()
+
+
+def test_files_damaged_under_a_running_client_are_put_right_at_its_next_poll(
+    real: Server, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    with SyncClient(real.base_url, "litellm", FOLLOWED, state) as client:
+        assert client.sync_once().status == "updated"
+        good = config_files(state)
+        (state / LITELLM_MAP).unlink()
+        client.sync_once()
+        assert config_files(state) == good
+        (state / CATALOG).write_bytes(good[CATALOG][:100])
+        client.sync_once()
+        assert config_files(state) == good

@@ -589,6 +589,37 @@ def test_a_token_entry_is_made_only_for_a_name_the_server_takes() -> None:
     assert b"a token name is 1-64 letters" in refused.stderr
 
 
+def test_serve_refuses_a_token_name_the_audit_log_cannot_hold(database_url: str) -> None:
+    """The rule `token hash` applies is the server's: a name of 77 characters made every
+    write with that token fail (the audit log names its actor in 64)."""
+    entry = f"{'a' * 77}=sha256:{'0' * 64}"
+    result = run_cli("serve", "--port", "0", database_url=database_url,
+                     BUDCONNECT_ADMIN_TOKENS=entry)  # fmt: skip
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "a token name is 1-64 letters" in line
+
+
+def test_a_number_too_long_for_python_is_read_as_beyond_float_range(
+    database_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "long.json"
+    entry = {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06}
+    document = json.dumps({"gpt-long": {**entry, "max_tokens": 7}, "other": entry})
+    source.write_text(document.replace('"max_tokens": 7', f'"max_tokens": {"9" * 5000}'))
+    result = run_cli("seed", "litellm", "--version", "9.9.9", "--file", str(source),
+                     "--force", database_url=database_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "an integer beyond float range is read as null" in result.stdout + result.stderr
+    top_level = tmp_path / "number.json"
+    top_level.write_text("9" * 5000)
+    refused = run_cli("seed", "litellm", "--version", "9.9.8", "--file", str(top_level),
+                      database_url=database_url)  # fmt: skip
+    assert refused.returncode == 1
+    assert "the top level is a number" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_track_refuses_an_empty_index_url(database_url: str) -> None:
     result = run_cli("track", "litellm", "--once", "--index-url", "", database_url=database_url)
     assert result.returncode == 1

@@ -273,7 +273,9 @@ async def unyank(
 )
 async def get_audit(
     limit: int = Query(100, ge=1, le=1000, description="Entries, newest first."),
-    before: int | None = Query(None, ge=1, description="Only entries older than this id."),
+    before: int | None = Query(
+        None, ge=1, le=2**63 - 1, description="Only entries older than this id."
+    ),
     _: str = Depends(admin_reader),
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),

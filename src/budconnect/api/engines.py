@@ -27,6 +27,7 @@ def version_info(row: VersionRow, latest: VersionRow | None) -> dict[str, Any]:
         "latest": latest is not None and row.version == latest.version,
         "yanked": row.yanked_at is not None,
         "yanked_at": _time(row.yanked_at),
+        "yank_reason": row.yank_reason if row.yanked_at is not None else None,
         "provider_count": row.provider_count,
         "model_count": row.model_count,
         "digest": row.content_digest,

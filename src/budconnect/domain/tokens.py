@@ -10,10 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
 TOKEN_PREFIX = "bct_"
+# What a token's name may be: it is written in the audit log (64 characters at most) and in
+# the `name=sha256:HEX,...` list, whose separators it must not hold.
+TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+TOKEN_NAME_RULE = "a token name is 1-64 letters, digits, '.', '_' or '-'"
 
 
 class TokenConfigError(ValueError):
@@ -45,6 +50,8 @@ class Tokens:
                 raise TokenConfigError(
                     f"{variable}: each entry must be name=sha256:HEX (see `budconnect token new`)"
                 )
+            if not TOKEN_NAME.fullmatch(name.strip()):
+                raise TokenConfigError(f"{variable}: {name.strip()[:80]!r}: {TOKEN_NAME_RULE}")
             digest = value.removeprefix("sha256:")
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise TokenConfigError(

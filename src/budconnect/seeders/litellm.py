@@ -316,7 +316,7 @@ def _decode(raw: bytes, previous: ParsedCatalog | None) -> members.Decoded[Model
         raise InvalidSourceFile("not usable JSON: nested too deeply") from None
     except ValueError:
         raise InvalidSourceFile(
-            f"not a JSON object: the top level is {_json_type(json.loads(text))}, "
+            f"not a JSON object: the top level is {_json_type(members.loads(text))}, "
             "expected an object mapping model keys to entries"
         ) from None
 

@@ -100,13 +100,32 @@ def member_of(piece: str) -> str:
     return '"' + piece[:-1]
 
 
+# Python refuses to read an integer of more digits than this (a guard against quadratic
+# conversion); such a number is far beyond float range, and is read as one that is.
+_MAX_INT_DIGITS = 4000
+_BEYOND_FLOAT = 10**400
+
+
+def _integer(text: str) -> int:
+    """An integer of the JSON text: one too long for Python to read stands as a number
+    beyond float range (which the seeder reads as null, with a note), not an error."""
+    if len(text) > _MAX_INT_DIGITS:
+        return -_BEYOND_FLOAT if text.startswith("-") else _BEYOND_FLOAT
+    return int(text)
+
+
+def loads(text: str) -> Any:
+    """`json.loads` with the same reading of overlong integers as the decoder's."""
+    return json.loads(text, parse_int=_integer)
+
+
 class _Decoder:
     """Python's own JSON decoder (its C scanner) with hooks that record what JSON loses."""
 
     def __init__(self, decoded: Decoded[Any]) -> None:
         self.decoded = decoded
         self.scan_value = json.JSONDecoder(
-            object_pairs_hook=self._object, parse_constant=self._constant
+            object_pairs_hook=self._object, parse_constant=self._constant, parse_int=_integer
         ).raw_decode
 
     def _object(self, pairs: list[tuple[str, Any]]) -> JSONObject:
@@ -131,7 +150,7 @@ class _Decoder:
         ws = _skip
         i = ws(text, 0).end()
         if not text.startswith("{", i):
-            json.loads(text)  # raises for invalid JSON, with json's own message
+            loads(text)  # raises for invalid JSON, with json's own message
             raise ValueError("not an object")
         i = ws(text, i + 1).end()
         found: list[tuple[str, Any, str]] = []

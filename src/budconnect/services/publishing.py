@@ -166,6 +166,20 @@ def set_yanked(
         )
 
 
+# A yank reason is free text that reaches headers, terminals, logs and the audit log.
+MAX_YANK_REASON = 500
+
+
+def yank_reason(text: str | None) -> str | None:
+    """`text` as a yank reason is kept: printable (control characters, NUL included, which
+    PostgreSQL's text refuses, become spaces), on one line, at most MAX_YANK_REASON
+    characters; None when nothing is left."""
+    if not text:
+        return None
+    printable = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return printable[:MAX_YANK_REASON] or None
+
+
 def yank_in(
     conn: Connection,
     *,
@@ -182,6 +196,7 @@ def yank_in(
         raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
     if (row.yanked_at is not None) == yanked:
         return row  # already so: nothing to write, nothing to audit
+    reason = yank_reason(reason)
     now = dt.datetime.now(dt.UTC)
     repo.update_version(
         conn,

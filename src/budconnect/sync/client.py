@@ -187,6 +187,10 @@ class SyncClient:
         try:
             # Under the lock `run` holds: a process refused the lock writes nothing.
             self.local.repair()
+            if self.local.files_changed():
+                log.warning("the files in %s changed under this client; checking them again",
+                            self.state_dir)  # fmt: skip
+                self.local.recheck()
             outcome = self._poll()
         except Exception as exc:  # any failure is a failed poll, never a crash
             if self._stop.is_set():
@@ -216,7 +220,11 @@ class SyncClient:
             except OSError as state_error:
                 log.warning("could not record the failure in state.json: %s", state_error)
             retry_after = exc.retry_after if isinstance(exc, SyncFailed) else None
-            return SyncOutcome("failed", error=message, retry_after=retry_after)
+            # The configuration in place is still whole: a command owed for it runs now,
+            # whether or not the server answers.
+            hook_error = self._run_owed_hook()
+            return SyncOutcome("failed", error=message, retry_after=retry_after,
+                               hook_error=hook_error)  # fmt: skip
         if self.failures:
             log.info("%s answers again, after %d failed polls", self.server, self.failures)
         self.failures = 0
@@ -393,6 +401,13 @@ class SyncClient:
             self._check_identity(response.url, delta)
             if delta["engine_version"] != local["engine_version"]:
                 return None  # `latest` moved to another version: ids differ, start over
+            if delta.get("since") != revision or not _revision(delta.get("revision")):
+                raise ValueError(f"a delta since {str(delta.get('since'))[:20]}, not {revision}")
+            if delta["revision"] < revision:
+                raise ValueError(f"revision {delta['revision']} is older than {revision} held")
+            if delta["digest"] == local["digest"]:
+                # Nothing to apply (a proxy that drops If-None-Match gets this, not a 304).
+                return SyncOutcome("unchanged", "changes", local["digest"])
             updated = apply_changes(local, delta)
             verified_digest(updated)
             _check_revision(updated)
@@ -428,15 +443,35 @@ class SyncClient:
             )
         if local is not None and local["digest"] == digest:
             return SyncOutcome("unchanged", "catalog", digest)
+        if (
+            local is not None
+            and local.get("engine_version") == catalog["engine_version"]
+            and _revision(local.get("revision"))
+            and catalog["revision"] < local["revision"]
+        ):
+            # A version's revision only grows: an older one is a stale cache or a replay.
+            raise SyncFailed(
+                f"GET {response.url}: catalog revision {catalog['revision']} is older than the "
+                f"revision {local['revision']} held of {catalog['engine_version']} (a stale "
+                "cache or a replayed answer); nothing applied"
+            )
         return self._apply(local, catalog, "catalog")
 
     def _apply(self, old: JSONObject | None, new: JSONObject, method: Any) -> SyncOutcome:
         added, removed, changed = count_changes(old, new)
-        if self.on_change:
-            # Owed before the files change: a crash right after the apply must not leave a
-            # configuration in place that the on-change command never saw.
-            self.local.save_state(hook_pending=new["digest"])
-        self.local.apply(new)
+        owed = self.local.state.get("hook_pending")
+        try:
+            if self.on_change:
+                # Owed before the files change: a crash right after the apply must not leave
+                # a configuration in place that the on-change command never saw.
+                self.local.save_state(hook_pending=new["digest"])
+            self.local.apply(new)
+        except BaseException:
+            if self.on_change:
+                # Not applied: what was owed for the configuration still in place stays owed.
+                with contextlib.suppress(OSError):
+                    self.local.save_state(hook_pending=owed)
+            raise
         return SyncOutcome("updated", method, new["digest"], added, removed, changed)
 
     # --- the on-change command --------------------------------------------------------------
@@ -604,9 +639,13 @@ class _BoundedBody:
             return
         try:
             while chunk:
+                if self.decoder.eof:
+                    # zlib would keep what follows the gzip member aside, unbounded: a body is
+                    # one member, and anything after it is refused.
+                    raise SyncFailed(f"GET {self.url}: data after the end of the gzip body")
                 # Never more than the room left (plus one byte, to notice the excess).
                 self._keep(self.decoder.decompress(chunk, self.limit - len(self.data) + 1))
-                chunk = self.decoder.unconsumed_tail
+                chunk = self.decoder.unconsumed_tail or self.decoder.unused_data
         except zlib.error as exc:
             raise SyncFailed(f"GET {self.url}: corrupt gzip body: {exc}") from None
 
@@ -728,7 +767,7 @@ def _transport_failure(url: str, exc: httpx.HTTPError) -> SyncFailed:
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isascii() and value.strip().isdigit():  # not '²', which isdigit takes
         return float(value.strip())
     try:
         when = parsedate_to_datetime(value)

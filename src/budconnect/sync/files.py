@@ -79,16 +79,32 @@ def _map_of(catalog: JSONObject) -> JSONObject:
 
 
 def verified_digest(catalog: Any) -> str:
-    """The content digest of a catalog document, or ValueError when it is not one."""
+    """The content digest of a catalog document, or ValueError when it is not one.
+
+    A digest proves only that the document is self-consistent, so its shape is checked too:
+    what a deployment writes from it (LiteLLM's model map) must be a map LiteLLM can load,
+    holding at least one model, each an object, none overwritten by an extra entry."""
     try:
         engine, version = catalog["engine"], catalog["engine_version"]
         providers, extras = catalog["providers"], catalog.get("extras", {})
         if not isinstance(extras, dict):
             raise TypeError("extras is not an object")
+        uris: set[str] = set()
         for provider in providers:
             for model in provider["models"]:
                 if not isinstance(model["uri"], str) or not isinstance(model["id"], str):
                     raise TypeError("model without uri or id")
+                if not isinstance(model["source_entry"], dict):
+                    raise TypeError(f"the source entry of {model['uri'][:80]!r} is not an object")
+                uris.add(model["uri"])
+        if not uris:
+            raise TypeError("it holds no model (the registry never serves an empty version)")
+        clash = next((key for key in extras if key in uris), None)
+        if clash is not None:
+            raise TypeError(f"the extra entry {clash[:80]!r} has the key of a model")
+        for name, count in (("provider_count", len(providers)), ("model_count", len(uris))):
+            if name in catalog and catalog[name] != count:
+                raise TypeError(f"{name} {str(catalog[name])[:20]} is not the {count} it holds")
         digest = catalog_digest(engine=engine, version=version, providers=providers, extras=extras)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a catalog document: {exc}") from None
@@ -107,6 +123,8 @@ class LocalConfig:
     state: JSONObject = field(default_factory=dict)
     # The model map the loaded catalog implies, until `repair` has checked the file.
     expected_map: JSONObject | None = None
+    # (inode, size, mtime) of the catalog and the map as last written or checked.
+    stamps: tuple[tuple[int, int, int] | None, ...] = ()
 
     @property
     def digest(self) -> str | None:
@@ -119,7 +137,7 @@ class LocalConfig:
         directory.mkdir(parents=True, exist_ok=True)
         config = LocalConfig(directory)
         state = _read_json(directory / STATE)
-        config.state = state if isinstance(state, dict) else {}
+        config.state = state if isinstance(state, dict) and _writable(state) else {}
         catalog = _read_json(directory / CATALOG)
         if catalog is not None:
             try:
@@ -128,6 +146,7 @@ class LocalConfig:
             except (ValueError, KeyError, TypeError, AttributeError):
                 catalog = None  # not a catalog this client wrote: start over
         config.catalog = catalog
+        config.stamps = config._stamps()
         return config
 
     def repair(self) -> None:
@@ -136,6 +155,8 @@ class LocalConfig:
         expected, self.expected_map = self.expected_map, None
         if expected is not None and _read_json(self.directory / LITELLM_MAP) != expected:
             atomic_write(self.directory / LITELLM_MAP, orjson.dumps(expected))
+        if expected is not None:
+            self.stamps = self._stamps()
 
     def apply(self, catalog: JSONObject) -> None:
         """Make `catalog` (already verified) the local configuration."""
@@ -156,6 +177,32 @@ class LocalConfig:
                     )
             raise
         self.catalog = catalog
+        self.stamps = self._stamps()
+
+    def files_changed(self) -> bool:
+        """Whether the catalog or the model map on disk is not what this process last wrote
+        or checked (removed, truncated, edited): a long-running client notices at its next
+        poll, not at its next start."""
+        return self._stamps() != self.stamps
+
+    def recheck(self) -> None:
+        """Read the catalog again and put the model map back in step with it (as at a start);
+        a catalog that no longer verifies counts as none, and is fetched whole."""
+        reread = LocalConfig.load(self.directory)
+        self.catalog, self.expected_map = reread.catalog, reread.expected_map
+        self.repair()
+        if self.catalog is None:
+            self.stamps = self._stamps()
+
+    def _stamps(self) -> tuple[tuple[int, int, int] | None, ...]:
+        found: list[tuple[int, int, int] | None] = []
+        for name in (CATALOG, LITELLM_MAP):
+            try:
+                info = os.stat(self.directory / name)
+                found.append((info.st_ino, info.st_size, info.st_mtime_ns))
+            except OSError:
+                found.append(None)
+        return tuple(found)
 
     def sweep_temporaries(self) -> None:
         """Remove what a crash in the middle of `atomic_write` left (under the lock: no write
@@ -175,19 +222,55 @@ class LocalConfig:
 def exclusive(directory: Path) -> Iterator[None]:
     """Hold DIR's lock: two sync processes on one directory would fight over its files."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK, "a+b") as handle:
+    path = directory / LOCK
+    # Never through a symlink planted there (it would create or lock a file elsewhere), and
+    # only a regular file: a FIFO or device would block or misbehave.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise RuntimeError(f"cannot open the lock {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "r+b") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RuntimeError(f"the lock {path} is not a regular file")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another sync process holds {directory / LOCK}") from None
+            raise RuntimeError(f"another sync process holds {path}") from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# Larger than any catalog the registry serves by far; a file beyond it (or a device
+# standing in for one) is not one this client wrote.
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+
+
 def _read_json(path: Path) -> Any:
+    """The JSON document in `path`, or None when there is none this client could have
+    written: missing, not a regular file (a FIFO would block, a device never end), too
+    large, or not JSON."""
     try:
-        return orjson.loads(path.read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            return None
+        try:
+            return orjson.loads(handle.read(info.st_size + 1))  # not a buffer of the bound
+        except (OSError, orjson.JSONDecodeError):
+            return None
+
+
+def _writable(state: JSONObject) -> bool:
+    """Whether `state` can be written back (orjson writes fewer nesting levels than it
+    reads: a hand-edited state.json could otherwise fail every later write)."""
+    try:
+        orjson.dumps(state)
+    except orjson.JSONEncodeError:
+        return False
+    return True
