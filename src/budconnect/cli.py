@@ -774,6 +774,15 @@ def serve_command(
         logging.config.dictConfig(log_config(settings.log_format, level))
         log = logging.getLogger("budconnect.serve")
         metrics_dir = None
+        if workers > 1:
+            log.warning(
+                "%d workers on one port: a compatible-models sweep is pinned to its snapshot "
+                "in the worker that answered its page 1; a client whose pages reach another "
+                "worker (through a proxy's connection pool) may get them from a newer "
+                "snapshot. Behind a proxy, run one worker per port and route each client to "
+                "one (README, Bounds)",
+                workers,
+            )
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Workers are separate processes: their metrics meet in files (see api/metrics.py).
             metrics_dir = tempfile.mkdtemp(prefix="budconnect-metrics-")

@@ -236,7 +236,7 @@ def test_a_yank_reason_is_kept_printable_and_bounded(app: InProcess) -> None:
     become spaces; a reason of any length is kept at 500 characters, and shown."""
     reason = "bad\u0000prices\n\tsee   ticket " + "x" * 1000
     yanked = app.request(
-        "POST", "/v1/engines/litellm/versions/1.60.9/yank", headers=JSON,
+        "POST", "/v1/engines/litellm/versions/1.60.9/yank?force=true", headers=JSON,
         content=json.dumps({"reason": reason}),
     )  # fmt: skip
     assert yanked.status_code == 200, yanked.text
@@ -248,6 +248,33 @@ def test_a_yank_reason_is_kept_printable_and_bounded(app: InProcess) -> None:
     assert audit(app)[0]["detail"] == {"reason": kept}
     unyanked = app.request("POST", "/v1/engines/litellm/versions/1.60.9/unyank", headers=AUTH)
     assert unyanked.json()["yank_reason"] is None
+
+
+def test_yanking_the_last_final_release_is_held_back_unless_forced(
+    app: InProcess, db: Database
+) -> None:
+    """Yanked, answers without an engine would hold none of its models: deployed BudServe
+    clients sweeping them would delete every one."""
+    before = dump(db)
+    path = "/v1/engines/litellm/versions/1.60.9/yank"
+    held = app.request("POST", path, headers=AUTH)
+    assert held.status_code == 422
+    assert held.json()["type"] == "urn:budconnect:problem:held-back"
+    assert "last final release" in held.json()["detail"]
+    assert dump(db) == before
+    assert app.get("/model/get-compatible-models").json()["total_items"] > 0
+
+    forced = app.request("POST", f"{path}?force=true", headers=AUTH)
+    assert forced.status_code == 200, forced.text
+    assert audit(app)[0]["forced"] is True
+    latest = app.get("/v1/engines/litellm/versions/latest")
+    assert latest.status_code == 404
+    assert "every final release is yanked" in latest.json()["detail"]
+    # With another final release in place, no force is needed.
+    put(app, "1.65.8", source_bytes("1.65.8"))
+    assert app.request("POST", path.replace("1.60.9", "1.65.8"), headers=AUTH).status_code == 422
+    assert app.request("POST", path.replace("yank", "unyank"), headers=AUTH).status_code == 200
+    assert app.request("POST", path.replace("1.60.9", "1.65.8"), headers=AUTH).status_code == 200
 
 
 def test_reads_need_a_token_when_read_tokens_are_configured(db: Database) -> None:

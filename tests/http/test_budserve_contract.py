@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
-from tests.conftest import VERSIONS, Server, source_bytes, source_models
+from tests.conftest import VERSIONS, InProcess, Server, source_bytes, source_models
 
 INT32_MAX = 2**31 - 1
 
@@ -304,3 +304,31 @@ def test_a_sweep_that_spans_seeds_is_served_from_one_snapshot(db: Database) -> N
     assert mixed == 0
     assert len(seen) == 2, "the sweeps never met a seed: the test proved nothing"
     assert seeds > 20
+
+
+def test_sweep_pins_hold_a_bounded_number_of_bytes_and_pins_per_address(db: Database) -> None:
+    """Each pin holds its snapshot: page 1 of every version under many user agents held
+    them all (661 MB for 29 versions), outside every cache's bound."""
+    versions = ("1.14.4", "1.60.9", "1.65.8", "1.70.4")
+    for version in versions:
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    with InProcess(db.url, snapshot_cache_mb=2) as app:
+        pins = app.polls.pins
+        for agent in range(3):
+            for version in versions:
+                page = app.get("/model/get-compatible-models", headers={"user-agent": f"a{agent}"},
+                               params={"engine": "litellm", "engine_version": version,
+                                       "page": 1, "limit": 1})  # fmt: skip
+                assert page.status_code == 200
+                assert pins.bytes <= 2 * 1024 * 1024 or len(pins) == 1
+        last = ("127.0.0.1", "a2", "litellm", versions[-1], 1)
+        assert pins.get(last) is not None  # the newest sweep keeps its pin
+        assert len(pins) < 3 * len(versions)  # older ones made room
+
+        for agent in range(20):  # one address, many user agents
+            params = {"engine": "litellm", "engine_version": "1.14.4", "limit": 1}
+            app.get("/model/get-compatible-models", headers={"user-agent": f"b{agent}"},
+                    params=params)  # fmt: skip
+        assert len(pins) <= pins.per_address
+        text = app.get("/metrics").text
+        assert f'budconnect_cache_bytes{{cache="sweep-pins"}} {float(pins.bytes)}' in text

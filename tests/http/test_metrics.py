@@ -108,6 +108,8 @@ def test_a_dead_workers_gauges_leave_the_sums_and_the_files_leave_with_the_serve
             time.sleep(0.1)
         text = httpx.get(f"{server.base_url}/metrics").text
         assert sample(text, "budconnect_versions", engine="litellm", state="final") == 1
+        # Sweep pins live in one worker: several behind one port are said to be a risk.
+        assert "2 workers on one port: a compatible-models sweep is pinned" in server.output()
         assert list(directory.glob(f"gauge_live*_{victim}.db")) == []
         assert list(directory.glob("counter_*.db"))  # what was counted stays counted
     assert not directory.exists()

@@ -339,7 +339,7 @@ def test_a_yanked_version_tells_its_pinned_deployments_at_their_next_poll(
         assert client.sync_once().status == "updated"
         assert json.loads((tmp_path / "state" / "state.json").read_bytes())["yanked"] is None
         set_yanked(db, engine="litellm", version="1.14.4", yanked=True, reason="bad prices",
-                   actor=Actor("ops", "127.0.0.1"))  # fmt: skip
+                   actor=Actor("ops", "127.0.0.1"), force=True)  # its only version  # fmt: skip
         deadline = time.monotonic() + 10
         path = CATALOG.format("1.14.4")
         while "x-budconnect-yanked" not in (answer := get(server, path)).headers:

@@ -478,7 +478,7 @@ def test_audit_shows_every_write_and_creates_no_database(database_url: str) -> N
     assert seeded.returncode == 0
     db = Database(database_url)
     set_yanked(db, engine="litellm", version="1.14.4", yanked=True, reason="bad prices",
-               actor=Actor("ops", "10.1.2.3"))  # fmt: skip
+               actor=Actor("ops", "10.1.2.3"), force=True)  # its only version  # fmt: skip
     db.dispose()
     shown = run_cli("audit", database_url=database_url, COLUMNS="200")
     assert shown.returncode == 0, shown.stderr

@@ -617,3 +617,22 @@ def test_a_version_whose_provenance_a_downgrade_forgot_is_restored_from_its_rele
     release = index.releases["1.70.4"]
     assert (row.origin, row.wheel_filename) == ("index", release.filename)
     assert row.source_digest == hashlib.sha256(source_bytes("1.70.4")).hexdigest()
+
+
+def test_the_index_yanking_the_last_final_release_held_is_held_back_unless_forced(
+    database_url: str,
+) -> None:
+    with PackageIndex() as only:
+        only.publish("1.70.4", source_bytes("1.70.4"))
+        assert track(database_url, only).returncode == 0
+        only.releases["1.70.4"].yanked = "broken"
+        held_back = track(database_url, only)
+        assert held_back.returncode == 2
+        assert "held-back litellm 1.70.4: held back: litellm 1.70.4 is its last final" in (
+            held_back.stderr
+        )
+        assert "`budconnect track litellm --force` yanks it anyway" in held_back.stderr
+        assert held(database_url)["1.70.4"].yanked_at is None
+        forced = track(database_url, only, "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert held(database_url)["1.70.4"].yanked_at is not None

@@ -195,7 +195,13 @@ def write_wait(config: Settings) -> float:
 
 
 async def _yank(
-    request: Request, engine: str, version: str, yanked: bool, actor: Actor, service: Catalog
+    request: Request,
+    engine: str,
+    version: str,
+    yanked: bool,
+    actor: Actor,
+    service: Catalog,
+    force: bool = False,
 ) -> Response:
     _write_allowance(request)
     reason = None
@@ -226,6 +232,7 @@ async def _yank(
         yanked=yanked,
         reason=reason,
         actor=actor,
+        force=force,
         timeout=write_wait(request.app.state.settings),
         write=True,
     )
@@ -236,18 +243,23 @@ async def _yank(
 @router.post(
     "/v1/engines/{engine}/versions/{version}/yank",
     responses=problem_responses(401, 403, 404, 415, 422, 429, 503),
-    dependencies=[Depends(only_parameters())],
+    dependencies=[Depends(only_parameters("force"))],
 )
 async def yank(
     request: Request,
     engine: str,
     version: str,
+    force: bool = Query(
+        False, description="Yank the engine's last final release too (recorded as forced)."
+    ),
     actor: Actor = Depends(admin),
     service: Catalog = Depends(catalog),
 ) -> Response:
     """Withdraw a version: never `latest`, left out of answers without an engine, still
-    served by its exact name. Optional JSON body: {"reason": "..."}."""
-    return await _yank(request, engine, version, True, actor, service)
+    served by its exact name. Optional JSON body: {"reason": "..."}. The engine's last final
+    release is held back (422) unless `force=true`: yanked, BudServe deployments sweeping
+    without an engine would delete its every model."""
+    return await _yank(request, engine, version, True, actor, service, force)
 
 
 @router.post(

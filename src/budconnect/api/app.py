@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         BodyCache(max_bytes=settings.body_cache_mb * 1024 * 1024),
         cache_control,
         sweep_pin_seconds=settings.sweep_pin_seconds,
+        # Snapshots held by pins (beyond the snapshot cache's): at most as many bytes again.
+        sweep_pin_bytes=settings.snapshot_cache_mb * 1024 * 1024,
     )
 
     fleet = FleetRecorder()
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             CACHE_BYTES.labels(name).set(size)
             CACHE_ENTRIES.labels(name).set(entries)
         CACHE_ENTRIES.labels("sweep-pins").set(len(polls.pins))
+        CACHE_BYTES.labels("sweep-pins").set(polls.pins.bytes)  # distinct snapshots pinned
         view = polls.catalog.fresh_view(float("inf"))
         for engine in view.engines.values() if view else ():
             states = Counter(_state(row) for row in engine.versions)

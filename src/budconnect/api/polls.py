@@ -56,33 +56,70 @@ class SweepPins:
     the joined pages lack; pages cut from two snapshots (a seed between two pages) lose and
     duplicate providers. So pages after the first are served from the snapshot that client's
     page 1 came from, for as long as a sweep takes. The pins hold the snapshots themselves
-    (shared with the caches), at most `max_entries` clients.
+    (shared with the caches): at most `max_entries` clients, at most `per_address` pins of
+    one address, and at most `max_bytes` of distinct snapshots held by pins (a version's
+    snapshot is 20 MB: a client asking page 1 of every version under many user agents would
+    otherwise hold them all outside every cache's bound). The oldest pins go first; the
+    many clients sweeping the current snapshot share it, and count it once.
     """
 
-    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int = 4096,
+        *,
+        max_bytes: int = 256 * 1024 * 1024,
+        per_address: int = 8,
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.per_address = per_address
         self._pins: OrderedDict[tuple[object, ...], _Pin] = OrderedDict()
+        # Pins per held snapshot (by digest), and the bytes of the snapshots held.
+        self._holders: Counter[str] = Counter()
+        self._sizes: dict[str, int] = {}
+        self.bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: tuple[object, ...]) -> _Pin | None:
         with self._lock:
             pin = self._pins.get(key)
             if pin is not None and time.monotonic() - pin.at > self.ttl:
-                del self._pins[key]
+                self._drop(key)
                 return None
             return pin
 
     def put(self, key: tuple[object, ...], pin: _Pin) -> None:
         with self._lock:
-            self._pins.pop(key, None)
+            self._drop(key)
             self._pins[key] = pin
-            while len(self._pins) > self.max_entries:
-                self._pins.popitem(last=False)
+            for snapshot in pin.snapshots:
+                if self._holders[snapshot.digest] == 0:
+                    self._sizes[snapshot.digest] = snapshot.size
+                    self.bytes += snapshot.size
+                self._holders[snapshot.digest] += 1
+            same_address = [k for k in self._pins if k[0] == key[0]]
+            for old in same_address[: max(0, len(same_address) - self.per_address)]:
+                self._drop(old)
+            while len(self._pins) > 1 and (
+                len(self._pins) > self.max_entries or self.bytes > self.max_bytes
+            ):
+                self._drop(next(iter(self._pins)))
 
     def discard(self, key: tuple[object, ...]) -> None:
         with self._lock:
-            self._pins.pop(key, None)
+            self._drop(key)
+
+    def _drop(self, key: tuple[object, ...]) -> None:
+        pin = self._pins.pop(key, None)
+        if pin is None:
+            return
+        for snapshot in pin.snapshots:
+            self._holders[snapshot.digest] -= 1
+            if self._holders[snapshot.digest] <= 0:
+                del self._holders[snapshot.digest]
+                self.bytes -= self._sizes.pop(snapshot.digest)
 
     def __len__(self) -> int:
         return len(self._pins)
@@ -98,11 +135,12 @@ class Polls:
         cache_control: str,
         *,
         sweep_pin_seconds: float = 120.0,
+        sweep_pin_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.catalog = catalog
         self.cache = cache
         self.cache_control = cache_control
-        self.pins = SweepPins(sweep_pin_seconds)
+        self.pins = SweepPins(sweep_pin_seconds, max_bytes=sweep_pin_bytes)
         # Answers by poll kind and status, per path: what tests and metrics read.
         self.answered: Counter[tuple[str, str, int]] = Counter()
         self._count_lock = threading.Lock()

@@ -150,8 +150,10 @@ class RegistryView:
             return row
         available = sort_versions(r.version for r in found.versions)[::-1]
         if version is None or version == LATEST:
+            finals = [r for r in found.versions if is_final(r.version)]
+            why = "every final release is yanked" if finals else "it has no final release yet"
             raise UnknownVersion(
-                f"engine {engine!r} has no final release yet; available versions: "
+                f"engine {engine!r} has no latest version: {why}; available versions: "
                 f"{', '.join(available) or 'none'}",
                 available_versions=available,
             )

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from budconnect.domain.records import JSONObject, Provenance
-from budconnect.domain.versions import validate_engine_key, validate_version, version_key
-from budconnect.errors import HeldBack, InvalidIdentifier, UnknownVersion
+from budconnect.domain.versions import is_final, validate_engine_key, validate_version, version_key
+from budconnect.errors import HeldBack, InvalidIdentifier, UnknownEngine, UnknownVersion
 from budconnect.seeders import engine_format
 from budconnect.services.catalog import Catalog
 from budconnect.services.diffs import diff_snapshots
@@ -153,17 +153,20 @@ def set_yanked(
     yanked: bool,
     reason: str | None,
     actor: Actor,
+    force: bool = False,
 ) -> repo.VersionRow:
     """Withdraw a version (never `latest`, left out of answers without an engine, still
     served by its exact name) or bring it back. Pollers see it at their next poll: the
-    registry revision is raised."""
+    registry revision is raised. Yanking an engine's last final release is held back unless
+    `force` (see `yank_in`)."""
     validate_engine_key(engine)
     if version.lower() == "latest":  # it names another version after the yank: say which
         raise InvalidIdentifier("'latest' is not a version: name the one to yank or unyank exactly")
     with db.write() as conn:
         return yank_in(
-            conn, engine=engine, version=version, yanked=yanked, reason=reason, actor=actor
-        )
+            conn, engine=engine, version=version, yanked=yanked, reason=reason, actor=actor,
+            force=force,
+        )  # fmt: skip
 
 
 # A yank reason is free text that reaches headers, terminals, logs and the audit log.
@@ -188,14 +191,34 @@ def yank_in(
     yanked: bool,
     reason: str | None,
     actor: Actor,
+    force: bool = False,
 ) -> repo.VersionRow:
     """`set_yanked` in a transaction the caller owns (the tracker yanks a release it ingests
-    from a yanked release in the seed's own transaction: never `latest`, not for a moment)."""
+    from a yanked release in the seed's own transaction: never `latest`, not for a moment).
+
+    Yanking the engine's last final release that is not yanked is held back unless `force`:
+    answers without an engine would then hold none of its models, and deployed BudServe
+    clients delete whatever a sweep lacks (the gates refuse an empty publish for the same
+    reason)."""
+    if repo.get_engine(conn, key=engine) is None:
+        raise UnknownEngine(f"unknown engine {engine!r}")
     row = repo.get_version(conn, engine_key=engine, version=version)
     if row is None:
         raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
     if (row.yanked_at is not None) == yanked:
         return row  # already so: nothing to write, nothing to audit
+    if yanked and not force and is_final(version):
+        others = [
+            other.version
+            for other in repo.list_versions(conn, engine_key=engine)
+            if other.version != version and other.yanked_at is None and is_final(other.version)
+        ]
+        if not others:
+            raise HeldBack(
+                f"held back: {engine} {version} is its last final release that is not yanked; "
+                "yanked, answers without an engine would hold none of its models, and "
+                "BudServe deployments delete what a sweep lacks (force=true yanks it anyway)"
+            )
     reason = yank_reason(reason)
     now = dt.datetime.now(dt.UTC)
     repo.update_version(
@@ -214,7 +237,7 @@ def yank_in(
         version,
         row.content_digest,
         row.content_digest,
-        False,
+        force and yanked,
         {"reason": reason} if reason else {},
     )
     updated = repo.get_version(conn, engine_key=engine, version=version)

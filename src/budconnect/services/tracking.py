@@ -136,7 +136,7 @@ def track(
 
     # Withdrawn first: a version yanked on the index stops being `latest` before anything
     # else of this run is fetched.
-    for item in follow_yanks(db, engine, releases, actor):
+    for item in follow_yanks(db, engine, releases, actor, force=options.force):
         tracked(item)
     # A release the registry cannot name (a version longer than any it holds) can be neither
     # ingested nor noted: said at every run, not counted against it (nothing can be done).
@@ -158,9 +158,12 @@ def track(
     return report
 
 
-def follow_yanks(db: Database, engine: str, releases: list[Release], actor: Actor) -> list[Tracked]:
+def follow_yanks(
+    db: Database, engine: str, releases: list[Release], actor: Actor, *, force: bool = False
+) -> list[Tracked]:
     """Yank every version held whose release the index yanked since it was ingested (or that
-    came from a file or the bundled data), unless someone unyanked it; oldest first."""
+    came from a file or the bundled data), unless someone unyanked it; oldest first. The
+    engine's last final release not yanked is held back (reported), unless `force`."""
     yanked = sorted((r for r in releases if r.yanked), key=lambda r: version_key(r.version))
     if not yanked:
         return []
@@ -172,7 +175,12 @@ def follow_yanks(db: Database, engine: str, releases: list[Release], actor: Acto
         row = held.get(release.version)
         if row is None or row.yanked_at is not None or release.version in unyanked:
             continue
-        reason = _yank(db, engine, release, actor)
+        try:
+            reason = _yank(db, engine, release, actor, force)
+        except HeldBack as exc:
+            hint = f"; `budconnect track {engine} --force` yanks it anyway"
+            done.append(Tracked(release.version, "held-back", exc.detail + hint))
+            continue
         done.append(Tracked(release.version, "yanked", reason, yanked=reason))
     return done
 
@@ -259,7 +267,7 @@ def _ingest(
         if release.yanked and release.version not in repo.unyanked_versions(
             conn, engine_key=engine
         ):
-            yanked.append(_yank_in(conn, engine, release, actor))
+            yanked.append(_yank_in(conn, engine, release, actor, options.force))
 
     try:
         result = seed(
@@ -303,20 +311,23 @@ def _ingest(
     return Tracked(release.version, "unchanged", wheel.filename, result, yank_reason)
 
 
-def _yank(db: Database, engine: str, release: Release, actor: Actor) -> str:
+def _yank(db: Database, engine: str, release: Release, actor: Actor, force: bool) -> str:
     """Yank the version of `release` as `POST .../yank` does, saying it was yanked on the
     index (and why, if the index says); the reason it is yanked for now (an earlier yank's,
     if it was yanked already)."""
     with db.write() as conn:
-        return _yank_in(conn, engine, release, actor)
+        return _yank_in(conn, engine, release, actor, force)
 
 
-def _yank_in(conn: Connection, engine: str, release: Release, actor: Actor) -> str:
+def _yank_in(
+    conn: Connection, engine: str, release: Release, actor: Actor, force: bool = False
+) -> str:
     why = release.yanked_reason
     reason = f"yanked on the package index: {why}" if why else "yanked on the package index"
     row = yank_in(
-        conn, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor
-    )
+        conn, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor,
+        force=force,
+    )  # fmt: skip
     return row.yank_reason or "yanked (no reason given)"
 
 
