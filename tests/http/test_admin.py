@@ -5,6 +5,7 @@ On both databases, in-process (the same app as a server).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -397,6 +398,31 @@ def test_the_fleet_shows_what_each_deployment_holds_from_its_polls(
         assert fleet()["eu-1"]["current"] is True
 
 
+def test_the_fleet_has_a_page_the_browser_asks_the_admin_token_for(app: InProcess) -> None:
+    catalog = "/v1/engines/litellm/versions/1.60.9/catalog"
+    digest = app.get(catalog).json()["digest"]
+    app.get(catalog, headers={"x-budconnect-deployment": "eu-<b>1</b>",
+                              "x-budconnect-follows": "1.60.9",
+                              "x-budconnect-engine-version": "1.60.9",
+                              "x-budconnect-digest": digest, "x-budconnect-applied": "ok",
+                              "if-none-match": f'"{digest}"'})  # fmt: skip
+    asked = app.get("/fleet")
+    assert asked.status_code == 401
+    assert asked.headers["www-authenticate"] == 'Basic realm="budconnect"'  # a browser prompt
+    assert asked.headers["content-type"].startswith("text/html")
+    basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+    page = app.get("/fleet", headers={"authorization": f"Basic {basic}"})
+    assert page.status_code == 200, page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "eu-&lt;b&gt;1&lt;/b&gt;" in page.text  # escaped, as everything from a report
+    assert "1 deployments" in page.text
+    assert "current" in page.text
+    wrong = base64.b64encode(b"anyone:bct_wrong").decode()
+    assert app.get("/fleet", headers={"authorization": f"Basic {wrong}"}).status_code == 401
+    assert app.get("/fleet", headers=AUTH).status_code == 200  # and as the API takes it
+    assert app.get("/fleet?x=1", headers=AUTH).status_code == 422
+
+
 def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> None:
     versions = ("1.14.4", "1.60.9", "1.65.8")
     for version in versions:
@@ -424,6 +450,36 @@ def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> No
         unbuilt = "/v1/engines/litellm/versions/1.14.4/catalog"
         for _ in range(50):
             assert app.get(unbuilt, headers={"if-none-match": f'"{digest}"'}).status_code == 304
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/catalog/litellm/compare?from=1.14.4&to=1.60.9",  # the API's diff, as a page
+        "/catalog/litellm/1.60.9/models/gpt-4",  # a model's history, read each time
+        "/v1/engines/litellm/models/gpt-4/history?at=2030-01-01",
+    ],
+)
+def test_pages_and_queries_that_read_or_compute_much_are_rate_limited_too(
+    db: Database, path: str
+) -> None:
+    """A web compare computed the API's diff without its limit; model pages and histories
+    at a date read the database at every view."""
+    for version in ("1.14.4", "1.60.9"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    with InProcess(db.url, expensive_read_rate=0.6) as app:
+        statuses = [app.get(path).status_code for _ in range(14)]
+        assert statuses[:3] == [200] * 3
+        assert statuses[-1] == 429, statuses
+        refused = app.get(path)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        # A query of a snapshot in memory costs nothing more; one that must read it, does.
+        query = "/v1/engines/litellm/versions/{}/models?q=gpt"
+        if path.startswith("/catalog/"):  # these pages read 1.60.9
+            assert app.get(query.format("1.60.9")).status_code == 200
+        else:
+            assert app.get(query.format("1.60.9")).status_code == 429
 
 
 @pytest.mark.parametrize(

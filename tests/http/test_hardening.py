@@ -179,6 +179,22 @@ def test_head_is_answered_like_get_without_a_body(seeded_server: Server) -> None
         assert body == b""
         assert headers.get("etag") == got.headers.get("etag")
         assert int(headers["content-length"]) == len(got.content)
+    status, _, body = raw_head(seeded_server.base_url, "/metrics")  # scrapers may probe
+    assert status.startswith("HTTP/1.1 200")
+    assert body == b""
+
+
+def test_an_unknown_name_is_echoed_only_in_part(seeded_server: Server) -> None:
+    long_name = "x" * 20_000
+    for path in (
+        "/model/get-compatible-models",
+        f"/v1/engines/{long_name}/versions/latest/catalog",
+    ):
+        params = {"engine": long_name} if "?" not in path and "compatible" in path else {}
+        answer = httpx.get(seeded_server.base_url + path, params=params)
+        assert answer.status_code == 404, path
+        assert len(answer.content) < 2_000, path
+        assert "x" * 100 in answer.json()["detail"]
 
 
 @pytest.mark.parametrize("form", ["weak", "list", "star"])

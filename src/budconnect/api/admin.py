@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
+from budconnect.api import web
 from budconnect.api.auth import Forbidden, Unauthorized, require
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog, settings
@@ -327,3 +328,31 @@ async def get_fleet(
     items = fleet_entries(rows, view, config.fleet_stale_seconds)
     summary = fleet_summary(items)
     return JSONBytes({"summary": summary, "items": items})
+
+
+@router.get(
+    "/fleet",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(only_parameters())],
+)
+async def fleet_page(
+    request: Request,
+    _: str = Depends(admin_reader),
+    service: Catalog = Depends(catalog),
+    config: Settings = Depends(settings),
+    bounded: Blocking = Depends(blocking),
+) -> Response:
+    """`GET /v1/fleet` for people: the browser asks for the admin token as a password."""
+
+    def read() -> tuple[list[Any], Any]:
+        flush_fleet(request.app.state.fleet, service.db, config.fleet_forget_seconds)
+        return deployments(service.db), service.view()
+
+    rows, view = await bounded.run(None, read)
+    items = fleet_entries(rows, view, config.fleet_stale_seconds)
+    items.sort(key=lambda i: (not i["stale"], i["current"], i["name"]))  # trouble first
+    page = web.render("fleet.html", summary=fleet_summary(items), items=items,
+                      stale_after=config.fleet_stale_seconds)  # fmt: skip
+    page.headers["cache-control"] = "no-store"  # what an admin sees is not to be kept
+    return page

@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(web.router)
     app.mount("/static", StaticFiles(packages=[("budconnect.api", "static")]), name="static")
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.api_route("/metrics", methods=["GET", "HEAD"], include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus metrics (text exposition format)."""
         held = polls.catalog.snapshot_cache

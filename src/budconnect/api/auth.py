@@ -6,6 +6,9 @@ are open. Tokens are never logged nor echoed (see `budconnect.domain.tokens`).
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,10 +29,21 @@ class Forbidden(BudConnectError):
 
 
 def bearer(authorization: str | None) -> str | None:
+    """The token an Authorization header presents: `Bearer TOKEN`, or, from a browser (which
+    asks for a user and password and sends them as Basic), the password; the user name is
+    not looked at."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        token = decoded.partition(":")[2]
+    elif scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def require(tokens: Tokens, request: Request, *, what: str, readers: Tokens | None = None) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from fastapi import Request
 
 from budconnect.api.blocking import Blocking
 from budconnect.api.polls import Polls
+from budconnect.api.ratelimit import RateLimit
 from budconnect.config import Settings
 from budconnect.services.catalog import Catalog
 
@@ -28,3 +32,10 @@ def settings(request: Request) -> Settings:
 def blocking(request: Request) -> Blocking:
     found: Blocking = request.app.state.blocking
     return found
+
+
+def read_charge(request: Request) -> Callable[[], None]:
+    """Spend one of this client's expensive reads (429 when none is left): for requests that
+    read the database or compute a large answer, not for answers from memory."""
+    limit: RateLimit = request.app.state.read_limit
+    return functools.partial(limit.take, request.client.host if request.client else "")

@@ -19,8 +19,9 @@ from starlette.responses import Response
 from budconnect.api import bodies
 from budconnect.api.blocking import Blocking
 from budconnect.api.conditional import EncodedResponse
-from budconnect.api.deps import blocking, catalog
+from budconnect.api.deps import blocking, catalog, read_charge
 from budconnect.api.negotiation import conditions, etag_matches, validators
+from budconnect.api.polls import charged
 from budconnect.api.queries import query_pairs
 from budconnect.api.responses import JSONBytes, query_parameters, read_route
 from budconnect.domain.documents import MODALITIES
@@ -256,7 +257,7 @@ async def list_models(
     Models without the value sorted on (no price, no context window) come last. A cursor is
     valid for the snapshot it came from: when the version changes, 409 (start again)."""
     query = model_query(query_pairs(request.scope))
-    snapshot = await bounded.run(request, service.snapshot, engine, version)
+    snapshot = await bounded.run(request, service.snapshot, engine, version, read_charge(request))
     page = select_models(snapshot, query, dt.date.today(), named=version)
     return JSONBytes(_listing(snapshot, page, flags=page.flags))
 
@@ -290,7 +291,7 @@ async def list_providers(
     """The providers of a version, by key, with how many models each has."""
     pairs = query_pairs(request.scope)
     _only(pairs, "q", "limit", "cursor", "fields")
-    snapshot = await bounded.run(request, service.snapshot, engine, version)
+    snapshot = await bounded.run(request, service.snapshot, engine, version, read_charge(request))
     page = select_providers(
         snapshot,
         _search(pairs),
@@ -330,7 +331,7 @@ async def get_model(
     pairs = query_pairs(request.scope)
     _only(pairs, "fields")
     fields = _fields(_one(pairs, "fields"), MODEL_FIELDS)
-    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    snapshot = await bounded.run(None, service.snapshot, engine, version, read_charge(request))
     index = await bounded.run(None, index_of, snapshot)
     model = index.by_key.get(key)
     if model is not None:
@@ -371,6 +372,7 @@ async def get_history(
     _only(pairs, "at")
     date = _date("at", _one(pairs, "at"))
     if date is not None:
+        read_charge(request)()  # read from the database every time
         try:
             entry = await bounded.run(request, model_history.at, service.db, engine, key, date)
         except model_history.UnknownModel as exc:
@@ -390,7 +392,12 @@ async def get_history(
         return bodies.Encoded.build(document, digest, control)
 
     try:
-        encoded = await bounded.run(request, cache.get_or_build, bodies.HistoryKey(digest), build)
+        encoded = await bounded.run(
+            request,
+            cache.get_or_build,
+            bodies.HistoryKey(digest),
+            charged(build, read_charge(request)),  # charged only when built
+        )
     except model_history.UnknownModel as exc:
         raise await bounded.run(None, _with_similar, service, engine, key, exc) from None
     body, headers = encoded.choose(gzip_ok)

@@ -47,7 +47,10 @@ def install(app: FastAPI) -> None:
         elif exc.status == 429:
             headers = {"retry-after": str(exc.extra.get("retry_after", 1))}
         elif exc.status == 401:
-            headers = {"www-authenticate": 'Bearer realm="budconnect"'}
+            # A page asks the browser for a user and password (the token is the password);
+            # programs are told to send a bearer token.
+            scheme = "Basic" if _for_people(request) else "Bearer"
+            headers = {"www-authenticate": f'{scheme} realm="budconnect"'}
         if _for_people(request):  # a page, with the same status and headers (Retry-After)
             links = None
             similar, params = exc.extra.get("similar"), request.path_params
@@ -97,13 +100,14 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         if _for_people(request):
             return web.error_page(500, "Internal error", "the server failed to show this page")
-        return problem(500, "Internal Server Error", "the server failed to answer this request")
+        return problem(500, "Internal Server Error", "the server failed to answer this request",
+                       kind="internal-error")  # fmt: skip
 
 
 def _for_people(request: Request) -> bool:
     """The web catalog's pages answer errors as pages, the API as problem details."""
     path = request.url.path
-    return path in ("/", "/catalog") or path.startswith("/catalog/")
+    return path in ("/", "/catalog", "/fleet") or path.startswith("/catalog/")
 
 
 def _not_allowed(request: Request, headers: dict[str, str]) -> str:

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from budconnect import __version__
 from budconnect.api.blocking import Blocking
-from budconnect.api.deps import blocking, catalog
+from budconnect.api.deps import blocking, catalog, read_charge
 from budconnect.api.models import _one as one_value
 from budconnect.api.models import model_query
 from budconnect.api.queries import MAX_PAGE, query_pairs
@@ -293,7 +293,10 @@ async def compare_page(
     view = await bounded.run(None, service.view)
     versions = sort_versions(row.version for row in view.engine(engine).versions)
 
+    charge = read_charge(request)
+
     def build() -> dict[str, Any]:
+        charge()  # a diff is computed at every view (as the API's is when not cached)
         return diff_snapshots(service.snapshot(engine, old), service.snapshot(engine, new))
 
     diff = await bounded.run(request, build)
@@ -320,7 +323,7 @@ async def version_page(
     bounded: Blocking = Depends(blocking),
 ) -> Response:
     filters = version_filters(query_pairs(request.scope))
-    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    snapshot = await bounded.run(None, service.snapshot, engine, version, read_charge(request))
     view = await bounded.run(None, service.view)
     facets = await bounded.run(None, index_of, snapshot)
     # Every match at once (the API's `limit` is for its cursor): this page slices its own.
@@ -370,16 +373,19 @@ async def version_page(
 
 @page_route("/catalog/{engine}/{version}/models/{key:path}")
 async def model_page(
+    request: Request,
     engine: str,
     version: str,
     key: str,
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
-    snapshot = await bounded.run(None, service.snapshot, engine, version)
+    charge = read_charge(request)
+    snapshot = await bounded.run(None, service.snapshot, engine, version, charge)
     model = (await bounded.run(None, index_of, snapshot)).by_key.get(key)
     if model is None:
         raise no_such_model(snapshot, key, f"{engine} {snapshot.version} has no model {key!r}")
+    charge()  # its history is read from the database at every view
     appearances = await bounded.run(None, model_history.appearances, service.db, engine, key)
     found = await bounded.run(None, model_history.history, service.db, engine, key, appearances)
     for span in found["spans"]:

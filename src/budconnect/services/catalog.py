@@ -14,7 +14,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -137,8 +137,9 @@ class RegistryView:
         found = self.engines.get(key)
         if found is None:
             known = list(self.engines)
+            # The name asked is echoed only in part: a 20 KB `engine=` is no 20 KB answer.
             raise UnknownEngine(
-                f"unknown engine {key!r}; known engines: {', '.join(known) or 'none'}",
+                f"unknown engine {key[:100]!r}; known engines: {', '.join(known) or 'none'}",
                 known_engines=known,
             )
         return found
@@ -299,11 +300,17 @@ class Catalog:
 
     # --- snapshots ----------------------------------------------------------------------------
 
-    def snapshot(self, engine: str, version: str | None) -> Snapshot:
+    def snapshot(
+        self, engine: str, version: str | None, before_load: Callable[[], None] | None = None
+    ) -> Snapshot:
+        """The snapshot of `engine` at `version`, from memory or read from the database;
+        `before_load` runs (and may raise, refusing the read) only when it must be read."""
         row = self.resolve(engine, version)
         cached = self.cached_snapshot(row.content_digest)
         if cached is not None:
             return cached
+        if before_load is not None:
+            before_load()
         key = (row.engine_key, row.version)
         with self._build_locks_lock:
             build_lock = self._build_locks.setdefault(key, threading.Lock())
