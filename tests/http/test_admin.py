@@ -119,8 +119,10 @@ def test_a_dry_run_the_gates_refuse_answers_their_refusal_and_what_forcing_would
         (JSON, b"{}", 422, "held-back"),
         (JSON, json.dumps({"m": {"litellm_provider": "openai"}}).encode(), 422, "held-back"),
         ({**JSON, "content-encoding": "gzip"}, b"{}", 415, "unsupported-media-type"),
+        ({**JSON, "content-type": "application/json; charset=iso-8859-1"}, b"{}", 415,
+         "unsupported-media-type"),  # JSON is UTF-8: a Latin-1 body would be misread
     ],
-)
+)  # fmt: skip
 def test_a_refused_write_writes_nothing(
     app: InProcess, db: Database, headers: dict[str, str], body: bytes, status: int, kind: str
 ) -> None:
@@ -133,6 +135,20 @@ def test_a_refused_write_writes_nothing(
         assert answer.headers["www-authenticate"].startswith("Bearer")
     assert TOKEN not in answer.text
     assert dump(db) == before
+
+
+def test_a_body_of_another_type_is_refused_before_it_is_read(app: InProcess) -> None:
+    sent: list[int] = []
+
+    async def seventy_megabytes() -> Any:
+        for number in range(70):
+            sent.append(number)
+            yield b"x" * (1 << 20)
+
+    answer = app.request("PUT", SOURCE.format("1.65.8"), content=seventy_megabytes(),
+                         headers={**AUTH, "content-type": "text/plain"})  # fmt: skip
+    assert answer.status_code == 415  # not 413: the type is known before a byte is read
+    assert len(sent) <= 1
 
 
 def test_the_gates_can_be_forced_and_that_is_recorded(app: InProcess) -> None:

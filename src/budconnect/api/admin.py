@@ -75,13 +75,19 @@ def _write_allowance(request: Request) -> None:
 
 
 async def _json_body(request: Request, limit: int, *, required: bool) -> bytes:
-    """The request body, read no further than `limit` bytes, and only as JSON."""
+    """The request body, read no further than `limit` bytes, and only as JSON (UTF-8): a
+    body of another stated type is refused before it is read."""
     coding = request.headers.get("content-encoding", "identity").strip().lower()
     if coding not in ("", "identity"):
         raise UnsupportedMediaType(
             f"the body is {coding}-encoded; send it without a content coding (the size limit "
             "counts the bytes parsed)"
         )
+    stated = request.headers.get("content-type", "")
+    media, _, parameters = stated.partition(";")
+    media = media.strip().lower()
+    if media or required:
+        _check_json_type(media, parameters)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"the body is {int(length):,} bytes, more than {limit:,}")
@@ -95,14 +101,24 @@ async def _json_body(request: Request, limit: int, *, required: bool) -> bytes:
     body = b"".join(chunks)
     if not body and not required:
         return body
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    _check_json_type(media, parameters)
+    if not body:
+        raise InvalidSourceFile("the body is empty: send the engine's model map as JSON")
+    return body
+
+
+def _check_json_type(media: str, parameters: str) -> None:
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(
             f"the body must be application/json, not {media or 'of no stated type'}"
         )
-    if not body:
-        raise InvalidSourceFile("the body is empty: send the engine's model map as JSON")
-    return body
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(
+                f"JSON is UTF-8 (RFC 8259): charset={charset} is not taken; send UTF-8"
+            )
 
 
 def seed_report(result: SeedResult) -> dict[str, Any]:
