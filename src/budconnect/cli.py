@@ -893,6 +893,7 @@ def sync_command(
     """Keep a local copy of one engine version in sync with a BudConnect server."""
     import signal
 
+    from budconnect.releases.index import public_url
     from budconnect.sync import SyncClient
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -929,20 +930,26 @@ def sync_command(
                 token=token,
             )
         except OSError as exc:
-            raise CommandFailed(f"cannot use {state_dir}: {exc.strerror or exc}") from None
+            raise CommandFailed(
+                f"cannot use {state_dir} (to sync {public_url(server)}): {exc.strerror or exc}"
+            ) from None
         signal.signal(signal.SIGTERM, lambda *_: client.stop())
         try:
             outcome = client.run(interval, once=once)
         except RuntimeError as exc:
-            raise CommandFailed(str(exc)) from None
+            raise CommandFailed(f"{exc} (to sync {client.server})") from None
         except OSError as exc:  # the lock file, before any poll
-            raise CommandFailed(f"cannot use {state_dir}: {exc}") from None
+            raise CommandFailed(
+                f"cannot use {state_dir} (to sync {client.server}): {exc}"
+            ) from None
         finally:
             client.close()
         if once and outcome.status == "failed":
             raise CommandFailed(f"sync failed: {outcome.error}")
         if once and outcome.hook_error:
-            raise CommandFailed(f"configuration applied, but {outcome.hook_error}")
+            raise CommandFailed(
+                f"configuration from {client.server} applied, but {outcome.hook_error}"
+            )
 
 
 def _sync_token(path: Path | None) -> str | None:

@@ -439,6 +439,7 @@ def test_a_process_refused_the_lock_writes_nothing(real: Server, tmp_path: Path)
         assert refused.returncode == 1
         [line] = refused.stderr.strip().splitlines()[-1:]
         assert "another sync process holds" in line
+        assert f"(to sync {real.base_url})" in line  # every message names the server
         assert (state / LITELLM_MAP).read_bytes() == b"{}"
     done = sync_cli(real.base_url, state, "--once")
     assert done.returncode == 0, done.stderr
