@@ -438,6 +438,30 @@ def test_the_fleet_has_a_page_the_browser_asks_the_admin_token_for(app: InProces
     assert app.get("/fleet", headers=AUTH).status_code == 200  # and as the API takes it
     assert app.get("/fleet?x=1", headers=AUTH).status_code == 422
 
+    # The browser sends a password it saved with requests other sites start (a form posted
+    # to this server): a write takes a bearer token only.
+    yank = app.request("POST", "/v1/engines/litellm/versions/1.60.9/yank?force=true",
+                       headers={"authorization": f"Basic {basic}"})  # fmt: skip
+    assert yank.status_code == 401
+    assert app.get("/v1/engines/litellm/versions/1.60.9").json()["yanked"] is False
+
+
+def test_with_read_tokens_a_page_asks_the_browser_for_the_token(db: Database) -> None:
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    reader = new_token()
+    with InProcess(db.url, admin_tokens=ADMINS, read_tokens=f"viewer={token_hash(reader)}") as app:
+        for path in ("/fleet", "/catalog/litellm/1.60.9", "/"):
+            asked = app.get(path)
+            assert asked.status_code == 401, path
+            assert asked.headers["www-authenticate"] == 'Basic realm="budconnect"', path
+        api = app.get("/v1/engines/litellm/versions/1.60.9/catalog")
+        assert api.headers["www-authenticate"] == 'Bearer realm="budconnect"'
+        as_viewer = {"authorization": "Basic " + base64.b64encode(f"me:{reader}".encode()).decode()}
+        assert app.get("/catalog/litellm/1.60.9", headers=as_viewer).status_code == 200
+        assert app.get("/fleet", headers=as_viewer).status_code == 403  # a read token
+        as_admin = {"authorization": "Basic " + base64.b64encode(f"me:{TOKEN}".encode()).decode()}
+        assert app.get("/fleet", headers=as_admin).status_code == 200
+
 
 def test_reads_that_build_a_body_are_rate_limited_per_client(db: Database) -> None:
     versions = ("1.14.4", "1.60.9", "1.65.8")

@@ -821,23 +821,35 @@ def test_a_catalog_that_verifies_but_a_deployment_could_not_use_is_refused(
 
 def test_a_catalog_older_than_the_one_held_is_refused(real: Server, tmp_path: Path) -> None:
     """A version's revision only grows: an older one (a stale cache, a replayed answer)
-    must not roll the deployment back."""
+    must not roll the deployment back. Unless the server has just refused the revision held
+    (a 410: a registry restored from a backup knows no such revision), when its catalog is
+    the way back."""
     state = tmp_path / "state"
     before = synced(real, state)
     catalog = json.loads(before[CATALOG])
     assert catalog["revision"] > 1
     older = forged(catalog, providers=catalog["providers"][:-1], revision=1)
 
-    def replayed(path: str) -> Reply:
-        if "/changes" in path:
-            return 410, {"content-type": "application/problem+json"}, [b"{}"]
-        return 200, {"content-type": "application/json"}, [older]
+    def replayed(feed: Reply) -> Any:
+        def answer(path: str) -> Reply:
+            if "/changes" in path:
+                return feed
+            return 200, {"content-type": "application/json"}, [older]
 
-    with HostileServer(replayed) as hostile:
+        return answer
+
+    garbled = (200, {"content-type": "application/json"}, [b"{not json"])
+    with HostileServer(replayed(garbled)) as hostile:
         done = sync_cli(hostile.base_url, state, "--once")
     assert done.returncode == 1
     assert "is older than the revision" in done.stderr.splitlines()[-1]
     assert config_files(state) == before
+
+    gone = (410, {"content-type": "application/problem+json"}, [b"{}"])
+    with HostileServer(replayed(gone)) as restored:
+        done = sync_cli(restored.base_url, state, "--once")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((state / CATALOG).read_bytes())["revision"] == 1
 
 
 @pytest.mark.parametrize("odd", ["since another", "revision backwards", "nothing new"])

@@ -80,3 +80,34 @@ def test_a_page_one_cut_from_a_snapshot_newer_than_its_view_pins_that_snapshot(
     assert len(totals) == 1, f"pages from two snapshots: total_items {sorted(totals)}"
     assert len(keys) == len(set(keys)), "providers duplicated across pages"
     assert set(keys) == _providers(large)
+
+
+def test_pins_of_old_versions_make_room_before_the_pins_of_the_snapshot_many_sweep(
+    db: Database,
+) -> None:
+    """Over the byte budget, the snapshot the fewest pins hold goes first: two addresses
+    pinning page 1 of old versions must not cancel the pins of a fleet sweeping the current
+    one (a seed in the middle of those sweeps would then mix their pages)."""
+    versions = ("1.14.4", "1.60.9", "1.65.8", "1.70.4")
+    for version in versions:
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    catalog = Catalog(db, check_interval=3600)
+    current = catalog.snapshot("litellm", "1.70.4")
+    # Room for the current snapshot and about one more.
+    polls = Polls(catalog, BodyCache(max_bytes=1), "no-cache",
+                  sweep_pin_bytes=int(current.size * 1.5))  # fmt: skip
+
+    def page_one(client: tuple[str, str], version: str) -> None:
+        poll = Poll(PollKind.COMPAT, "litellm", version, page=1, limit=5)
+        assert polls.answer(poll, None, False, block=True, client=client) is not None
+
+    fleet = [(f"10.0.1.{n}", "budserve/1.0") for n in range(50)]
+    for client in fleet:
+        page_one(client, "1.70.4")
+    for address in ("192.0.2.1", "192.0.2.2"):
+        for agent in range(4):
+            for version in versions[:3]:
+                page_one((address, f"agent-{agent}"), version)
+    kept = [c for c in fleet if polls.pins.get((*c, "litellm", "1.70.4", 5)) is not None]
+    assert len(kept) == len(fleet)
+    assert polls.pins.bytes <= int(current.size * 1.5)

@@ -636,3 +636,16 @@ def test_the_index_yanking_the_last_final_release_held_is_held_back_unless_force
         forced = track(database_url, only, "--force")
         assert forced.returncode == 0, forced.stderr
         assert held(database_url)["1.70.4"].yanked_at is not None
+
+
+def test_a_first_release_yanked_on_the_index_is_ingested_yanked(database_url: str) -> None:
+    """Ingested oldest first, a yanked first release is the engine's only final one when it
+    comes in: never served, it loses no answer anything, so no guard holds it back."""
+    with PackageIndex() as index:
+        index.publish("1.14.4", source_bytes("1.14.4"), yanked="broken")
+        index.publish("1.60.9", source_bytes("1.60.9"))
+        run = track(database_url, index, "--include-yanked")
+        assert run.returncode == 0, run.stderr
+    versions = held(database_url)
+    assert versions["1.14.4"].yanked_at is not None
+    assert versions["1.60.9"].yanked_at is None

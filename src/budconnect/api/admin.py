@@ -48,8 +48,10 @@ class UnsupportedMediaType(BudConnectError):
 
 
 def admin(request: Request) -> Actor:
-    """The admin token's name and the client, or a 401/403 problem."""
-    name = _admitted(request, what="writing")
+    """The admin token's name and the client, or a 401/403 problem. A bearer token only: a
+    password a browser saved for the fleet page is sent with requests other sites start,
+    and a write must not be one of them."""
+    name = _admitted(request, what="writing", basic=False)
     return Actor(name, request.client.host if request.client else "unknown")
 
 
@@ -58,12 +60,12 @@ def admin_reader(request: Request) -> str:
     return _admitted(request, what="the admin API")
 
 
-def _admitted(request: Request, *, what: str) -> str:
+def _admitted(request: Request, *, what: str, basic: bool = True) -> str:
     """The admin token's name; a request refused for its token is charged to the client's
     write allowance, so that guessing tokens is slowed down (429) like writing."""
     try:
         return require(request.app.state.admin_tokens, request, what=what,
-                       readers=request.app.state.read_tokens)  # fmt: skip
+                       readers=request.app.state.read_tokens, basic=basic)  # fmt: skip
     except (Unauthorized, Forbidden):
         _write_allowance(request)
         raise

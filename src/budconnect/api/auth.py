@@ -28,14 +28,21 @@ class Forbidden(BudConnectError):
     title = "Forbidden"
 
 
-def bearer(authorization: str | None) -> str | None:
-    """The token an Authorization header presents: `Bearer TOKEN`, or, from a browser (which
-    asks for a user and password and sends them as Basic), the password; the user name is
-    not looked at."""
+def for_people(path: str) -> bool:
+    """The paths of pages (the web catalog, the fleet page): their errors are pages, and a
+    token they need is asked for as a browser asks, a password (Basic)."""
+    return path in ("/", "/catalog", "/fleet") or path.startswith("/catalog/")
+
+
+def bearer(authorization: str | None, *, basic: bool = True) -> str | None:
+    """The token an Authorization header presents: `Bearer TOKEN`, or, with `basic`, the
+    password of `Basic` (what a browser sends once asked for a user and password; the user
+    name is not looked at). A browser sends a saved password on its own, to requests other
+    sites start too: writes take a bearer token only (`basic=False`)."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "basic":
+    if scheme.lower() == "basic" and basic:
         try:
             decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
@@ -46,12 +53,20 @@ def bearer(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
-def require(tokens: Tokens, request: Request, *, what: str, readers: Tokens | None = None) -> str:
+def require(
+    tokens: Tokens,
+    request: Request,
+    *,
+    what: str,
+    readers: Tokens | None = None,
+    basic: bool = True,
+) -> str:
     """The name of the token the request bears, or a 401/403 problem (nothing is echoed): 401
-    for no token or an unknown one, 403 for a read token, which is known but may only read."""
+    for no token or an unknown one, 403 for a read token, which is known but may only read.
+    Without `basic`, only a bearer token counts (see `bearer`)."""
     if not tokens:
         raise Forbidden(f"{what} is disabled: no token for it is configured on this server")
-    token = bearer(request.headers.get("authorization"))
+    token = bearer(request.headers.get("authorization"), basic=basic)
     if token is None:
         raise Unauthorized(f"{what} needs a bearer token (Authorization: Bearer ...)")
     name = tokens.who(token)
@@ -86,9 +101,12 @@ class ReadAuth:
             (v.decode("latin-1") for n, v in scope["headers"] if n == b"authorization"), None
         )
         token = bearer(authorization)
+        page = for_people(scope["path"])
         if token is None:
             await _refuse(
-                send, Unauthorized("reading needs a bearer token (Authorization: Bearer ...)")
+                send,
+                Unauthorized("reading needs a bearer token (Authorization: Bearer ...)"),
+                page=page,
             )
             return
         client = scope["client"][0] if scope.get("client") else "unknown"
@@ -96,7 +114,7 @@ class ReadAuth:
             self.guesses.check(client)
             if (self.readers.who(token) or self.admins.who(token)) is None:
                 self.guesses.take(client)
-                await _refuse(send, Unauthorized("the bearer token is not valid here"))
+                await _refuse(send, Unauthorized("the bearer token is not valid here"), page=page)
                 return
         except TooManyRequests as refused:
             await _refuse(send, refused)
@@ -104,8 +122,9 @@ class ReadAuth:
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, error: BudConnectError) -> None:
-    """The problem+json answer the exception handler would give (no route runs here)."""
+async def _refuse(send: Send, error: BudConnectError, *, page: bool = False) -> None:
+    """The problem+json answer the exception handler would give (no route runs here); to a
+    page, a 401 asks for the token as a browser asks, a password."""
     kind = "unauthorized" if isinstance(error, Unauthorized) else "too-many-requests"
     body = orjson.dumps(
         {
@@ -121,7 +140,8 @@ async def _refuse(send: Send, error: BudConnectError) -> None:
         (b"content-length", str(len(body)).encode()),
     ]
     if isinstance(error, Unauthorized):
-        headers.append((b"www-authenticate", b'Bearer realm="budconnect"'))
+        scheme = b"Basic" if page else b"Bearer"
+        headers.append((b"www-authenticate", scheme + b' realm="budconnect"'))
     if "retry_after" in error.extra:
         headers.append((b"retry-after", str(error.extra["retry_after"]).encode()))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

@@ -102,10 +102,23 @@ class SweepPins:
             same_address = [k for k in self._pins if k[0] == key[0]]
             for old in same_address[: max(0, len(same_address) - self.per_address)]:
                 self._drop(old)
-            while len(self._pins) > 1 and (
-                len(self._pins) > self.max_entries or self.bytes > self.max_bytes
-            ):
+            while len(self._pins) > self.max_entries:
                 self._drop(next(iter(self._pins)))
+            while self.bytes > self.max_bytes and len(self._holders) > 1:
+                self._drop_least_shared()
+
+    def _drop_least_shared(self) -> None:
+        """Free the bytes of the snapshot the fewest pins hold (of those, the one whose last
+        pin is oldest): its pins go, the one just made perhaps (its page 1 is served, only
+        not pinned). The snapshot a fleet sweeps is the last to go, whoever pins old
+        versions under many names."""
+        last_pinned = {digest: n for n, digest in enumerate(
+            d for pin in self._pins.values() for d in (s.digest for s in pin.snapshots)
+        )}  # fmt: skip
+        victim = min(self._holders, key=lambda d: (self._holders[d], last_pinned.get(d, 0)))
+        for key in [k for k, pin in self._pins.items()
+                    if any(s.digest == victim for s in pin.snapshots)]:  # fmt: skip
+            self._drop(key)
 
     def discard(self, key: tuple[object, ...]) -> None:
         with self._lock:

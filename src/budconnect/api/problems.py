@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from budconnect.api import web
+from budconnect.api.auth import for_people
 from budconnect.api.responses import problem
 from budconnect.errors import BudConnectError, Busy, DatabaseUnavailable
 
@@ -106,8 +107,7 @@ def install(app: FastAPI) -> None:
 
 def _for_people(request: Request) -> bool:
     """The web catalog's pages answer errors as pages, the API as problem details."""
-    path = request.url.path
-    return path in ("/", "/catalog", "/fleet") or path.startswith("/catalog/")
+    return for_people(request.url.path)
 
 
 def _not_allowed(request: Request, headers: dict[str, str]) -> str:

@@ -267,7 +267,9 @@ def _ingest(
         if release.yanked and release.version not in repo.unyanked_versions(
             conn, engine_key=engine
         ):
-            yanked.append(_yank_in(conn, engine, release, actor, options.force))
+            # A version new to the registry, yanked as it comes in, was never served: no
+            # answer loses it, so the last-final-release guard has nothing to protect.
+            yanked.append(_yank_in(conn, engine, release, actor, options.force or held is None))
 
     try:
         result = seed(

@@ -154,6 +154,7 @@ class SyncClient:
             event_hooks={"request": [self._check_redirect]},
         )
         self._yanked: str | None = None  # why the version followed is yanked, if it is
+        self._feed_refused = False  # this poll's change feed refused the revision held
         self._under_way: _Deadline | None = None  # the request in flight, for `stop`
         self._load()
 
@@ -266,6 +267,7 @@ class SyncClient:
     def _poll(self) -> SyncOutcome:
         local = self.local.catalog
         revision = local.get("revision") if local else None
+        self._feed_refused = False
         if local is not None and _revision(revision):
             outcome = self._via_changes(local, revision)
             if outcome is not None:
@@ -387,6 +389,7 @@ class SyncClient:
             # 410: too old for the kept history, or `latest` moved to another version since.
             # Another refusal of the delta (the revision held is not one the server takes):
             # the catalog is the way back, or names the problem itself.
+            self._feed_refused = True
             log.info("%s has no changes since revision %d (%s: %s); fetching the catalog",
                      self.server, revision, response.status_code, _detail(response))  # fmt: skip
             return None
@@ -445,11 +448,14 @@ class SyncClient:
             return SyncOutcome("unchanged", "catalog", digest)
         if (
             local is not None
+            and not self._feed_refused
             and local.get("engine_version") == catalog["engine_version"]
             and _revision(local.get("revision"))
             and catalog["revision"] < local["revision"]
         ):
-            # A version's revision only grows: an older one is a stale cache or a replay.
+            # A version's revision only grows: an older one is a stale cache or a replay,
+            # unless the server has just refused the revision held (a registry restored
+            # from a backup knows no such revision: its catalog is the way back).
             raise SyncFailed(
                 f"GET {response.url}: catalog revision {catalog['revision']} is older than the "
                 f"revision {local['revision']} held of {catalog['engine_version']} (a stale "
