@@ -820,36 +820,43 @@ def test_a_catalog_that_verifies_but_a_deployment_could_not_use_is_refused(
 
 
 def test_a_catalog_older_than_the_one_held_is_refused(real: Server, tmp_path: Path) -> None:
-    """A version's revision only grows: an older one (a stale cache, a replayed answer)
-    must not roll the deployment back. Unless the server has just refused the revision held
-    (a 410: a registry restored from a backup knows no such revision), when its catalog is
-    the way back."""
+    """A version's revision only grows: an older one from the server that gave the one held
+    (a stale cache, a replayed answer) must not roll the deployment back. Unless that server
+    has just refused the revision held (a 410: a registry restored from a backup knows no
+    such revision), or it is another server: then its catalog is the way."""
     state = tmp_path / "state"
-    before = synced(real, state)
-    catalog = json.loads(before[CATALOG])
+    catalog = json.loads(synced(real, state)[CATALOG])
     assert catalog["revision"] > 1
     older = forged(catalog, providers=catalog["providers"][:-1], revision=1)
+    feed: list[Reply] = []  # what the change feed answers; nothing: the real one
 
-    def replayed(feed: Reply) -> Any:
-        def answer(path: str) -> Reply:
-            if "/changes" in path:
-                return feed
-            return 200, {"content-type": "application/json"}, [older]
+    def replaying(path: str) -> Reply:
+        if not feed:
+            return forward(real, path)
+        if "/changes" in path:
+            return feed[0]
+        return 200, {"content-type": "application/json"}, [older]
 
-        return answer
+    with HostileServer(replaying) as server:
+        moved = tmp_path / "moved"
+        assert sync_cli(server.base_url, moved, "--once").returncode == 0  # held from it
+        before = config_files(moved)
+        feed.append((200, {"content-type": "application/json"}, [b"{not json"]))
+        done = sync_cli(server.base_url, moved, "--once")
+        assert done.returncode == 1
+        assert "is older than the revision" in done.stderr.splitlines()[-1]
+        assert config_files(moved) == before
 
-    garbled = (200, {"content-type": "application/json"}, [b"{not json"])
-    with HostileServer(replayed(garbled)) as hostile:
-        done = sync_cli(hostile.base_url, state, "--once")
-    assert done.returncode == 1
-    assert "is older than the revision" in done.stderr.splitlines()[-1]
-    assert config_files(state) == before
+        feed[0] = (410, {"content-type": "application/problem+json"}, [b"{}"])
+        restored = sync_cli(server.base_url, moved, "--once")
+        assert restored.returncode == 0, restored.stderr
+        assert json.loads((moved / CATALOG).read_bytes())["revision"] == 1
 
-    gone = (410, {"content-type": "application/problem+json"}, [b"{}"])
-    with HostileServer(replayed(gone)) as restored:
-        done = sync_cli(restored.base_url, state, "--once")
-    assert done.returncode == 0, done.stderr
-    assert json.loads((state / CATALOG).read_bytes())["revision"] == 1
+        # Held from the real server, the same catalog from this one is another registry's.
+        feed[0] = (200, {"content-type": "application/json"}, [b"{not json"])
+        other = sync_cli(server.base_url, state, "--once")
+        assert other.returncode == 0, other.stderr
+        assert json.loads((state / CATALOG).read_bytes())["revision"] == 1
 
 
 @pytest.mark.parametrize("odd", ["since another", "revision backwards", "nothing new"])
@@ -1016,6 +1023,12 @@ def test_special_files_in_the_state_directory_neither_hang_nor_fill_memory(
     assert refused.returncode == 1
     assert ".lock" in refused.stderr.strip().splitlines()[-1]
     assert not outside.exists()
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / ".lock")
+    refused = sync_cli(real.base_url, fifo, "--once")
+    assert refused.returncode == 1
+    assert "is not a regular file" in refused.stderr.strip().splitlines()[-1]
 
 
 def test_files_damaged_under_a_running_client_are_put_right_at_its_next_poll(
@@ -1031,3 +1044,37 @@ def test_files_damaged_under_a_running_client_are_put_right_at_its_next_poll(
         (state / CATALOG).write_bytes(good[CATALOG][:100])
         client.sync_once()
         assert config_files(state) == good
+        # Edited in place, same size, its time put back (as on a filesystem whose clock
+        # ticks in seconds): still noticed.
+        path = state / LITELLM_MAP
+        time.sleep(2.1)
+        client.sync_once()  # checked once more, and settled: stamped well after its write
+        assert not client.local.unsettled
+        times = path.stat()
+        with path.open("r+b") as handle:
+            handle.write(b"[" * 64)
+        os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+        client.sync_once()
+        assert config_files(state) == good
+
+
+def test_a_pointer_entry_is_followed_as_the_server_serves_it(tmp_path: Path) -> None:
+    """`"key": "other-key"` is a model of the catalog and an extra of the same key, whose
+    string the map serves back: not an extra that would overwrite a model."""
+    url = f"sqlite:///{tmp_path / 'pointer.db'}"
+    db = Database(url)
+    upgrade(db.engine)
+    document = json.loads(source_bytes(FOLLOWED))
+    document["my-gpt-4-pointer"] = "gpt-4"
+    seed(db, engine="litellm", version=FOLLOWED, raw=json.dumps(document).encode())
+    db.dispose()
+    with Server(url) as server:
+        state = tmp_path / "state"
+        done = sync_cli(server.base_url, state, "--once")
+        assert done.returncode == 0, done.stderr
+        served = httpx.get(
+            f"{server.base_url}/v1/engines/litellm/versions/{FOLLOWED}/"
+            "model_prices_and_context_window.json"
+        ).json()
+    held = json.loads((state / LITELLM_MAP).read_bytes())
+    assert held["my-gpt-4-pointer"] == served["my-gpt-4-pointer"] == "gpt-4"

@@ -192,6 +192,8 @@ class SyncClient:
                 log.warning("the files in %s changed under this client; checking them again",
                             self.state_dir)  # fmt: skip
                 self.local.recheck()
+            elif self.local.unsettled_once():  # written in the tick they were stamped in
+                self.local.recheck()
             outcome = self._poll()
         except Exception as exc:  # any failure is a failed poll, never a crash
             if self._stop.is_set():
@@ -449,6 +451,8 @@ class SyncClient:
         if (
             local is not None
             and not self._feed_refused
+            # A revision says something only of the registry that gave it.
+            and self.local.state.get("server") == self.server
             and local.get("engine_version") == catalog["engine_version"]
             and _revision(local.get("revision"))
             and catalog["revision"] < local["revision"]

@@ -18,6 +18,7 @@ import glob
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,11 @@ def atomic_write(path: Path, data: bytes) -> None:
         # mkstemp creates 0600; the file gets the mode it had, or what the umask gives a new
         # file, so that a process of another user (LiteLLM's) can still read it.
         try:
-            mode = stat.S_IMODE(path.stat().st_mode)
+            # The mode of the file it replaces, if that is a regular file (not of what a
+            # symlink in its place points to: /dev/zero is 0666).
+            found = os.lstat(path)
+            regular = stat.S_ISREG(found.st_mode)
+            mode = stat.S_IMODE(found.st_mode) if regular else 0o666 & ~_UMASK
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
         with os.fdopen(fd, "wb") as handle:
@@ -99,7 +104,13 @@ def verified_digest(catalog: Any) -> str:
                 uris.add(model["uri"])
         if not uris:
             raise TypeError("it holds no model (the registry never serves an empty version)")
-        clash = next((key for key in extras if key in uris), None)
+        # A pointer (`"key": "other-key"`) is served as a model and kept as an extra of
+        # the same key, whose string the map serves back; any other extra on a model's key
+        # would replace that model in the map with what LiteLLM cannot load.
+        clash = next(
+            (key for key, value in extras.items() if key in uris and not isinstance(value, str)),
+            None,
+        )
         if clash is not None:
             raise TypeError(f"the extra entry {clash[:80]!r} has the key of a model")
         for name, count in (("provider_count", len(providers)), ("model_count", len(uris))):
@@ -123,8 +134,11 @@ class LocalConfig:
     state: JSONObject = field(default_factory=dict)
     # The model map the loaded catalog implies, until `repair` has checked the file.
     expected_map: JSONObject | None = None
-    # (inode, size, mtime) of the catalog and the map as last written or checked.
-    stamps: tuple[tuple[int, int, int] | None, ...] = ()
+    # (inode, size, mtime, ctime) of the catalog and the map as last written or checked.
+    stamps: tuple[tuple[int, int, int, int] | None, ...] = ()
+    # Stamps taken in the same clock tick as a write cannot tell a later edit in that tick
+    # (coarse timestamps): such files are checked once more, at the next poll.
+    unsettled: bool = False
 
     @property
     def digest(self) -> str | None:
@@ -146,7 +160,7 @@ class LocalConfig:
             except (ValueError, KeyError, TypeError, AttributeError):
                 catalog = None  # not a catalog this client wrote: start over
         config.catalog = catalog
-        config.stamps = config._stamps()
+        config._stamp()
         return config
 
     def repair(self) -> None:
@@ -156,7 +170,7 @@ class LocalConfig:
         if expected is not None and _read_json(self.directory / LITELLM_MAP) != expected:
             atomic_write(self.directory / LITELLM_MAP, orjson.dumps(expected))
         if expected is not None:
-            self.stamps = self._stamps()
+            self._stamp()
 
     def apply(self, catalog: JSONObject) -> None:
         """Make `catalog` (already verified) the local configuration."""
@@ -177,13 +191,19 @@ class LocalConfig:
                     )
             raise
         self.catalog = catalog
-        self.stamps = self._stamps()
+        self._stamp()
 
     def files_changed(self) -> bool:
         """Whether the catalog or the model map on disk is not what this process last wrote
         or checked (removed, truncated, edited): a long-running client notices at its next
         poll, not at its next start."""
         return self._stamps() != self.stamps
+
+    def unsettled_once(self) -> bool:
+        """Whether the files were stamped in the tick they were written in, and are to be
+        checked once more (true once)."""
+        unsettled, self.unsettled = self.unsettled, False
+        return unsettled
 
     def recheck(self) -> None:
         """Read the catalog again and put the model map back in step with it (as at a start);
@@ -192,17 +212,25 @@ class LocalConfig:
         self.catalog, self.expected_map = reread.catalog, reread.expected_map
         self.repair()
         if self.catalog is None:
-            self.stamps = self._stamps()
+            self._stamp()
 
-    def _stamps(self) -> tuple[tuple[int, int, int] | None, ...]:
-        found: list[tuple[int, int, int] | None] = []
+    def _stamps(self) -> tuple[tuple[int, int, int, int] | None, ...]:
+        found: list[tuple[int, int, int, int] | None] = []
         for name in (CATALOG, LITELLM_MAP):
             try:
                 info = os.stat(self.directory / name)
-                found.append((info.st_ino, info.st_size, info.st_mtime_ns))
+                found.append((info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
             except OSError:
                 found.append(None)
         return tuple(found)
+
+    def _stamp(self) -> None:
+        """Take the stamps of the files as they are now (just written or checked)."""
+        self.stamps = self._stamps()
+        now = time.time_ns()
+        self.unsettled = any(
+            stamp is not None and now - stamp[2] < _TICK_NS for stamp in self.stamps
+        )
 
     def sweep_temporaries(self) -> None:
         """Remove what a crash in the middle of `atomic_write` left (under the lock: no write
@@ -230,9 +258,10 @@ def exclusive(directory: Path) -> Iterator[None]:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         raise RuntimeError(f"cannot open the lock {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RuntimeError(f"the lock {path} is not a regular file")
     with os.fdopen(fd, "r+b") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RuntimeError(f"the lock {path} is not a regular file")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -241,6 +270,10 @@ def exclusive(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# Timestamps coarser than this (FAT's 2 s) are not expected of a state directory.
+_TICK_NS = 2_000_000_000
 
 
 # Larger than any catalog the registry serves by far; a file beyond it (or a device
