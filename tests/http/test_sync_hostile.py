@@ -847,12 +847,20 @@ def test_a_catalog_older_than_the_one_held_is_refused(real: Server, tmp_path: Pa
         assert "is older than the revision" in done.stderr.splitlines()[-1]
         assert config_files(moved) == before
 
+        feed[0] = (404, {"content-type": "application/problem+json"}, [b"{}"])
+        assert sync_cli(server.base_url, moved, "--once").returncode == 1  # only a 410 says so
+        assert config_files(moved) == before
+
         feed[0] = (410, {"content-type": "application/problem+json"}, [b"{}"])
         restored = sync_cli(server.base_url, moved, "--once")
         assert restored.returncode == 0, restored.stderr
         assert json.loads((moved / CATALOG).read_bytes())["revision"] == 1
 
-        # Held from the real server, the same catalog from this one is another registry's.
+        # Held from the real server, the same catalog from this one is another registry's,
+        # even after a poll of this one failed (the server last polled is not the one the
+        # revision held came from).
+        feed[0] = (503, {"content-type": "application/problem+json"}, [b"{}"])
+        assert sync_cli(server.base_url, state, "--once").returncode == 1
         feed[0] = (200, {"content-type": "application/json"}, [b"{not json"])
         other = sync_cli(server.base_url, state, "--once")
         assert other.returncode == 0, other.stderr
@@ -1044,6 +1052,13 @@ def test_files_damaged_under_a_running_client_are_put_right_at_its_next_poll(
         (state / CATALOG).write_bytes(good[CATALOG][:100])
         client.sync_once()
         assert config_files(state) == good
+        # A time ahead of this clock (another host's) is checked once, not at every poll.
+        ahead = time.time_ns() + 3600 * 10**9
+        for name in (CATALOG, LITELLM_MAP):
+            os.utime(state / name, ns=(ahead, ahead))
+        client.sync_once()
+        assert not client.local.unsettled
+        assert not client.local.files_changed()
         # Edited in place, same size, its time put back (as on a filesystem whose clock
         # ticks in seconds): still noticed.
         path = state / LITELLM_MAP

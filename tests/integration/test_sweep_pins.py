@@ -6,6 +6,7 @@ from the snapshot of the client's earlier sweep."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -111,3 +112,26 @@ def test_pins_of_old_versions_make_room_before_the_pins_of_the_snapshot_many_swe
     kept = [c for c in fleet if polls.pins.get((*c, "litellm", "1.70.4", 5)) is not None]
     assert len(kept) == len(fleet)
     assert polls.pins.bytes <= int(current.size * 1.5)
+
+
+def test_expired_pins_make_room_before_any_live_one(db: Database) -> None:
+    """A snapshot only finished sweeps hold (clients gone, renamed, upgraded) must not
+    outweigh the pin of a sweep under way."""
+    for version in ("1.60.9", "1.70.4"):
+        seed(db, engine="litellm", version=version, raw=source_bytes(version))
+    catalog = Catalog(db, check_interval=3600)
+    room = int(catalog.snapshot("litellm", "1.70.4").size * 1.5)
+    polls = Polls(catalog, BodyCache(max_bytes=1), "no-cache", sweep_pin_seconds=0.2,
+                  sweep_pin_bytes=room)  # fmt: skip
+
+    def page_one(client: tuple[str, str], version: str) -> None:
+        poll = Poll(PollKind.COMPAT, "litellm", version, page=1, limit=5)
+        assert polls.answer(poll, None, False, block=True, client=client) is not None
+
+    for n in range(50):
+        page_one((f"10.0.2.{n}", "budserve/0.9"), "1.60.9")
+    time.sleep(0.3)
+    live = ("10.0.3.1", "budserve/1.0")
+    page_one(live, "1.70.4")
+    assert polls.pins.get((*live, "litellm", "1.70.4", 5)) is not None
+    assert len(polls.pins) == 1

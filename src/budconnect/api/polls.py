@@ -92,6 +92,11 @@ class SweepPins:
 
     def put(self, key: tuple[object, ...], pin: _Pin) -> None:
         with self._lock:
+            # Expired pins first: a snapshot only dead sweeps hold must not outweigh a live
+            # one (a pin is otherwise dropped only when its own key is asked again).
+            now = time.monotonic()
+            for old in [k for k, p in self._pins.items() if now - p.at > self.ttl]:
+                self._drop(old)
             self._drop(key)
             self._pins[key] = pin
             for snapshot in pin.snapshots:

@@ -390,8 +390,9 @@ class SyncClient:
         if 400 <= response.status_code < 500:
             # 410: too old for the kept history, or `latest` moved to another version since.
             # Another refusal of the delta (the revision held is not one the server takes):
-            # the catalog is the way back, or names the problem itself.
-            self._feed_refused = True
+            # the catalog is the way back, or names the problem itself. Only a 410 says the
+            # revision held is not this registry's (a restore): it lets an older one in.
+            self._feed_refused = response.status_code == 410
             log.info("%s has no changes since revision %d (%s: %s); fetching the catalog",
                      self.server, revision, response.status_code, _detail(response))  # fmt: skip
             return None
@@ -452,7 +453,7 @@ class SyncClient:
             local is not None
             and not self._feed_refused
             # A revision says something only of the registry that gave it.
-            and self.local.state.get("server") == self.server
+            and self.local.state.get("catalog_from") == self.server
             and local.get("engine_version") == catalog["engine_version"]
             and _revision(local.get("revision"))
             and catalog["revision"] < local["revision"]
@@ -482,6 +483,10 @@ class SyncClient:
                 with contextlib.suppress(OSError):
                     self.local.save_state(hook_pending=owed)
             raise
+        # Which registry the revision held is of (`server` is the last one polled); not
+        # recorded, the older-revision check only stands aside.
+        with contextlib.suppress(OSError):
+            self.local.save_state(catalog_from=self.server)
         return SyncOutcome("updated", method, new["digest"], added, removed, changed)
 
     # --- the on-change command --------------------------------------------------------------

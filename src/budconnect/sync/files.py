@@ -228,8 +228,10 @@ class LocalConfig:
         """Take the stamps of the files as they are now (just written or checked)."""
         self.stamps = self._stamps()
         now = time.time_ns()
+        # A time ahead of this clock (another host's, a clock stepped back) settles too once
+        # it is more than a tick away, either way.
         self.unsettled = any(
-            stamp is not None and now - stamp[2] < _TICK_NS for stamp in self.stamps
+            stamp is not None and abs(now - stamp[2]) < _TICK_NS for stamp in self.stamps
         )
 
     def sweep_temporaries(self) -> None:
