@@ -13,24 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from budconnect.services.tracking import Outcome
+
 RUN_OUTCOMES = ("ok", "held-back", "refused", "unavailable", "index-unavailable", "failed")
-# The outcomes of `services.tracking.Tracked`.
-RELEASE_OUTCOMES = (
-    "ingested",
-    "provenance-recorded",
-    "unchanged",
-    "yanked",
-    "held-back",
-    "refused",
-    "kept",
-    "unavailable",
-    "skipped",
-)
+# The outcomes of `services.tracking.Tracked`, as that module names them.
+RELEASE_OUTCOMES: tuple[str, ...] = get_args(Outcome)
 LAST_SUCCESS = "budconnect_track_last_success_timestamp_seconds"
 
 

@@ -22,6 +22,7 @@ from budconnect.api.queries import only_parameters
 from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import JSONBytes, problem_responses
 from budconnect.config import Settings
+from budconnect.domain.records import JSONObject
 from budconnect.errors import BudConnectError, InvalidParameters, InvalidSourceFile
 from budconnect.services.catalog import Catalog
 from budconnect.services.fleet import deployments
@@ -337,15 +338,21 @@ async def get_fleet(
     current digest of what it follows, how far behind, and whether it is stale (not seen for
     `BUDCONNECT_FLEET_STALE_SECONDS`). Sync clients report themselves; deployed BudServe
     clients, which send no identity, are counted by address and User-Agent."""
+    items = await _fleet(request, service, config, bounded)
+    return JSONBytes({"summary": fleet_summary(items), "items": items})
+
+
+async def _fleet(
+    request: Request, service: Catalog, config: Settings, bounded: Blocking
+) -> list[JSONObject]:
+    """Every deployment, with this worker's reports written first."""
 
     def read() -> tuple[list[Any], Any]:
         flush_fleet(request.app.state.fleet, service.db, config.fleet_forget_seconds)
         return deployments(service.db), service.view()
 
     rows, view = await bounded.run(None, read)
-    items = fleet_entries(rows, view, config.fleet_stale_seconds)
-    summary = fleet_summary(items)
-    return JSONBytes({"summary": summary, "items": items})
+    return fleet_entries(rows, view, config.fleet_stale_seconds)
 
 
 @router.get(
@@ -362,13 +369,7 @@ async def fleet_page(
     bounded: Blocking = Depends(blocking),
 ) -> Response:
     """`GET /v1/fleet` for people: the browser asks for the admin token as a password."""
-
-    def read() -> tuple[list[Any], Any]:
-        flush_fleet(request.app.state.fleet, service.db, config.fleet_forget_seconds)
-        return deployments(service.db), service.view()
-
-    rows, view = await bounded.run(None, read)
-    items = fleet_entries(rows, view, config.fleet_stale_seconds)
+    items = await _fleet(request, service, config, bounded)
     items.sort(key=lambda i: (not i["stale"], i["current"], i["name"]))  # trouble first
     page = web.render("fleet.html", summary=fleet_summary(items), items=items,
                       stale_after=config.fleet_stale_seconds)  # fmt: skip
