@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ from budconnect.domain.tokens import new_token, token_hash
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.sync import SyncClient
-from tests.conftest import InProcess, Server, dump, source_bytes, source_models
+from tests.conftest import InProcess, Server, dump, metric, source_bytes, source_models
 
 TOKEN = new_token()
 OTHER = new_token()
@@ -557,3 +558,34 @@ def test_admin_reads_say_they_need_an_admin_token(db: Database) -> None:
             assert answer.json()["detail"].startswith("the admin API is disabled")
     with InProcess(db.url, admin_tokens=ADMINS) as app:
         assert "the admin API needs a bearer token" in app.get("/v1/fleet").json()["detail"]
+
+
+def test_a_client_that_leaves_mid_body_writes_nothing_and_is_no_server_error(
+    db: Database,
+) -> None:
+    """A publish or yank whose client hangs up before its whole body arrived is a 499 (nobody
+    reads it), not a 500 with a traceback that a 5xx alert would fire on."""
+    seed(db, engine="litellm", version="1.60.9", raw=source_bytes("1.60.9"))
+    before = dump(db)
+    body = source_bytes("1.65.8")
+    env = {"BUDCONNECT_ADMIN_TOKENS": ADMINS}
+    with Server(db.url, env=env) as server:
+        for method, path, length in (
+            ("PUT", SOURCE.format("1.65.8"), len(body)),
+            ("POST", "/v1/engines/litellm/versions/1.60.9/yank", 100),
+        ):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                head = (f"{method} {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer "
+                        f"{TOKEN}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {length}\r\n\r\n")  # fmt: skip
+                sock.sendall(head.encode() + body[: min(length, len(body)) // 2])
+            time.sleep(0.3)
+        metrics = httpx.get(f"{server.base_url}/metrics").text
+        routes = [
+            f"/v1/engines/{{engine}}/versions/{{version}}/{what}" for what in ("source", "yank")
+        ]
+        for route in routes:
+            assert metric(metrics, "budconnect_requests_total", route=route, status="499") == 1
+        assert 'status="500"' not in metrics
+        assert "Traceback" not in server.output()
+    assert dump(db) == before

@@ -312,6 +312,8 @@ def test_a_yanked_release_ingested_on_request_is_yanked_in_the_registry(
         ("tracker", "yank", "1.80.17"),
     }
     assert {e.client for e in audit} == {index.url}
+    # Yanked as they came in, never served: no guard was overridden, and none was forced.
+    assert [e.forced for e in audit] == [False, False]
 
 
 def test_a_release_yanked_on_the_index_later_is_yanked_unless_an_operator_unyanked_it(

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, Response
 
 from budconnect.api import web
@@ -23,7 +24,7 @@ from budconnect.api.ratelimit import RateLimit
 from budconnect.api.responses import JSONBytes, problem_responses
 from budconnect.config import Settings
 from budconnect.domain.records import JSONObject
-from budconnect.errors import BudConnectError, InvalidParameters, InvalidSourceFile
+from budconnect.errors import BudConnectError, ClientGone, InvalidParameters, InvalidSourceFile
 from budconnect.services.catalog import Catalog
 from budconnect.services.fleet import deployments
 from budconnect.services.publishing import (
@@ -96,11 +97,15 @@ async def _json_body(request: Request, limit: int, *, required: bool) -> bytes:
         raise PayloadTooLarge(f"the body is {int(length):,} bytes, more than {limit:,}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is more than {limit:,} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is more than {limit:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing was written and nobody reads the answer: a 499, not a server error.
+        raise ClientGone("the client closed the connection before sending its whole body") from None
     body = b"".join(chunks)
     if not body and not required:
         return body

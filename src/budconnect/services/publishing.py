@@ -192,6 +192,7 @@ def yank_in(
     reason: str | None,
     actor: Actor,
     force: bool = False,
+    guarded: bool = True,
 ) -> repo.VersionRow:
     """`set_yanked` in a transaction the caller owns (the tracker yanks a release it ingests
     from a yanked release in the seed's own transaction: never `latest`, not for a moment).
@@ -199,7 +200,9 @@ def yank_in(
     Yanking the engine's last final release that is not yanked is held back unless `force`:
     answers without an engine would then hold none of its models, and deployed BudServe
     clients delete whatever a sweep lacks (the gates refuse an empty publish for the same
-    reason)."""
+    reason). `guarded=False` skips that check for a version no answer ever held (the tracker
+    yanks a release in the transaction that ingests it): nothing is overridden, so the audit
+    says forced only when the caller forced."""
     if repo.get_engine(conn, key=engine) is None:
         raise UnknownEngine(f"unknown engine {engine!r}")
     row = repo.get_version(conn, engine_key=engine, version=version)
@@ -207,7 +210,7 @@ def yank_in(
         raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
     if (row.yanked_at is not None) == yanked:
         return row  # already so: nothing to write, nothing to audit
-    if yanked and not force and is_final(version):
+    if yanked and guarded and not force and is_final(version):
         others = [
             other.version
             for other in repo.list_versions(conn, engine_key=engine)

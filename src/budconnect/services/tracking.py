@@ -269,7 +269,9 @@ def _ingest(
         ):
             # A version new to the registry, yanked as it comes in, was never served: no
             # answer loses it, so the last-final-release guard has nothing to protect.
-            yanked.append(_yank_in(conn, engine, release, actor, options.force or held is None))
+            yanked.append(
+                _yank_in(conn, engine, release, actor, options.force, guarded=held is not None)
+            )
 
     try:
         result = seed(
@@ -322,13 +324,19 @@ def _yank(db: Database, engine: str, release: Release, actor: Actor, force: bool
 
 
 def _yank_in(
-    conn: Connection, engine: str, release: Release, actor: Actor, force: bool = False
+    conn: Connection,
+    engine: str,
+    release: Release,
+    actor: Actor,
+    force: bool = False,
+    *,
+    guarded: bool = True,
 ) -> str:
     why = release.yanked_reason
     reason = f"yanked on the package index: {why}" if why else "yanked on the package index"
     row = yank_in(
         conn, engine=engine, version=release.version, yanked=True, reason=reason, actor=actor,
-        force=force,
+        force=force, guarded=guarded,
     )  # fmt: skip
     return row.yank_reason or "yanked (no reason given)"
 
