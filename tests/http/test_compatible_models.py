@@ -161,6 +161,12 @@ def test_engines_and_versions_are_listed(seeded_server: Server) -> None:
     assert {v["version"]: v["model_count"] for v in versions} == {
         v: len(source_models(v)) for v in VERSIONS
     }
+    listings = ("/engines", "/v1/engines", "/v1/engines/litellm", "/engines/litellm/versions",
+                "/v1/engines/litellm/versions", "/v1/engines/litellm/versions/latest")  # fmt: skip
+    for path in listings:
+        odd = httpx.get(f"{seeded_server.base_url}{path}", params={"limit": 2})
+        assert odd.status_code == 422, path
+        assert "limit" in odd.json()["detail"]
     missing = httpx.get(f"{seeded_server.base_url}/engines/nope/versions")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
@@ -181,3 +187,12 @@ def test_unknown_routes_are_problem_details_too(seeded_server: Server) -> None:
     response = httpx.get(f"{seeded_server.base_url}/no/such/route")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_latest_without_an_engine_is_the_newest_of_every_engine(seeded_server: Server) -> None:
+    base = f"{seeded_server.base_url}/model/get-compatible-models"
+    for page in (1, 2):
+        omitted = httpx.get(base, params={"page": page})
+        latest = httpx.get(base, params={"page": page, "engine_version": "latest"})
+        assert (latest.status_code, latest.content) == (200, omitted.content)
+        assert latest.headers["etag"] == omitted.headers["etag"]

@@ -299,6 +299,9 @@ def test_a_path_cut_short_leads_to_the_page_above_it(app: InProcess) -> None:
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("text/html")
     assert "known engines: litellm" in _Page(unknown.text).error
+    for cut in (f"{PAGE}/models", f"{PAGE}/models/"):
+        models = app.get(cut, params={"q": "gpt"})
+        assert (models.status_code, models.headers["location"]) == (308, f"{PAGE}?q=gpt")
 
 
 def test_a_missing_model_s_page_links_the_keys_it_suggests(app: InProcess) -> None:

@@ -10,10 +10,15 @@ from starlette.responses import Response
 
 from budconnect.api.blocking import Blocking
 from budconnect.api.deps import blocking, catalog
+from budconnect.api.queries import only_parameters
 from budconnect.api.responses import JSONBytes, read_route
 from budconnect.services.catalog import Catalog, EngineView, VersionRow
 
 router = APIRouter(tags=["engines"])
+
+# None of these routes takes a query parameter: one given is a mistake (a `limit` that would
+# otherwise be silently ignored), answered 422 as on every other route.
+_NO_PARAMETERS = [Depends(only_parameters())]
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -63,7 +68,7 @@ def _engine(engine: EngineView) -> dict[str, Any]:
     }
 
 
-@read_route(router, "/engines", 503)
+@read_route(router, "/engines", 422, 503, dependencies=_NO_PARAMETERS)
 async def list_engines(
     service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -72,7 +77,7 @@ async def list_engines(
     return JSONBytes({"items": [_engine(engine) for engine in view.engines.values()]})
 
 
-@read_route(router, "/v1/engines", 503)
+@read_route(router, "/v1/engines", 422, 503, dependencies=_NO_PARAMETERS)
 async def list_engines_v1(
     service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -81,7 +86,7 @@ async def list_engines_v1(
     return await list_engines(service, bounded)
 
 
-@read_route(router, "/v1/engines/{engine}", 404, 422, 503)
+@read_route(router, "/v1/engines/{engine}", 404, 422, 503, dependencies=_NO_PARAMETERS)
 async def get_engine(
     engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -89,7 +94,7 @@ async def get_engine(
     return JSONBytes(_engine(await bounded.run(None, service.engine, engine)))
 
 
-@read_route(router, "/engines/{engine}/versions", 404, 422, 503)
+@read_route(router, "/engines/{engine}/versions", 404, 422, 503, dependencies=_NO_PARAMETERS)
 async def list_versions(
     engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -97,7 +102,7 @@ async def list_versions(
     return JSONBytes(_versions(await bounded.run(None, service.engine, engine)))
 
 
-@read_route(router, "/v1/engines/{engine}/versions", 404, 422, 503)
+@read_route(router, "/v1/engines/{engine}/versions", 404, 422, 503, dependencies=_NO_PARAMETERS)
 async def list_versions_v1(
     engine: str, service: Catalog = Depends(catalog), bounded: Blocking = Depends(blocking)
 ) -> Response:
@@ -106,7 +111,9 @@ async def list_versions_v1(
     return JSONBytes(_versions(await bounded.run(None, service.engine, engine)))
 
 
-@read_route(router, "/v1/engines/{engine}/versions/{version}", 404, 422, 503)
+@read_route(
+    router, "/v1/engines/{engine}/versions/{version}", 404, 422, 503, dependencies=_NO_PARAMETERS
+)
 async def get_version(
     engine: str,
     version: str,

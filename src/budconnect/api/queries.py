@@ -102,6 +102,8 @@ def compat_poll(query: str, max_limit: int) -> Poll:
             errors.append({"parameter": name, "in": "query", "message": "must not be empty"})
     engine = params.get("engine") or None
     version = params.get("engine_version") or None
+    if engine is None and version == LATEST:
+        version = None  # the newest of every engine, as no version at all
     if engine is None and version is not None:
         errors.append(
             {

@@ -371,6 +371,19 @@ async def version_page(
     )
 
 
+@page_route("/catalog/{engine}/{version}/models")
+async def models_root(request: Request, engine: str, version: str) -> Response:
+    """A version's models are its page: a reader who cut a model's path short lands there
+    (the router would otherwise add a slash and find no model named '')."""
+    return _to_version_page(request, engine, version)
+
+
+def _to_version_page(request: Request, engine: str, version: str) -> Response:
+    query = request.url.query
+    target = f"/catalog/{quote(engine)}/{quote(version)}" + (f"?{query}" if query else "")
+    return RedirectResponse(target, status_code=308)
+
+
 @page_route("/catalog/{engine}/{version}/models/{key:path}")
 async def model_page(
     request: Request,
@@ -380,6 +393,8 @@ async def model_page(
     service: Catalog = Depends(catalog),
     bounded: Blocking = Depends(blocking),
 ) -> Response:
+    if not key:  # `.../models/`: no model is named by nothing
+        return _to_version_page(request, engine, version)
     charge = read_charge(request)
     snapshot = await bounded.run(None, service.snapshot, engine, version, charge)
     model = (await bounded.run(None, index_of, snapshot)).by_key.get(key)
