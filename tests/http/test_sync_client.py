@@ -277,19 +277,31 @@ def test_a_damaged_local_copy_is_fetched_again_and_a_missing_map_rebuilt(
     live: tuple[Database, Server], tmp_path: Path
 ) -> None:
     _, server = live
-    client(server.base_url, tmp_path).sync_once()
-    good = files(tmp_path)
+    marker = tmp_path / "reloads"
+    command = f'echo "$BUDCONNECT_SYNC_DIGEST" >> {marker}'
+    state_dir = tmp_path / "state"
+    client(server.base_url, state_dir, on_change=command).sync_once()
+    good = files(state_dir)
+    applied = json.loads((state_dir / "state.json").read_bytes())["last_change"]
 
-    (tmp_path / LITELLM_MAP).unlink()
+    (state_dir / LITELLM_MAP).unlink()
     # The first poll repairs the map, whether or not the server answers.
-    outcome = client("http://127.0.0.1:9", tmp_path).sync_once()
+    outcome = client("http://127.0.0.1:9", state_dir).sync_once()
     assert outcome.status == "failed"
-    assert files(tmp_path) == good
+    assert files(state_dir) == good
 
-    (tmp_path / CATALOG).write_bytes(good[CATALOG][: len(good[CATALOG]) // 2])
-    outcome = client(server.base_url, tmp_path).sync_once()
-    assert (outcome.status, outcome.method) == ("updated", "catalog")
-    assert files(tmp_path) == good
+    # A catalog damaged or removed is fetched again and put back. The configuration is the
+    # one applied before: no change is recorded and the on-change command does not run again.
+    for damage in ("truncate", "remove"):
+        if damage == "truncate":
+            (state_dir / CATALOG).write_bytes(good[CATALOG][: len(good[CATALOG]) // 2])
+        else:
+            (state_dir / CATALOG).unlink()
+        outcome = client(server.base_url, state_dir, on_change=command).sync_once()
+        assert (outcome.status, outcome.method, outcome.ok) == ("unchanged", "catalog", True)
+        assert files(state_dir) == good
+        assert json.loads((state_dir / "state.json").read_bytes())["last_change"] == applied
+    assert marker.read_text().split() == [server_catalog(server)["digest"]]
 
 
 def test_failures_back_off_exponentially_with_jitter_up_to_a_cap(tmp_path: Path) -> None:

@@ -465,7 +465,8 @@ def test_a_local_catalog_this_client_did_not_write_is_fetched_again(
     real: Server, tmp_path: Path
 ) -> None:
     """A catalog whose digest verifies but from which no model map can be made (a model
-    without its source entry) counts as no local copy."""
+    without its source entry) counts as no local copy: the one applied before is put back
+    (no change for the deployment)."""
     state = tmp_path / "state"
     before = synced(real, state)
     catalog = json.loads(before[CATALOG])
@@ -477,7 +478,7 @@ def test_a_local_catalog_this_client_did_not_write_is_fetched_again(
     (state / CATALOG).write_bytes(json.dumps(catalog).encode())
     with SyncClient(real.base_url, "litellm", FOLLOWED, state) as client:
         outcome = client.sync_once()
-    assert (outcome.status, outcome.method) == ("updated", "catalog"), outcome.error
+    assert (outcome.status, outcome.method) == ("unchanged", "catalog"), outcome.error
     assert config_files(state) == before
 
 

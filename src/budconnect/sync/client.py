@@ -466,7 +466,28 @@ class SyncClient:
                 f"revision {local['revision']} held of {catalog['engine_version']} (a stale "
                 "cache or a replayed answer); nothing applied"
             )
+        if local is None and self._applied_before(digest):
+            return self._restore(catalog)
         return self._apply(local, catalog, "catalog")
+
+    def _applied_before(self, digest: str) -> bool:
+        """Whether `digest` is the configuration this client last applied, from this server
+        (as state.json records it), though its catalog file is gone or damaged now. The
+        digest covers the engine and version it is of."""
+        state = self.local.state
+        return state.get("digest") == digest and state.get("catalog_from") == self.server
+
+    def _restore(self, catalog: JSONObject) -> SyncOutcome:
+        """Put back the files of the configuration already applied: nothing changed for the
+        deployment, so no change is recorded and no on-change command is owed (one still owed
+        for it runs, as after any poll)."""
+        self.local.apply(catalog)
+        with contextlib.suppress(OSError):
+            self.local.save_state(catalog_from=self.server)
+        log.warning("the catalog in %s was removed or damaged; put back as applied before "
+                    "(digest %s), from %s", self.state_dir, catalog["digest"][:16],
+                    self.server)  # fmt: skip
+        return SyncOutcome("unchanged", "catalog", catalog["digest"])
 
     def _apply(self, old: JSONObject | None, new: JSONObject, method: Any) -> SyncOutcome:
         added, removed, changed = count_changes(old, new)
