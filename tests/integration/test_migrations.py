@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import inspect
 
-from budconnect.services.seeding import rederive_stale, seed
+from budconnect.services.seeding import rederive_stale, seed, seed_bundled
 from budconnect.storage import repository as repo
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import current_revision, downgrade, head_revision, upgrade
@@ -173,6 +173,35 @@ def test_the_upgrade_reverts_and_reapplies_without_changing_a_byte(db: Database)
     with InProcess(db.url) as app:
         delta = app.get(f"/v1/engines/litellm/versions/1.60.9/changes?since={revision}").json()
     assert [m["uri"] for m in delta["models"]["removed"]] == ["gpt-4"]
+
+
+@pytest.mark.parametrize("target", ["20261202_03", "20261126_02"])
+def test_bundled_versions_get_their_release_dates_back_after_a_schema_without_them(
+    db: Database, target: str
+) -> None:
+    """A schema without provenance forgets it: going back and forward again leaves every
+    version `file`, with no date. A seed of the bundled files gives them back, so histories
+    at a date answer again."""
+    versions = ["1.14.4", "1.60.9"]
+    seed_bundled(db, engine="litellm", versions=versions)
+
+    def provenance() -> dict[str, tuple[str, Any, Any]]:
+        with db.read() as conn:
+            rows = repo.list_versions(conn, engine_key="litellm")
+        return {r.version: (r.origin, r.released_at, r.released_at_source) for r in rows}
+
+    before = provenance()
+    assert {origin for origin, *_ in before.values()} == {"bundled"}
+    assert all(released is not None for _, released, _ in before.values())
+    downgrade(db.engine, target)
+    upgrade(db.engine)
+    rederive_stale(db)
+    assert {origin for origin, *_ in provenance().values()} == {"file"}
+    seed_bundled(db, engine="litellm", versions=versions)
+    assert provenance() == before
+    with InProcess(db.url) as app:
+        at = app.get("/v1/engines/litellm/models/gpt-4/history", params={"at": "2025-03-01"})
+    assert (at.status_code, at.json()["engine_version"]) == (200, "1.60.9"), at.text
 
 
 @pytest.mark.parametrize("target", ["20261126_02", "20261126_01"])

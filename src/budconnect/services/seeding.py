@@ -386,14 +386,38 @@ def _unchanged(
         issues=repo.get_version_issues(conn, version_id=row.id),
         content_digest=row.content_digest,
         revision=row.revision,
-        # A release's provenance for a version held from elsewhere, or the release date of
-        # a bundled version seeded before the package shipped its dates.
-        provenance_added=(provenance.origin == "index" and row.origin != "index")
+        provenance_added=_adds_provenance(row, provenance),
+    )
+
+
+def _adds_provenance(row: repo.VersionRow, provenance: Provenance) -> bool:
+    """Whether a seed of what `row` already serves says more of where it came from: a
+    release's provenance for a version held from elsewhere, the release date of a bundled
+    version seeded before the package shipped its dates, or a bundled version's provenance
+    that a schema without it forgot."""
+    return (
+        (provenance.origin == "index" and row.origin != "index")
         or (
             provenance.origin == row.origin
             and row.released_at is None
             and provenance.released_at is not None
-        ),
+        )
+        or _forgotten_bundled(row, provenance)
+    )
+
+
+def _forgotten_bundled(row: repo.VersionRow, provenance: Provenance) -> bool:
+    """A bundled file's content (the caller checked it is what the version serves) held as a
+    `file` version with no upload time or wheel: what a schema without provenance leaves of
+    every version (going back below it and forward again). It takes the bundled provenance
+    and date. A `seed --file` of that same content gets them too: it is the release's, and
+    so is the date."""
+    return (
+        provenance.origin == "bundled"
+        and row.origin == "file"
+        and row.released_at is None
+        and row.wheel_filename is None
+        and provenance.released_at is not None
     )
 
 
@@ -467,11 +491,18 @@ def _apply(
         "parser_revision": job.parser_revision,
         "issues_id": issues_id,
     }
+    if current is not None and provenance is not None and _adds_provenance(current, provenance):
+        # The same content from other bytes (a schema that forgot them, a release's map
+        # written another way): where it came from is still worth saying.
+        values.update(_provenance_values(provenance))
+        result.provenance_added = True
     same_code = current is not None and current.parser_revision == job.parser_revision
     if current is not None and not result.changed and same_code:
         result.content_digest = current.content_digest
         result.revision = current.revision
         repo.update_version(conn, version_id=current.id, **values)
+        if result.provenance_added:
+            repo.next_revision(conn)  # servers read the versions' provenance again
         return result, None
 
     result.content_digest = records_digest(
@@ -488,6 +519,8 @@ def _apply(
         if result.content_digest == current.content_digest:
             result.revision = current.revision
             repo.update_version(conn, version_id=current.id, **values)
+            if result.provenance_added:
+                repo.next_revision(conn)  # servers read the versions' provenance again
             return result, None
         result.format_changed = True
     result.revision = revision = repo.next_revision(conn)
