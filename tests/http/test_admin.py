@@ -249,6 +249,36 @@ def test_a_yanked_version_is_never_latest_but_is_served_by_name(app: InProcess) 
     assert len(audit(app)) == written
 
 
+def test_yanking_again_with_another_reason_replaces_the_reason(app: InProcess) -> None:
+    """The reason is what pollers of the version are told: an operator can correct it. The
+    same yank again, or one without a reason, changes nothing and is not audited."""
+    put(app, "1.65.8", source_bytes("1.65.8"))
+    path = "/v1/engines/litellm/versions/1.65.8"
+
+    def yank(reason: str | None) -> Any:
+        body = json.dumps({"reason": reason} if reason is not None else {})
+        answer = app.request("POST", f"{path}/yank", headers=JSON, content=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    first = yank("prices wrong")
+    written = len(audit(app))
+    assert yank("prices wrong")["yanked_at"] == first["yanked_at"]
+    assert yank(None)["yank_reason"] == "prices wrong"
+    assert len(audit(app)) == written
+    corrected = yank("prices wrong for gpt-4o: use 1.60.9")
+    assert corrected["yank_reason"] == "prices wrong for gpt-4o: use 1.60.9"
+    assert corrected["yanked_at"] == first["yanked_at"]
+    assert audit(app)[0]["detail"] == {
+        "reason": "prices wrong for gpt-4o: use 1.60.9",
+        "replaced_reason": "prices wrong",
+    }
+    deadline = time.monotonic() + 10
+    while app.get(f"{path}/catalog").headers.get("x-budconnect-yanked") != corrected["yank_reason"]:
+        assert time.monotonic() < deadline, "pollers were not told the new reason"
+        time.sleep(0.05)
+
+
 def test_a_yank_reason_is_kept_printable_and_bounded(app: InProcess) -> None:
     """NUL (which PostgreSQL's text refuses: it was a 500) and other control characters
     become spaces; a reason of any length is kept at 500 characters, and shown."""

@@ -165,7 +165,7 @@ def set_yanked(
     with db.write() as conn:
         return yank_in(
             conn, engine=engine, version=version, yanked=yanked, reason=reason, actor=actor,
-            force=force,
+            force=force, restate=True,
         )  # fmt: skip
 
 
@@ -193,6 +193,7 @@ def yank_in(
     actor: Actor,
     force: bool = False,
     guarded: bool = True,
+    restate: bool = False,
 ) -> repo.VersionRow:
     """`set_yanked` in a transaction the caller owns (the tracker yanks a release it ingests
     from a yanked release in the seed's own transaction: never `latest`, not for a moment).
@@ -202,14 +203,28 @@ def yank_in(
     clients delete whatever a sweep lacks (the gates refuse an empty publish for the same
     reason). `guarded=False` skips that check for a version no answer ever held (the tracker
     yanks a release in the transaction that ingests it): nothing is overridden, so the audit
-    says forced only when the caller forced."""
+    says forced only when the caller forced. `restate`: a yank of a version already yanked
+    with another reason replaces the reason (an operator's correction; the tracker never
+    overwrites an operator's reason with the index's)."""
     if repo.get_engine(conn, key=engine) is None:
         raise UnknownEngine(f"unknown engine {engine!r}")
     row = repo.get_version(conn, engine_key=engine, version=version)
     if row is None:
         raise UnknownVersion(f"unknown version {version!r} of engine {engine!r}")
     if (row.yanked_at is not None) == yanked:
-        return row  # already so: nothing to write, nothing to audit
+        restated = yank_reason(reason) if yanked and restate else None
+        if restated is None or restated == row.yank_reason:
+            return row  # already so: nothing to write, nothing to audit
+        # Yanked again with another reason: the reason is what pollers are told, so it is
+        # replaced (and audited), the yank itself kept as it was.
+        repo.update_version(conn, version_id=row.id, yank_reason=restated)
+        repo.next_revision(conn)  # servers read the versions again (X-BudConnect-Yanked)
+        details = {"reason": restated, "replaced_reason": row.yank_reason}
+        digest = row.content_digest
+        record_audit_in(conn, actor, "yank", engine, version, digest, digest, False, details)
+        updated = repo.get_version(conn, engine_key=engine, version=version)
+        assert updated is not None
+        return updated
     if yanked and guarded and not force and is_final(version):
         others = [
             other.version
