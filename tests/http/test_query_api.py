@@ -430,3 +430,27 @@ def test_a_key_that_came_later_is_not_its_own_suggestion_at_an_earlier_date(
         assert nope.status_code == 404
         assert nope.json()["type"] == "urn:budconnect:problem:unknown-engine"
         assert nope.json()["known_engines"] == ["litellm"]
+
+
+def test_the_entry_at_a_date_is_of_the_highest_version_released_by_then_not_a_backport(
+    db: Database,
+) -> None:
+    """LiteLLM uploads patches of older lines after newer releases: at a date, the newest
+    release is the highest version out by then (what `pip install` gave), as `latest` is."""
+    backport = json.loads(source_bytes("1.60.9"))
+    backport["gpt-4o"]["input_cost_per_token"] = 1e-3
+    sources = {
+        "1.60.9": (source_bytes("1.60.9"), dt.datetime(2025, 2, 1, tzinfo=dt.UTC)),
+        "1.65.8": (source_bytes("1.65.8"), dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+        "1.60.10": (json.dumps(backport).encode(), dt.datetime(2025, 4, 1, tzinfo=dt.UTC)),
+    }
+    for version, (raw, released) in sources.items():
+        provenance = Provenance("index", released, "index", f"litellm-{version}.whl", "0")
+        seed(db, engine="litellm", version=version, raw=raw, provenance=provenance)
+    history = "/v1/engines/litellm/models/gpt-4o/history"
+    with InProcess(db.url) as app:
+        after_both = app.get(history, params={"at": "2025-04-15"}).json()
+        between = app.get(history, params={"at": "2025-02-15"}).json()
+    assert after_both["engine_version"] == "1.65.8"
+    assert after_both["model"]["source_entry"] == source_models("1.65.8")["gpt-4o"]
+    assert between["engine_version"] == "1.60.9"

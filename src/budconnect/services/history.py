@@ -170,7 +170,9 @@ def at(db: Database, engine: str, key: str, date: dt.date) -> JSONObject:
             f"no release of {engine} on or before {date.isoformat()}{since}",
             first_release=released(first)[0].date().isoformat() if first else None,
         )
-    newest = max(rows, key=lambda r: (released(r)[0], version_key(r.version)))
+    # Newest by version, as `latest` is: what `pip install` gave that day. A backport (a
+    # patch of an older line uploaded after a newer release) is not the newest release.
+    newest = max(rows, key=lambda r: version_key(r.version))
     for appearance in appearances(db, engine, key):
         if appearance.row.version == newest.version:
             return {
