@@ -31,7 +31,7 @@ from budconnect.api.models import _one as one_value
 from budconnect.api.models import model_query
 from budconnect.api.queries import MAX_PAGE, query_pairs
 from budconnect.api.queries import _number as whole_number
-from budconnect.domain.versions import is_final, sort_versions
+from budconnect.domain.versions import is_final, sort_versions, version_key
 from budconnect.errors import InvalidParameters
 from budconnect.services import history as model_history
 from budconnect.services.catalog import Catalog
@@ -427,10 +427,28 @@ async def model_page(
     )
 
 
+_Point = tuple[dt.datetime, str, float | None, float | None, bool]
+
+
+def _without_backports(points: list[_Point]) -> list[_Point]:
+    """The points (in version order) of final releases that were the newest when they came
+    out: a patch of an older line uploaded after a newer release (LiteLLM does this) would
+    send the line back in time, and so would a pre-release of a line before its finals (the
+    table lists them all). What remains runs forward in time as it does in version."""
+    kept, highest = set(), None
+    finals = (p for p in points if is_final(p[1]))
+    for _, version, *_ in sorted(finals, key=lambda p: (p[0], version_key(p[1]))):
+        key = version_key(version)
+        if highest is None or key >= highest:
+            kept.add(version)
+            highest = key
+    return [point for point in points if point[1] in kept]
+
+
 def price_chart(engine: str, appearances: list[model_history.Appearance]) -> str:
     """Input and output price per million tokens over release dates, as inline SVG."""
     # (release date, version, input price, output price, absent from a version before it)
-    points: list[tuple[dt.datetime, str, float | None, float | None, bool]] = []
+    points: list[_Point] = []
     for appearance in appearances:
         record = appearance.record
         when, _ = model_history.released(appearance.row)
@@ -443,6 +461,7 @@ def price_chart(engine: str, appearances: list[model_history.Appearance]) -> str
                 bool(appearance.absent_before),
             )
         )
+    points = _without_backports(points)
     priced = [p for p in points if p[2] is not None or p[3] is not None]
     if not priced:
         return "<p>No per-token price in any version.</p>"
