@@ -7,6 +7,7 @@ server is missing and CI=true.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -29,8 +30,9 @@ from sqlalchemy.engine import make_url
 from budconnect.api.app import create_app
 from budconnect.api.polls import Polls
 from budconnect.config import Settings
+from budconnect.domain.records import Provenance
 from budconnect.seeders import bundled_data_dir, bundled_versions
-from budconnect.services.seeding import seed_bundled
+from budconnect.services.seeding import seed, seed_bundled
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
 
@@ -373,6 +375,23 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(match.group(2))
     return total
+
+
+def seed_with_a_backport(db: Database) -> None:
+    """Releases as LiteLLM uploads them, a patch of an older line after a newer release:
+    1.60.9 (2025-02-01), 1.65.8 (03-01), 1.60.10 (04-01: 1.60.9 with gpt-4o's input price
+    changed), 1.70.4 (05-01)."""
+    backport = json.loads(source_bytes("1.60.9"))
+    backport["gpt-4o"]["input_cost_per_token"] = 1e-3
+    sources = {
+        "1.60.9": (source_bytes("1.60.9"), dt.datetime(2025, 2, 1, tzinfo=dt.UTC)),
+        "1.65.8": (source_bytes("1.65.8"), dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+        "1.60.10": (json.dumps(backport).encode(), dt.datetime(2025, 4, 1, tzinfo=dt.UTC)),
+        "1.70.4": (source_bytes("1.70.4"), dt.datetime(2025, 5, 1, tzinfo=dt.UTC)),
+    }
+    for version, (raw, released) in sources.items():
+        provenance = Provenance("index", released, "index", f"litellm-{version}.whl", "0")
+        seed(db, engine="litellm", version=version, raw=raw, provenance=provenance)
 
 
 def data_dir_with_bad_files(root: Path) -> Path:

@@ -18,7 +18,7 @@ import pytest
 from budconnect.domain.records import Provenance
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
-from tests.conftest import VERSIONS, InProcess, source_bytes, source_models
+from tests.conftest import VERSIONS, InProcess, seed_with_a_backport, source_bytes, source_models
 
 BIG = "1.100.5"
 MODELS = f"/v1/engines/litellm/versions/{BIG}/models"
@@ -437,16 +437,7 @@ def test_the_entry_at_a_date_is_of_the_highest_version_released_by_then_not_a_ba
 ) -> None:
     """LiteLLM uploads patches of older lines after newer releases: at a date, the newest
     release is the highest version out by then (what `pip install` gave), as `latest` is."""
-    backport = json.loads(source_bytes("1.60.9"))
-    backport["gpt-4o"]["input_cost_per_token"] = 1e-3
-    sources = {
-        "1.60.9": (source_bytes("1.60.9"), dt.datetime(2025, 2, 1, tzinfo=dt.UTC)),
-        "1.65.8": (source_bytes("1.65.8"), dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
-        "1.60.10": (json.dumps(backport).encode(), dt.datetime(2025, 4, 1, tzinfo=dt.UTC)),
-    }
-    for version, (raw, released) in sources.items():
-        provenance = Provenance("index", released, "index", f"litellm-{version}.whl", "0")
-        seed(db, engine="litellm", version=version, raw=raw, provenance=provenance)
+    seed_with_a_backport(db)
     history = "/v1/engines/litellm/models/gpt-4o/history"
     with InProcess(db.url) as app:
         after_both = app.get(history, params={"at": "2025-04-15"}).json()

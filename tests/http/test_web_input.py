@@ -8,7 +8,6 @@ from the HTTP rules (405 carries `Allow`; HEAD is answered wherever GET is).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -20,7 +19,7 @@ from budconnect.domain.records import Provenance
 from budconnect.services.seeding import seed
 from budconnect.storage.database import Database
 from budconnect.storage.migrate import upgrade
-from tests.conftest import InProcess, source_bytes
+from tests.conftest import InProcess, seed_with_a_backport, source_bytes
 
 OLD, BIG = "1.80.17", "1.100.5"
 PAGE = f"/catalog/litellm/{BIG}"
@@ -318,17 +317,7 @@ def test_the_price_chart_leaves_out_backports_and_runs_forward_in_time(db: Datab
     """A patch of an older line uploaded after a newer release (LiteLLM does this) would send
     the price line back in time: the chart draws the releases that were the newest when they
     came out; the history table still lists every version."""
-    backport = json.loads(source_bytes("1.60.9"))
-    backport["gpt-4o"]["input_cost_per_token"] = 1e-3
-    sources = {
-        "1.60.9": (source_bytes("1.60.9"), dt.datetime(2025, 2, 1, tzinfo=dt.UTC)),
-        "1.65.8": (source_bytes("1.65.8"), dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
-        "1.60.10": (json.dumps(backport).encode(), dt.datetime(2025, 4, 1, tzinfo=dt.UTC)),
-        "1.70.4": (source_bytes("1.70.4"), dt.datetime(2025, 5, 1, tzinfo=dt.UTC)),
-    }
-    for version, (raw, released) in sources.items():
-        provenance = Provenance("index", released, "index", f"litellm-{version}.whl", "0")
-        seed(db, engine="litellm", version=version, raw=raw, provenance=provenance)
+    seed_with_a_backport(db)
     with InProcess(db.url) as app:
         page = app.get("/catalog/litellm/1.70.4/models/gpt-4o")
     assert page.status_code == 200
