@@ -428,6 +428,21 @@ def _record_provenance(conn: Connection, version_id: int, provenance: Provenance
     repo.next_revision(conn)
 
 
+def _same_content(
+    conn: Connection,
+    version_id: int,
+    values: dict[str, object],
+    provenance: Provenance | None,
+    result: SeedResult,
+) -> None:
+    """Record a seed that serves what the version served (the source's digest and the
+    parser), and the provenance it adds, if any."""
+    repo.update_version(conn, version_id=version_id, **values)
+    if provenance is not None:
+        _record_provenance(conn, version_id, provenance)
+        result.provenance_added = True
+
+
 def _provenance_values(provenance: Provenance) -> dict[str, object]:
     return {
         "origin": provenance.origin,
@@ -491,18 +506,14 @@ def _apply(
         "parser_revision": job.parser_revision,
         "issues_id": issues_id,
     }
-    if current is not None and provenance is not None and _adds_provenance(current, provenance):
-        # The same content from other bytes (a schema that forgot them, a release's map
-        # written another way): where it came from is still worth saying.
-        values.update(_provenance_values(provenance))
-        result.provenance_added = True
+    # The same content from other bytes (a schema that forgot them, a release's map written
+    # another way) may still say more of where it came from.
+    adds = current is not None and provenance is not None and _adds_provenance(current, provenance)
     same_code = current is not None and current.parser_revision == job.parser_revision
     if current is not None and not result.changed and same_code:
         result.content_digest = current.content_digest
         result.revision = current.revision
-        repo.update_version(conn, version_id=current.id, **values)
-        if result.provenance_added:
-            repo.next_revision(conn)  # servers read the versions' provenance again
+        _same_content(conn, current.id, values, provenance if adds else None, result)
         return result, None
 
     result.content_digest = records_digest(
@@ -518,9 +529,7 @@ def _apply(
         # format, which the digest (it names the format) tells; clients must see it change.
         if result.content_digest == current.content_digest:
             result.revision = current.revision
-            repo.update_version(conn, version_id=current.id, **values)
-            if result.provenance_added:
-                repo.next_revision(conn)  # servers read the versions' provenance again
+            _same_content(conn, current.id, values, provenance if adds else None, result)
             return result, None
         result.format_changed = True
     result.revision = revision = repo.next_revision(conn)
