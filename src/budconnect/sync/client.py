@@ -481,9 +481,7 @@ class SyncClient:
         """Put back the files of the configuration already applied: nothing changed for the
         deployment, so no change is recorded and no on-change command is owed (one still owed
         for it runs, as after any poll)."""
-        self.local.apply(catalog)
-        with contextlib.suppress(OSError):
-            self.local.save_state(catalog_from=self.server)
+        self.local.apply(catalog)  # from the server state.json already names (`_applied_before`)
         log.warning("the catalog in %s was removed or damaged; put back as applied before "
                     "(digest %s), from %s", self.state_dir, catalog["digest"][:16],
                     self.server)  # fmt: skip
